@@ -205,6 +205,9 @@ class SecretStore:
         path = folder / KEYRING_FILE
         new = not _initialised(path)
         key = _find_passphrase(path, new, passphrase, passphrase_file, ask)
+        if new and len(key) < MIN_LENGTH:
+            raise UserError(f"a new keyring needs a passphrase of at least {MIN_LENGTH} characters",
+                            file=str(path))
         fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
         os.fchmod(fd, 0o600)
         os.close(fd)

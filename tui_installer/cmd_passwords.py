@@ -1,0 +1,124 @@
+"""`tui-installer passwords list|set|generate|show`: manage the secret store from the shell.
+
+Values never reach stdout except through `show`, and never argv: `set` reads standard input (a pipe
+for automation, a masked prompt asked twice on a terminal). Nothing prompts unless stdin is a terminal,
+so a script without a passphrase gets a clear error (exit 2) instead of hanging.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from tui_installer import paths
+from tui_installer.errors import UserError
+from tui_installer.secrets import SecretStore, check_name, check_value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the `passwords` command and its subcommands to the main parser."""
+    parser = subparsers.add_parser("passwords", help="list, set, generate or show stored secrets",
+                                   description=__doc__.splitlines()[0])
+    verbs = parser.add_subparsers(dest="passwords_command", metavar="COMMAND", required=True)
+    verbs.add_parser("list", help="the names of the stored secrets (never their values)")
+    setter = verbs.add_parser("set", help="store a value read from stdin (a masked prompt on a terminal)")
+    setter.add_argument("name")
+    gen = verbs.add_parser("generate", help="generate strong values for secrets not stored yet")
+    gen.add_argument("names", nargs="+", metavar="NAME")
+    gen.add_argument("--replace", action="store_true", help="also replace values already stored")
+    gen.add_argument("--length", type=int, default=24, help="characters per value (default 24)")
+    show = verbs.add_parser("show", help="print one stored value")
+    show.add_argument("name")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Dispatch a `passwords` subcommand; UserError goes up to the CLI (one line, exit 2)."""
+    command = args.passwords_command
+    names = [args.name] if command in ("set", "show") else getattr(args, "names", [])
+    for name in names:
+        check_name(name)
+    value = _read_value(args.name) if command == "set" else None
+    store = open_store(args)
+    if command == "list":
+        return _list(store)
+    if command == "set":
+        assert value is not None
+        store.set(args.name, value)
+        print(f"stored {args.name}", file=sys.stderr)
+        return 0
+    if command == "generate":
+        return _generate(store, names, args.replace, args.length)
+    return _show(store, args.name)
+
+
+def open_store(args: argparse.Namespace) -> SecretStore:
+    """The store under the global options; a prompt only when stdin is a terminal."""
+    state = paths.state_dir(getattr(args, "state_dir", None))
+    ask = ask_on_terminal if sys.stdin.isatty() else None
+    return SecretStore.open(state, passphrase_file=getattr(args, "keyring_passphrase_file", None), ask=ask)
+
+
+def ask_on_terminal(new: bool) -> str:
+    """Ask for the master passphrase (twice when it creates the keyring)."""
+    if not new:
+        return _getpass("Keyring passphrase: ")
+    print("Creating a new encrypted keyring; choose its master passphrase.", file=sys.stderr)
+    first = _getpass("New keyring passphrase: ")
+    if first != _getpass("Repeat the passphrase: "):
+        raise UserError("the two passphrases differ; nothing was created")
+    return first
+
+
+def _read_value(name: str) -> str:
+    """The value from stdin: a pipe (trailing newline dropped) or a masked prompt asked twice."""
+    if not sys.stdin.isatty():
+        return check_value(name, sys.stdin.read().rstrip("\r\n"))
+    value = check_value(name, _getpass(f"Value for {name}: "))
+    if value != _getpass(f"Repeat the value for {name}: "):
+        raise UserError(f"secret {name}: the two values differ; nothing was stored")
+    return value
+
+
+def _getpass(prompt: str) -> str:
+    try:
+        return getpass.getpass(prompt)
+    except (EOFError, KeyboardInterrupt):
+        raise UserError("no input given at the prompt") from None
+
+
+def _list(store: SecretStore) -> int:
+    print(f"# backend: {store.backend_name}")
+    names = store.names()
+    for name in names:
+        print(name)
+    if not names:
+        print("# no secrets stored", file=sys.stderr)
+    return 0
+
+
+def _generate(store: SecretStore, names: list[str], replace: bool, length: int) -> int:
+    """Only missing secrets by default: replacing a deployed password would break the services using it."""
+    if replace:
+        for name in dict.fromkeys(names):
+            store.generate(name, length)
+            print(f"generated {name}")
+        return 0
+    have = set(store.names())
+    for name in dict.fromkeys(names):
+        if name in have:
+            print(f"kept {name} (already stored; --replace to change it)")
+        else:
+            store.generate(name, length)
+            print(f"generated {name}")
+    return 0
+
+
+def _show(store: SecretStore, name: str) -> int:
+    value = store.get(name)
+    if value is None:
+        raise UserError(f"no secret named {name} is stored", hint="see `passwords list`")
+    print(value)
+    return 0
+
