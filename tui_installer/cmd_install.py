@@ -1,0 +1,219 @@
+"""Commands around a plan: profiles, plan, install, uninstall, status, answer."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tui_installer import catalog, engine, journal, schema
+from tui_installer import plan as planning
+from tui_installer.errors import UserError
+from tui_installer.headless import Printer
+from tui_installer.model import Plan
+
+AddOptions = Callable[[argparse.ArgumentParser], None]
+
+
+def register(sub: Any, add_common: AddOptions, add_selection: AddOptions) -> None:
+    profiles = sub.add_parser("profiles", help="list the preset profiles")
+    profiles.set_defaults(func=cmd_profiles)
+
+    plan = sub.add_parser("plan", help="show what an install would do")
+    add_selection(plan)
+    plan.add_argument("--format", choices=("text", "json", "sh"), default="text")
+    plan.set_defaults(func=cmd_plan)
+
+    install = sub.add_parser("install", help="install headless (line-oriented progress)")
+    add_selection(install)
+    install.add_argument("-y", "--yes", action="store_true", help="do not ask; generate missing secrets")
+    install.add_argument("--on-failure", default="abort", metavar="POLICY",
+                         help="abort (default), skip, retry=N, or ask (wait for `tui-installer answer`)")
+    install.add_argument("--quiet", action="store_true", help="no progress lines (events are still written)")
+    install.set_defaults(func=cmd_install)
+
+    uninstall = sub.add_parser("uninstall", help="stop every service (and with --purge remove its data)")
+    add_selection(uninstall)
+    uninstall.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    uninstall.add_argument("--purge", action="store_true", help="also drop databases, venvs, configs, logs")
+    uninstall.set_defaults(func=cmd_uninstall)
+
+    status = sub.add_parser("status", help="the last or current run, phase by phase")
+    status.set_defaults(func=cmd_status)
+
+    answer = sub.add_parser("answer", help="answer a failed step of a running install")
+    answer.add_argument("step", help="step id, as printed (service.phase.name)")
+    answer.add_argument("choice", choices=engine.CHOICES)
+    answer.set_defaults(func=cmd_answer)
+
+
+# -- plan --------------------------------------------------------------------------------------------
+
+def parse_sets(items: list[str]) -> dict[str, str]:
+    overrides = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"expected KEY=VALUE, got {item!r}", key="--set")
+        overrides[key.strip()] = value
+    return overrides
+
+
+def load_plan(args: argparse.Namespace, *, removal: bool = False, purge: bool = False) -> Plan:
+    answers = schema.load_answers(args.answers) if args.answers else None
+    name = args.profile or (answers.profile if answers else None)
+    if not name:
+        raise UserError("no profile given", hint="use -p PROFILE (see `tui-installer profiles`) or -a ANSWERS")
+    if answers and not args.profile and answers.profile and _looks_like_path(answers.profile):
+        name = str((Path(answers.source).parent / answers.profile).resolve())
+    profile = catalog.load_profile(name)
+    overrides = parse_sets(args.set)
+    if removal:
+        return planning.build_removal(profile, answers=answers, overrides=overrides, purge=purge)
+    return planning.build(profile, answers=answers, overrides=overrides)
+
+
+def _looks_like_path(text: str) -> bool:
+    return "/" in text or text.endswith((".yaml", ".yml"))
+
+
+def cmd_profiles(args: argparse.Namespace) -> int:
+    for profile in catalog.list_profiles():
+        print(f"{profile.name:<16} {profile.description}")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    plan = load_plan(args)
+    render = {"text": planning.to_text, "json": planning.to_json, "sh": planning.to_sh}[args.format]
+    sys.stdout.write(render(plan))
+    return 0
+
+
+# -- install / uninstall -----------------------------------------------------------------------------
+
+def cmd_install(args: argparse.Namespace) -> int:
+    from tui_installer.cli import open_secrets
+
+    policy = engine.Policy.parse(args.on_failure)
+    plan = load_plan(args)
+    if plan.added:
+        for name, reason in plan.added.items():
+            print(f"added {name}: {reason}")
+    _confirm(args, f"Install profile {plan.profile}: {len(plan.steps())} steps. Proceed?")
+    store = open_secrets(args, interactive=not args.yes)
+    generated = store.ensure(plan.secrets)
+    if generated:
+        print(f"generated and stored {len(generated)} secret(s) in {store.backend_name}: {', '.join(generated)}")
+    return _run_engine(args, plan, store.values(plan.secrets), policy, kind="install")
+
+
+def cmd_uninstall(args: argparse.Namespace) -> int:
+    from tui_installer.cli import open_secrets
+
+    plan = load_plan(args, removal=True, purge=args.purge)
+    what = "stop every service and remove its data (--purge)" if args.purge else "stop every service"
+    _confirm(args, f"Uninstall profile {plan.profile}: {what}. Proceed?")
+    secrets = {}
+    if plan.secrets:
+        store = open_secrets(args, interactive=not args.yes)
+        secrets = store.values(plan.secrets)
+    # a stop/cleanup must always run its steps: it does not resume from an earlier uninstall
+    return _run_engine(args, plan, secrets, engine.Policy("skip"), kind="uninstall", resume=False)
+
+
+def _run_engine(args: argparse.Namespace, plan: Plan, secrets: dict[str, str], policy: engine.Policy,
+                *, kind: str, resume: bool = True) -> int:
+    from tui_installer.cli import install_signal_handlers, state_dir_of
+
+    listener = None if getattr(args, "quiet", False) else Printer()
+    runner = engine.Engine(plan, state_dir=state_dir_of(args), secrets=secrets, policy=policy, kind=kind,
+                           listener=listener, resume=resume)
+    install_signal_handlers(runner.cancel)
+    state = runner.run()
+    if state != "ok":
+        print(f"{kind} {state}: see `tui-installer status` and the step log above; re-run the same command "
+              "to resume from the failed step", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _confirm(args: argparse.Namespace, question: str) -> None:
+    if args.yes:
+        return
+    if not sys.stdin.isatty():
+        raise UserError("no terminal to confirm on", hint="add --yes to run without asking")
+    if input(f"{question} [y/N] ").strip().lower() not in ("y", "yes"):
+        raise UserError("cancelled by the operator")
+
+
+# -- status / answer ---------------------------------------------------------------------------------
+
+def last_run_dir(state_dir: Path) -> Path:
+    marker = state_dir / "last-run"
+    if not marker.is_file():
+        raise UserError("no install has run yet", file=str(state_dir), hint="start one with `tui-installer install`")
+    return state_dir / "runs" / marker.read_text().strip()
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from tui_installer.cli import state_dir_of
+
+    state_dir = state_dir_of(args)
+    run_dir = last_run_dir(state_dir)
+    record = journal.load(run_dir / "journal.json")
+    alive = engine.holder(state_dir / "engine.lock")
+    state = record.state
+    if state == journal.RUNNING and not alive:
+        state = "interrupted (the engine is no longer running: re-run the same install to resume)"
+    print(f"run {record.run}: {record.kind} of {record.profile}: {state}")
+    print(f"  started {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(record.started))}, "
+          f"events {run_dir / 'events.jsonl'}")
+    for phase, ids in _phases(run_dir, record):
+        print(f"  {phase}")
+        for step_id in ids:
+            print("    " + _step_line(step_id, record.steps[step_id]))
+    return 0 if record.state in (journal.OK, journal.RUNNING) else 1
+
+
+def _phases(run_dir: Path, record: journal.Journal) -> list[tuple[str, list[str]]]:
+    groups: dict[str, list[str]] = {}
+    for step_id in record.order:
+        groups.setdefault(step_id.split(".")[1] if step_id.count(".") >= 2 else "?", []).append(step_id)
+    return list(groups.items())
+
+
+def _step_line(step_id: str, step: journal.StepRecord) -> str:
+    duration = f"{step.duration:.1f}s" if step.duration is not None else ""
+    extra = f"({step.reason})" if step.reason else ""
+    if step.status == journal.FAILED:
+        extra = f"exit {step.exit_code}" + (f": {step.cause}" if step.cause else "")
+    if step.attempts > 1:
+        extra += f" [{step.attempts} attempts]"
+    return f"{step.status:<8} {step_id:<44} {duration:>7} {extra}".rstrip()
+
+
+def cmd_answer(args: argparse.Namespace) -> int:
+    from tui_installer.cli import state_dir_of
+
+    run_dir = last_run_dir(state_dir_of(args))
+    record = journal.load(run_dir / "journal.json")
+    step = record.steps.get(args.step)
+    if step is None:
+        raise UserError(f"no step {args.step!r} in run {record.run}", hint="see `tui-installer status`")
+    if step.status != journal.FAILED:
+        raise UserError(f"step {args.step} is {step.status}, not waiting for a decision")
+    if not engine.decide(run_dir, args.step, step.attempts, args.choice, by=f"cli:{_whoami()}"):
+        print(f"another client answered step {args.step} first")
+        return 1
+    print(f"answered {args.choice} for {args.step}")
+    return 0
+
+
+def _whoami() -> str:
+    import os
+
+    return f"{os.environ.get('SSH_CLIENT', 'local').split(' ')[0]}:{os.getpid()}"

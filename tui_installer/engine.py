@@ -1,0 +1,339 @@
+"""Runs a plan: idempotency checks, retries, the failure policy, decisions, events and the journal.
+
+The engine is a plain, single-threaded loop over the plan's steps (plus one ticker thread that flushes
+coalesced output and samples resources). It never raises across the UI boundary: everything a client
+needs to know travels as an event (docs/DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tui_installer import failures, journal
+from tui_installer.errors import UserError
+from tui_installer.events import EventWriter
+from tui_installer.executor import Executor, Result, run_check
+from tui_installer.model import Plan, Step
+from tui_installer.monitor import Monitor
+from tui_installer.redact import Redactor
+
+CHOICES = ("retry", "skip", "abort")
+#: seconds between output flushes to the event stream / resource samples
+OUTPUT_FLUSH, RESOURCE_EVERY = 0.2, 2.0
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What to do when a step has failed after its own retries: ``abort``, ``skip``, ``retry=N``
+    (N more attempts, then abort), or ``ask`` (wait for a decision file written by a client)."""
+
+    mode: str = "abort"
+    retries: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> Policy:
+        if text in ("abort", "skip", "ask"):
+            return cls(text)
+        if text.startswith("retry="):
+            count = text.partition("=")[2]
+            if count.isdigit():
+                return cls("retry", int(count))
+        raise UserError(f"unknown failure policy {text!r}", key="--on-failure",
+                        hint="use abort, skip, ask or retry=N")
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + f"-{os.getpid()}"
+
+
+class EngineLock:
+    """An flock on ``STATE/engine.lock``: held while an engine runs, released by the kernel if it dies,
+    so clients can tell a live engine from a dead one."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / "engine.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise UserError(f"another tui-installer engine is running (pid {holder(self.path)})",
+                            file=str(self.path),
+                            hint="watch it with `tui-installer attach` or `tui-installer status`") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def holder(lock_path: Path) -> int | None:
+    """The pid of the live engine holding the lock, or None when no engine runs."""
+    try:
+        fd = os.open(lock_path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        text = lock_path.read_text().strip()
+        return int(text) if text.isdigit() else -1
+    finally:
+        os.close(fd)
+    return None
+
+
+def decide(run_dir: Path, step_id: str, attempt: int, choice: str, by: str) -> bool:
+    """Answer a failed step. The first answer wins (O_EXCL); returns False if another client was first."""
+    if choice not in CHOICES:
+        raise UserError(f"unknown choice {choice!r}", hint="use " + ", ".join(CHOICES))
+    folder = run_dir / "decisions"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    try:
+        fd = os.open(folder / f"{step_id}.{attempt}.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"choice": choice, "by": by}, handle)
+    return True
+
+
+class Engine:
+    def __init__(self, plan: Plan, *, state_dir: Path, secrets: Mapping[str, str],
+                 policy: Policy = Policy(), kind: str = "install", executor: Executor | None = None,
+                 listener: Callable[[dict[str, Any]], None] | None = None, durable: bool = True,
+                 resume: bool = True) -> None:
+        self.plan, self.state_dir, self.policy, self.kind = plan, state_dir, policy, kind
+        self.secrets = dict(secrets)
+        self.redactor = Redactor(self.secrets)
+        self.executor = executor or Executor()
+        self.run_id = new_run_id()
+        self.run_dir = state_dir / "runs" / self.run_id
+        self.cancel_event = threading.Event()
+        self._listener, self._durable, self._resume = listener, durable, resume
+        self._pending: list[str] = []
+        self._dropped = 0
+        self._current: str | None = None
+        self._lock = threading.Lock()
+        self._ticker_stop = threading.Event()
+
+    # -- the run ---------------------------------------------------------------------------------
+
+    def run(self) -> str:
+        """Run the plan to the end; returns the final state: ok, failed or aborted."""
+        lock = EngineLock(self.state_dir)
+        lock.acquire()
+        try:
+            self._open_run()
+            ticker = threading.Thread(target=self._tick, daemon=True, name="engine-ticker")
+            ticker.start()
+            state = self._run_phases()
+            self._stop_ticker(ticker)
+            self.journal.finish(state)
+            self.events.emit("run_finished", state=state, duration=round(time.time() - self.journal.started, 3))
+            return state
+        finally:
+            if hasattr(self, "events"):
+                self.events.close()
+            lock.release()
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    def _open_run(self) -> None:
+        from tui_installer import plan as plan_module  # plan.to_json: the same format as `plan --format json`
+
+        (self.run_dir / "logs").mkdir(parents=True, mode=0o700)
+        (self.run_dir / "plan.json").write_text(plan_module.to_json(self.plan))
+        base = journal.resume_base(self.state_dir, self.plan.profile) if self._resume else None
+        self.base = base
+        self.journal = journal.Journal.create(self.run_dir / "journal.json", self.run_id, self.plan, self.kind)
+        self.journal.durable = self._durable
+        _write_atomic(self.state_dir / "last-run", self.run_id)
+        self.events = EventWriter(self.run_dir / "events.jsonl", self.run_id)
+        if self._listener:
+            self.events.listen(self._listener)
+        phases = [{"name": p.name, "steps": [s.id for s in p.steps]} for p in self.plan.phases]
+        self.events.emit("run_started", profile=self.plan.profile, kind=self.kind, pid=os.getpid(),
+                         phases=phases, state_dir=str(self.state_dir),
+                         resumed_from=base.run if base else None)
+
+    def _run_phases(self) -> str:
+        for phase in self.plan.phases:
+            started = time.time()
+            self.events.emit("phase_started", phase=phase.name)
+            for step in phase.steps:
+                outcome = self._run_step(step)
+                if outcome != "continue":
+                    return outcome
+            self.events.emit("phase_finished", phase=phase.name, duration=round(time.time() - started, 3))
+        return "ok"
+
+    # -- one step --------------------------------------------------------------------------------
+
+    def _run_step(self, step: Step) -> str:
+        """Returns "continue", or the run's final state when the run must stop here."""
+        if self.cancel_event.is_set():
+            return "aborted"
+        reason = self._already_done(step)
+        if reason:
+            self._skip(step, reason)
+            return "continue"
+        extra = self.policy.retries if self.policy.mode == "retry" else 0
+        budget = 1 + step.retries + extra
+        while True:
+            result = self._attempt(step)
+            if result.ok:
+                self.journal.update(step.id, status=journal.OK, finished=time.time(), exit_code=0)
+                self.events.emit("step_finished", step=step.id, status="ok",
+                                 duration=round(result.duration, 3), exit_code=0)
+                return "continue"
+            record = self.journal.steps[step.id]
+            if result.cancelled or self.cancel_event.is_set():
+                self._fail(step, result, cancelled=True)
+                return "aborted"
+            if record.attempts < budget:
+                self._announce_retry(step, record.attempts, step.retry_delay)
+                continue
+            choice = self._after_failure(step, result)
+            if choice == "retry":
+                budget = record.attempts + 1
+                continue
+            if choice == "skip":
+                self._skip(step, "user")
+                return "continue"
+            return "failed"
+
+    def _already_done(self, step: Step) -> str | None:
+        previous = self.base.steps.get(step.id) if self.base else None
+        if previous and previous.done and previous.fingerprint == step.fingerprint:
+            return "done"
+        if step.creates and os.path.exists(step.creates):
+            return "creates"
+        if step.unless and run_check(step.unless, env=step.env, timeout=step.timeout or 60):
+            return "unless"
+        return None
+
+    def _skip(self, step: Step, reason: str) -> None:
+        now = time.time()
+        self.journal.update(step.id, status=journal.SKIPPED, reason=reason, started=now, finished=now)
+        self.events.emit("step_skipped", step=step.id, reason=reason)
+
+    def _attempt(self, step: Step) -> Result:
+        record = self.journal.steps[step.id]
+        attempt = record.attempts + 1
+        self.journal.update(step.id, status=journal.RUNNING, attempts=attempt, started=time.time(),
+                            finished=None, exit_code=None, signal=None, cause=None, reason=None)
+        self.events.emit("step_started", step=step.id, phase=step.phase, title=step.description or step.name,
+                         command=step.display, attempt=attempt)
+        with self._lock:
+            self._current, self._pending, self._dropped = step.id, [], 0
+        try:
+            return self.executor.run(step, secrets=self.secrets, log_path=self.run_dir / record.log,
+                                     on_output=self._on_output, cancel=self.cancel_event,
+                                     extra_env=self._step_env())
+        finally:
+            self._flush_output()
+            with self._lock:
+                self._current = None
+
+    def _step_env(self) -> dict[str, str]:
+        return {"TUI_INSTALLER_STATE_DIR": str(self.state_dir), "TUI_INSTALLER_RUN_DIR": str(self.run_dir)}
+
+    def _announce_retry(self, step: Step, attempt: int, delay: float) -> None:
+        self.events.emit("step_retrying", step=step.id, attempt=attempt + 1, delay=delay)
+        self.cancel_event.wait(delay)
+
+    def _fail(self, step: Step, result: Result, cancelled: bool = False) -> None:
+        record = self.journal.steps[step.id]
+        cause = "cancelled by the operator" if cancelled else failures.name_cause(result.tail, result)
+        message = _failure_message(step, result, cause)
+        self.journal.update(step.id, status=journal.FAILED, finished=time.time(), exit_code=result.exit_code,
+                            signal=result.signal, cause=cause)
+        self.events.emit("step_failed", step=step.id, attempt=record.attempts, exit_code=result.exit_code,
+                         signal=result.signal, timed_out=result.timed_out, cause=cause,
+                         message=self.redactor.line(message), log=str(self.run_dir / record.log),
+                         tail=result.tail[-20:])
+
+    def _after_failure(self, step: Step, result: Result) -> str:
+        """Record the failure and apply the policy: returns retry, skip or abort."""
+        self._fail(step, result)
+        if self.policy.mode == "skip":
+            return "skip"
+        if self.policy.mode != "ask":
+            return "abort"
+        attempt = self.journal.steps[step.id].attempts
+        self.events.emit("decision_needed", step=step.id, attempt=attempt, choices=["retry", "skip", "abort"])
+        choice, by = self._wait_decision(step.id, attempt)
+        self.events.emit("decision", step=step.id, attempt=attempt, choice=choice, by=by)
+        return choice
+
+    def _wait_decision(self, step_id: str, attempt: int) -> tuple[str, str]:
+        path = self.run_dir / "decisions" / f"{step_id}.{attempt}.json"
+        while not self.cancel_event.wait(0.1):
+            try:
+                answer = json.loads(path.read_text())
+            except (FileNotFoundError, ValueError):
+                continue  # not written yet, or being written
+            choice = answer.get("choice")
+            if choice in CHOICES:
+                return choice, str(answer.get("by", "?"))
+        return "abort", "cancel"
+
+    # -- output and resources --------------------------------------------------------------------
+
+    def _on_output(self, line: str) -> None:
+        with self._lock:
+            self._pending.append(line)
+            if len(self._pending) > 10:
+                del self._pending[0]
+                self._dropped += 1
+
+    def _flush_output(self) -> None:
+        with self._lock:
+            lines, dropped, step = self._pending, self._dropped, self._current
+            self._pending, self._dropped = [], 0
+        if lines and step:
+            self.events.emit("output", step=step, lines=lines, dropped=dropped)
+
+    def _tick(self) -> None:
+        monitor, last_sample = Monitor(), 0.0
+        while not self._ticker_stop.wait(OUTPUT_FLUSH):
+            self._flush_output()
+            if time.monotonic() - last_sample >= RESOURCE_EVERY:
+                last_sample = time.monotonic()
+                self.events.emit("resources", step=self._current, **monitor.sample(os.getpid()))
+
+    def _stop_ticker(self, ticker: threading.Thread) -> None:
+        self._ticker_stop.set()
+        ticker.join()
+
+
+def _failure_message(step: Step, result: Result, cause: str | None) -> str:
+    if result.timed_out:
+        how = f"timed out ({result.timed_out})"
+    elif result.signal:
+        how = f"was killed by signal {result.signal}"
+    else:
+        how = f"exited with code {result.exit_code}"
+    return f"step {step.id} {how}" + (f": {cause}" if cause else "")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
