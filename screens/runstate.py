@@ -1,0 +1,254 @@
+"""The state of a run, folded from its event stream; no Textual here so it is testable on its own.
+
+Every client (a fresh TUI, one re-attaching after a dropped SSH session, a second console) replays the
+same ``events.jsonl`` from the start through :meth:`RunState.apply` and ends in the same state.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tui_installer.client import read_json
+
+HISTORY = 60  # resource samples kept for the sparklines
+DONE = ("ok", "skipped")
+
+
+@dataclass
+class StepState:
+    id: str
+    phase: str
+    title: str = ""
+    command: str = ""
+    status: str = "pending"
+    attempt: int = 0
+    reason: str | None = None
+    started: float | None = None
+    duration: float | None = None
+
+
+@dataclass
+class PhaseState:
+    name: str
+    steps: list[str] = field(default_factory=list)
+    status: str = "pending"
+    started: float | None = None
+    duration: float | None = None
+
+
+@dataclass
+class Failure:
+    step: str
+    attempt: int
+    event: dict[str, Any]
+    needs_decision: bool = False
+    choices: tuple[str, ...] = ()
+
+
+@dataclass
+class Resources:
+    cpu: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    mem: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    disk: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    net: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    last: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunState:
+    """What the Progress screen shows, rebuilt from events alone."""
+
+    run: str = ""
+    profile: str = ""
+    pid: int | None = None
+    state: str = "starting"  # starting | running | ok | failed | aborted
+    started: float | None = None
+    finished: float | None = None
+    duration: float | None = None
+    phases: dict[str, PhaseState] = field(default_factory=dict)
+    steps: dict[str, StepState] = field(default_factory=dict)
+    current: str | None = None
+    last_output: float | None = None
+    failure: Failure | None = None
+    decisions: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    resources: Resources = field(default_factory=Resources)
+
+    def apply(self, event: dict[str, Any]) -> list[str]:
+        """Fold one event in. Returns the new output lines it carried (for the live log), if any."""
+        handler = getattr(self, "_on_" + str(event.get("type")), None)
+        if handler is None:
+            return []
+        result = handler(event)
+        return result if isinstance(result, list) else []
+
+    # --- handlers, one per event type of docs/DESIGN.md -----------------------------------------
+    def _on_run_started(self, e: dict[str, Any]) -> None:
+        self.run, self.profile, self.pid = e.get("run", ""), e.get("profile", ""), e.get("pid")
+        self.state, self.started = "running", e.get("ts")
+        for phase in e.get("phases", []):
+            ps = self.phases.setdefault(phase["name"], PhaseState(phase["name"]))
+            for sid in phase.get("steps", []):
+                ps.steps.append(sid)
+                self.steps.setdefault(sid, StepState(sid, phase["name"], title=sid.split(".")[-1]))
+
+    def _on_phase_started(self, e: dict[str, Any]) -> None:
+        ps = self.phases.setdefault(e["phase"], PhaseState(e["phase"]))
+        ps.status, ps.started = "running", e.get("ts")
+
+    def _on_phase_finished(self, e: dict[str, Any]) -> None:
+        ps = self.phases.setdefault(e["phase"], PhaseState(e["phase"]))
+        ps.duration = e.get("duration")
+        failed = any(self.steps[s].status == "failed" for s in ps.steps if s in self.steps)
+        ps.status = e.get("status") or ("failed" if failed else "ok")
+
+    def _on_step_started(self, e: dict[str, Any]) -> None:
+        st = self._step(e)
+        st.title, st.command = e.get("title") or st.title, e.get("command", "")
+        st.status, st.attempt, st.started, st.duration = "running", int(e.get("attempt", 1)), e.get("ts"), None
+        self.current, self.last_output = st.id, e.get("ts")
+        if self.failure and self.failure.step == st.id:
+            self.failure = None
+
+    def _on_output(self, e: dict[str, Any]) -> list[str]:
+        self.last_output = e.get("ts")
+        lines = [str(x) for x in e.get("lines", [])]
+        if e.get("dropped"):
+            lines.append(f"[... {e['dropped']} lines not shown; see the step's log]")
+        return lines
+
+    def _on_step_finished(self, e: dict[str, Any]) -> None:
+        st = self._step(e)
+        st.status, st.duration = e.get("status", "ok"), e.get("duration")
+
+    def _on_step_skipped(self, e: dict[str, Any]) -> None:
+        st = self._step(e)
+        st.status, st.reason = "skipped", e.get("reason")
+        if self.failure and self.failure.step == st.id:
+            self.failure = None
+
+    def _on_step_retrying(self, e: dict[str, Any]) -> None:
+        self._step(e).status = "retrying"
+
+    def _on_step_failed(self, e: dict[str, Any]) -> None:
+        st = self._step(e)
+        st.status, st.attempt = "failed", int(e.get("attempt", st.attempt or 1))
+        if st.started and e.get("ts"):
+            st.duration = float(e["ts"]) - float(st.started)
+        self.failure = Failure(st.id, st.attempt, e)
+
+    def _on_decision_needed(self, e: dict[str, Any]) -> None:
+        attempt = int(e.get("attempt", 1))
+        if self.failure is None or self.failure.step != e["step"]:
+            self.failure = Failure(e["step"], attempt, {"step": e["step"]})
+        self.failure.attempt, self.failure.needs_decision = attempt, True
+        self.failure.choices = tuple(e.get("choices", ("retry", "skip", "abort")))
+
+    def _on_decision(self, e: dict[str, Any]) -> None:
+        self.decisions[(e["step"], int(e.get("attempt", 1)))] = {"choice": e.get("choice"), "by": e.get("by")}
+        if self.failure and self.failure.step == e["step"]:
+            self.failure.needs_decision = False
+
+    def _on_resources(self, e: dict[str, Any]) -> None:
+        r = self.resources
+        r.last = e
+        r.cpu.append(float(e.get("cpu", 0.0)))
+        total = float(e.get("mem_total") or 1)
+        r.mem.append(100.0 * float(e.get("mem_used", 0)) / total)
+        r.disk.append(float(e.get("disk_read_bps", 0)) + float(e.get("disk_write_bps", 0)))
+        r.net.append(float(e.get("net_rx_bps", 0)) + float(e.get("net_tx_bps", 0)))
+
+    def _on_run_finished(self, e: dict[str, Any]) -> None:
+        self.state, self.finished, self.duration = e.get("state", "ok"), e.get("ts"), e.get("duration")
+        self.current = None
+        for ps in self.phases.values():
+            if ps.status == "running":
+                ps.status = "failed" if self.state != "ok" else "ok"
+
+    def _step(self, e: dict[str, Any]) -> StepState:
+        sid = str(e["step"])
+        phase = str(e.get("phase") or (sid.split(".")[1] if sid.count(".") >= 2 else ""))
+        if sid not in self.steps:
+            self.steps[sid] = StepState(sid, phase, title=sid.split(".")[-1])
+            self.phases.setdefault(phase, PhaseState(phase)).steps.append(sid)
+        return self.steps[sid]
+
+    # --- derived views ---------------------------------------------------------------------------
+    @property
+    def finished_ok(self) -> bool:
+        return self.state == "ok"
+
+    @property
+    def over(self) -> bool:
+        return self.state in ("ok", "failed", "aborted")
+
+    def counts(self) -> tuple[int, int]:
+        """(steps done or skipped, all steps)."""
+        done = sum(1 for s in self.steps.values() if s.status in DONE)
+        return done, len(self.steps)
+
+    def silent_for(self, now: float | None = None) -> float:
+        """Seconds since the running step last printed (0 when nothing runs)."""
+        if self.current is None or self.last_output is None or self.over:
+            return 0.0
+        return max(0.0, (now or time.time()) - self.last_output)
+
+    def remaining(self, history: dict[str, float], now: float | None = None) -> float | None:
+        """Seconds left, from earlier runs' step durations; None with no history to go by."""
+        if not history:
+            return None
+        typical = statistics.median(history.values())
+        left = 0.0
+        for st in self.steps.values():
+            if st.status in DONE:
+                continue
+            expected = history.get(st.id, typical)
+            if st.status == "running" and st.started:
+                expected = max(0.0, expected - ((now or time.time()) - st.started))
+            left += expected
+        return left
+
+
+def step_history(state_dir: Path, exclude: str | None = None, runs: int = 5) -> dict[str, float]:
+    """Durations of steps that ran (not skipped) in the newest earlier runs' journals."""
+    root = state_dir / "runs"
+    if not root.is_dir():
+        return {}
+    found: dict[str, float] = {}
+    for rd in sorted((p for p in root.iterdir() if p.name != exclude), reverse=True)[:runs]:
+        steps = read_json(rd / "journal.json").get("steps", {})
+        for sid, st in steps.items() if isinstance(steps, dict) else ():
+            if st.get("status") == "ok" and st.get("started") and st.get("finished") and sid not in found:
+                found[sid] = float(st["finished"]) - float(st["started"])
+    return found
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def fmt_rate(bps: float) -> str:
+    for unit in ("B", "K", "M", "G"):
+        if bps < 1024:
+            return f"{bps:.0f}{unit}/s"
+        bps /= 1024
+    return f"{bps:.0f}T/s"
+
+
+def fmt_bytes(n: float) -> str:
+    for unit in ("B", "K", "M", "G"):
+        if n < 1024:
+            return f"{n:.0f}{unit}"
+        n /= 1024
+    return f"{n:.1f}T"

@@ -1,0 +1,1 @@
+"""Reusable Textual widgets of the TUI (phase list, resource panel). The engine never imports these."""
