@@ -31,13 +31,13 @@ from typing import TypeVar
 from keyring.errors import PasswordDeleteError
 from keyrings.cryptfile.cryptfile import CryptFileKeyring
 from keyrings.cryptfile.escape import escape as escape_for_ini
+from keyrings.cryptfile.escape import unescape
 
 from tui_installer.errors import UserError
 
 PASSPHRASE_ENV = "TUI_INSTALLER_KEYRING_PASSPHRASE"
 KEYRING_FILE = "keyring.cfg"
 SERVICE = "tui-installer"
-INDEX_ENTRY = "_index"  # cannot clash with a secret: names start with a letter
 NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 ALPHABET = string.ascii_letters + string.digits
 MIN_LENGTH = 8
@@ -87,6 +87,12 @@ class _FastCryptFile(CryptFileKeyring):  # type: ignore[misc]
         data, mac = cipher.encrypt_and_digest(password)
         fields = {"salt": self._salt, "data": data, "mac": mac, "nonce": cipher.nonce}
         return json.dumps({k: base64.b64encode(v).decode() for k, v in fields.items()}).encode()
+
+    def usernames(self, service: str) -> list[str]:
+        """The entries of ``service``: their names are in the file in clear, only values are encrypted."""
+        config = self._config()
+        section = escape_for_ini(service)
+        return [unescape(o) for o in config.options(section)] if config.has_section(section) else []
 
     def _config(self) -> configparser.RawConfigParser:
         config = configparser.RawConfigParser()
@@ -188,7 +194,6 @@ class SecretStore:
         self._backend = backend
         self.path = path
         self._cache: dict[str, str] = {}
-        self._index: list[str] | None = None
 
     @property
     def backend_name(self) -> str:
@@ -237,14 +242,14 @@ class SecretStore:
             return False
         finally:
             self._cache.pop(name, None)
-        self._write_index([n for n in self.names() if n != name])
         return True
 
     def names(self) -> list[str]:
-        if self._index is None:
-            raw = self._call(self._backend.get_password, SERVICE, INDEX_ENTRY)
-            self._index = sorted(json.loads(raw)) if raw else []
-        return list(self._index)
+        """Read from the file each time (no decryption): always current, even after another process wrote.
+
+        Not an index entry: that would be a second read-modify-write that concurrent writers could lose.
+        """
+        return sorted(self._call(self._backend.usernames, SERVICE))
 
     def generate(self, name: str, length: int = 24) -> str:
         """Make, store and return a new strong value (replacing any stored one)."""
@@ -258,11 +263,7 @@ class SecretStore:
         have = set(self.names())
         missing = [n for n in wanted if n not in have]
         for name in missing:
-            value = generate_value()
-            self._call(self._backend.set_password, SERVICE, name, value)
-            self._cache[name] = value
-        if missing:
-            self._write_index(sorted(have | set(missing)))
+            self._store(name, generate_value())
         return missing
 
     def values(self, names: Iterable[str]) -> dict[str, str]:
@@ -273,13 +274,6 @@ class SecretStore:
     def _store(self, name: str, value: str) -> None:
         self._call(self._backend.set_password, SERVICE, name, value)
         self._cache[name] = value
-        have = self.names()
-        if name not in have:
-            self._write_index(sorted([*have, name]))
-
-    def _write_index(self, names: list[str]) -> None:
-        self._call(self._backend.set_password, SERVICE, INDEX_ENTRY, json.dumps(names))
-        self._index = names
 
     def _call(self, method: Callable[..., T], *args: str) -> T:
         """Turn a damaged file into a UserError naming it, not a traceback."""
