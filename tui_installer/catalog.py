@@ -1,0 +1,105 @@
+"""The built-in services and preset profiles shipped inside the package, and user profile files.
+
+Built-ins are package data (``tui_installer/services/*.yaml``, ``tui_installer.profiles``), read through
+``importlib.resources`` so that a wheel install works the same as a checkout.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from importlib.abc import Traversable
+from pathlib import Path
+
+from . import schema, yamlsrc
+from .errors import UserError
+from .model import Profile, ServiceSpec
+
+
+@dataclass(frozen=True)
+class ProfileInfo:
+    """A preset as listed by ``tui-installer profiles`` and the TUI's profile screen."""
+
+    name: str
+    description: str
+    source: str
+
+
+def _package_dir(package: str, fallback: str) -> Traversable:
+    """A data package; in a source checkout not installed, ``profiles/`` is found beside the package."""
+    try:
+        return resources.files(package)
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / fallback
+
+
+def _yaml_files(folder: Traversable) -> list[Traversable]:
+    return sorted((f for f in folder.iterdir() if f.name.endswith(".yaml")), key=lambda f: f.name)
+
+
+@functools.lru_cache(maxsize=1)
+def _builtin_services() -> dict[str, ServiceSpec]:
+    services = {}
+    for file in _yaml_files(_package_dir("tui_installer.services", "tui_installer/services")):
+        source = str(file)
+        services[file.name[:-5]] = schema.parse_service(
+            file.name[:-5], yamlsrc.load_text(file.read_text(encoding="utf-8"), source), source)
+    schema.check_catalog(services)
+    return services
+
+
+def load_services() -> dict[str, ServiceSpec]:
+    """The built-in services by name (validated; a fresh dict each call)."""
+    return dict(_builtin_services())
+
+
+def _presets() -> dict[str, Traversable]:
+    return {f.name[:-5]: f for f in _yaml_files(_package_dir("tui_installer.profiles", "profiles"))}
+
+
+def list_profiles() -> list[ProfileInfo]:
+    """The preset profiles with their descriptions, by name."""
+    infos = []
+    for file in _presets().values():
+        profile = _load_preset(file)
+        infos.append(ProfileInfo(profile.name, profile.description, str(file)))
+    return infos
+
+
+def _load_preset(file: Traversable) -> Profile:
+    source = str(file)
+    return schema.parse_profile(yamlsrc.load_text(file.read_text(encoding="utf-8"), source), source)
+
+
+def is_path(name_or_path: str) -> bool:
+    """A profile argument is a path when it has a slash or a YAML suffix; otherwise a preset name."""
+    return "/" in name_or_path or name_or_path.endswith((".yaml", ".yml"))
+
+
+def load_profile(name_or_path: str) -> Profile:
+    """A preset by name, or a profile file by path (its ``service_definitions`` checked too)."""
+    if is_path(name_or_path):
+        profile = schema.load_profile_file(name_or_path)
+    else:
+        presets = _presets()
+        if name_or_path not in presets:
+            raise UserError(f"unknown profile {name_or_path!r}",
+                            hint="presets: " + ", ".join(presets) + "; or give a path to a YAML file")
+        profile = _load_preset(presets[name_or_path])
+    services_for(profile)
+    return profile
+
+
+def services_for(profile: Profile,
+                 catalog: Mapping[str, ServiceSpec] | None = None) -> dict[str, ServiceSpec]:
+    """The services a profile can use: the catalog with the profile's own definitions added or overriding.
+
+    The merged set is checked as a whole (unknown requires, cycles, templates); templates may also use
+    the settings the profile itself introduces.
+    """
+    services = dict(load_services() if catalog is None else catalog)
+    services.update(profile.service_definitions)
+    schema.check_catalog(services, extra_settings=list(profile.settings))
+    return services

@@ -1,0 +1,282 @@
+"""From a profile and a selection to a plan: dependencies, settings, ordered and resolved steps.
+
+The plan is the single thing the engine runs and every format (text, json, sh) prints, so everything a
+step will do is decided here: settings substituted, secrets still only names, a fingerprint per step.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from . import catalog as catalog_mod
+from . import schema, settings, yamlsrc
+from .errors import UserError
+from .model import INSTALL_PHASES, REMOVE_PHASES, Answers, Phase, Plan, Profile, ServiceSpec, Step, StepSpec
+from .planformat import to_json, to_sh, to_text
+
+__all__ = ["build", "build_removal", "resolve_services", "why_required", "fingerprint",
+           "to_text", "to_json", "to_sh", "APT_STEP_ID"]
+
+APT_STEP_ID = "system.packages.apt"
+Catalog = Mapping[str, ServiceSpec]
+
+
+def resolve_services(selected: Sequence[str], catalog: Catalog) -> tuple[list[str], dict[str, str]]:
+    """The selection with everything it requires, dependencies first, and why each addition is there.
+
+    Returns ``(order, added)`` where ``added`` maps an added service to a reason ("required by glance").
+    """
+    for name in selected:
+        if name not in catalog:
+            raise UserError(f"unknown service {name!r}", hint=_known(name, catalog))
+    order = schema.closure(list(selected), catalog.__getitem__)
+    reasons: dict[str, str] = {}
+    for name in order:
+        for dep in catalog[name].requires:
+            if dep not in selected and dep not in reasons:
+                reasons[dep] = f"required by {name}"
+    return order, {name: reasons[name] for name in order if name in reasons}
+
+
+def why_required(service: str, selected: Sequence[str], catalog: Catalog | None = None) -> list[str]:
+    """The selected services that need ``service`` (directly or not): why it cannot be removed."""
+    services = catalog_mod.load_services() if catalog is None else catalog
+    return [name for name in selected if name != service and name in services
+            and service in schema.closure([name], services.__getitem__)[:-1]]
+
+
+def _known(name: str, catalog: Catalog) -> str:
+    close = difflib.get_close_matches(name, list(catalog), n=3)
+    return ("did you mean " + ", ".join(close) + "?") if close else "known: " + ", ".join(sorted(catalog))
+
+
+def _selection(profile: Profile, answers: Answers | None, catalog: Catalog) -> list[str]:
+    """The profile's services, plus/minus the answers file's, each name checked where it was written."""
+    for i, name in enumerate(profile.services):
+        if name not in catalog:
+            raise yamlsrc.error(profile.source, f"services[{i}]", f"unknown service {name!r}",
+                                _known(name, catalog))
+    selected = list(profile.services)
+    if answers is None:
+        return selected
+    for key, names in (("add_services", answers.add_services), ("remove_services", answers.remove_services)):
+        for i, name in enumerate(names):
+            if name not in catalog:
+                raise yamlsrc.error(answers.source, f"{key}[{i}]", f"unknown service {name!r}",
+                                    _known(name, catalog))
+    selected += [n for n in answers.add_services if n not in selected]
+    selected = [n for n in selected if n not in answers.remove_services]
+    for i, name in enumerate(answers.remove_services):
+        needed_by = why_required(name, selected, catalog)
+        if needed_by:
+            raise yamlsrc.error(answers.source, f"remove_services[{i}]",
+                                f"cannot remove {name!r}: required by {', '.join(needed_by)}")
+    return selected
+
+
+def _declared(catalog: Catalog, profile: Profile) -> dict[str, Any]:
+    """Every setting any service declares, with its default; built-ins first.
+
+    A profile may introduce settings of its own (for its inline services): their value is their default.
+    """
+    declared = settings.builtin_settings()
+    for spec in catalog.values():
+        for name, default in spec.settings.items():
+            declared.setdefault(name, default)
+    for name, value in profile.settings.items():
+        declared.setdefault(name, value)
+    return declared
+
+
+Origins = dict[str, tuple[str, str]]  # setting -> (file, key) where its value was given
+
+
+def _layer(values: dict[str, Any], origins: Origins, given: Mapping[str, Any], declared: Mapping[str, Any],
+           source: str) -> None:
+    for name, value in given.items():
+        if name not in declared:
+            raise yamlsrc.error(source, f"settings.{name}", f"unknown setting {name!r}",
+                                "no service declares it")
+        if not settings.fits(value, declared[name]):
+            raise yamlsrc.error(source, f"settings.{name}",
+                                f"wrong type: expected {type(declared[name]).__name__} like the default "
+                                f"{declared[name]!r}, got {value!r}")
+        values[name] = value
+        origins[name] = (source, f"settings.{name}")
+
+
+def _overrides(values: dict[str, Any], origins: Origins, overrides: Mapping[str, str],
+               declared: Mapping[str, Any]) -> None:
+    for name, text in overrides.items():
+        if name not in declared:
+            hint = difflib.get_close_matches(name, list(declared), n=3)
+            raise UserError(f"unknown setting {name!r}", key="--set",
+                            hint=("did you mean " + ", ".join(hint) + "?") if hint else None)
+        try:
+            values[name] = settings.coerce(text, declared[name])
+        except ValueError as exc:
+            raise UserError(f"{name}={text}: {exc}", key="--set") from None
+        origins[name] = ("", f"--set {name}")
+
+
+def _origin_error(origins: Origins, name: str, message: str, hint: str | None = None) -> UserError:
+    source, key = origins[name]
+    return yamlsrc.error(source, key, message, hint) if source else UserError(message, key=key, hint=hint)
+
+
+def _expand(values: Mapping[str, Any], origins: Origins) -> dict[str, Any]:
+    """Settings whose value holds ``{{ other }}`` (``controller_host: "{{ host_ip }}"``) get it filled in."""
+    done: dict[str, Any] = {}
+
+    def get(name: str, stack: tuple[str, ...]) -> Any:
+        if name in done:
+            return done[name]
+        if name in stack:
+            cycle = " -> ".join(stack + (name,))
+            raise _origin_error(origins, name, "settings refer to each other: " + cycle)
+        value = values[name]
+        if isinstance(value, str) and "{{" in value:
+            def one(match: Any) -> str:
+                ref = match.group(1).strip()
+                if ref not in values:
+                    raise _origin_error(origins, name, f"unknown setting {{{{ {ref} }}}} in template")
+                return settings.render(get(ref, stack + (name,)))
+            value = schema.TEMPLATE_RE.sub(one, value)
+        done[name] = value
+        return value
+
+    return {name: get(name, ()) for name in values}
+
+
+def resolve_settings(profile: Profile, answers: Answers | None, overrides: Mapping[str, str] | None,
+                     order: Sequence[str], catalog: Catalog) -> dict[str, Any]:
+    """Service defaults < profile < answers file < ``--set``; only the plan's own settings are kept.
+
+    A setting left null (a service's required setting, or one a profile sets to null to demand it) is
+    an error naming where it was declared.
+    """
+    declared = _declared(catalog, profile)
+    values = dict(declared)
+    origins: Origins = {}
+    for spec in catalog.values():
+        for name in spec.settings:
+            origins.setdefault(name, (spec.source, schema.service_key(spec, f"settings.{name}")))
+    _layer(values, origins, profile.settings, declared, profile.source)
+    if answers is not None:
+        _layer(values, origins, answers.settings, declared, answers.source)
+    _overrides(values, origins, overrides or {}, declared)
+    values = _expand(values, origins)
+    used = list(settings.builtin_settings()) + list(profile.settings)
+    for name in order:
+        used += list(catalog[name].settings)
+        for setting in catalog[name].settings:
+            if values.get(setting) is None:
+                raise _origin_error(origins, setting, f"missing required setting {setting!r}",
+                                    f"needed by {name}: give it with --set {setting}=VALUE, "
+                                    "in the profile or an answers file")
+    return {name: values[name] for name in dict.fromkeys(used)}
+
+
+def render(text: str, values: Mapping[str, Any]) -> str:
+    """Substitute ``{{ name }}`` (names were checked when the service was loaded)."""
+    def one(match: Any) -> str:
+        name = match.group(1).strip()
+        if name not in values:
+            raise UserError(f"setting {name!r} has no value in this plan")
+        return settings.render(values[name])
+
+    return schema.TEMPLATE_RE.sub(one, text)
+
+
+def fingerprint(step: Step) -> str:
+    """sha256 over what the step does (argv, env, cwd, checks, prompts); secret names, never values."""
+    data = {"argv": list(step.argv), "env": step.env, "secret_env": step.secret_env, "cwd": step.cwd,
+            "creates": step.creates, "unless": step.unless,
+            "prompts": [[p.expect, p.answer, p.secret] for p in step.prompts]}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _step(service: str, phase: str, spec: StepSpec, values: Mapping[str, Any]) -> Step:
+    def sub(text: str | None) -> str | None:
+        return None if text is None else render(text, values)
+
+    if isinstance(spec.run, str):
+        shell: str | None = render(spec.run, values)
+        argv: tuple[str, ...] = ("bash", "-c", str(shell))
+    else:
+        shell, argv = None, tuple(render(a, values) for a in spec.run)
+    prompts = tuple(replace(p, answer=sub(p.answer)) for p in spec.prompts)
+    step = Step(id=f"{service}.{phase}.{spec.name}", service=service, phase=phase, name=spec.name,
+                argv=argv, shell=shell, env={k: render(v, values) for k, v in spec.env.items()},
+                secret_env=dict(spec.secret_env), cwd=sub(spec.cwd), timeout=spec.timeout,
+                idle_timeout=spec.idle_timeout, retries=spec.retries, retry_delay=spec.retry_delay,
+                creates=sub(spec.creates), unless=sub(spec.unless), prompts=prompts,
+                description=spec.description)
+    return replace(step, fingerprint=fingerprint(step))
+
+
+def apt_step(packages: Sequence[str]) -> Step:
+    """All apt packages in one transaction, skipped when every one is already installed."""
+    names = list(dict.fromkeys(packages))
+    quoted = " ".join(names)
+    step = Step(
+        id=APT_STEP_ID, service="system", phase="packages", name="apt",
+        argv=("apt-get", "install", "-y", "-q", "-o", "Dpkg::Progress-Fancy=0", *names),
+        env={"DEBIAN_FRONTEND": "noninteractive"}, timeout=1800.0, idle_timeout=600.0,
+        retries=2, retry_delay=10.0,
+        unless=(f"s=$(dpkg-query -W -f='${{db:Status-Abbrev}}\\n' {quoted} 2>/dev/null)"
+                " && ! printf '%s\\n' \"$s\" | grep -qv '^ii'"),
+        description="install the apt packages of every service in one transaction")
+    return replace(step, fingerprint=fingerprint(step))
+
+
+def _phases(order: Sequence[str], phases: Sequence[str], catalog: Catalog,
+            values: Mapping[str, Any], with_packages: bool) -> tuple[Phase, ...]:
+    result = []
+    for phase in phases:
+        steps = [_step(name, phase, spec, values)
+                 for name in order for spec in catalog[name].phases.get(phase, ())]
+        packages = [p for name in order for p in catalog[name].packages]
+        if phase == "packages" and with_packages and packages:
+            steps.insert(0, apt_step(packages))
+        if steps:
+            result.append(Phase(phase, tuple(steps)))
+    return tuple(result)
+
+
+def _resolve(profile: Profile, answers: Answers | None, overrides: Mapping[str, str] | None,
+             catalog: Catalog | None) -> tuple[Catalog, list[str], dict[str, str], dict[str, Any]]:
+    services = catalog_mod.services_for(profile, catalog)
+    order, added = resolve_services(_selection(profile, answers, services), services)
+    values = resolve_settings(profile, answers, overrides, order, services)
+    return services, order, added, values
+
+
+def _plan(profile: Profile, services: Catalog, order: list[str], added: dict[str, str],
+          values: dict[str, Any], phases: tuple[Phase, ...]) -> Plan:
+    secrets = tuple(dict.fromkeys(s for name in order for s in services[name].secrets))
+    return Plan(profile=profile.name, profile_source=profile.source, services=tuple(order), added=added,
+                settings=values, secrets=secrets, phases=phases)
+
+
+def build(profile: Profile, *, answers: Answers | None = None, overrides: Mapping[str, str] | None = None,
+          catalog: Catalog | None = None) -> Plan:
+    """The install plan: phases in order, services in dependency order, apt packages in one step."""
+    services, order, added, values = _resolve(profile, answers, overrides, catalog)
+    return _plan(profile, services, order, added, values,
+                 _phases(order, INSTALL_PHASES, services, values, with_packages=True))
+
+
+def build_removal(profile: Profile, *, answers: Answers | None = None,
+                  overrides: Mapping[str, str] | None = None, catalog: Catalog | None = None,
+                  purge: bool = False) -> Plan:
+    """The uninstall plan: ``stop`` (and ``cleanup`` with ``purge``), dependents before dependencies."""
+    services, order, added, values = _resolve(profile, answers, overrides, catalog)
+    phases = REMOVE_PHASES if purge else REMOVE_PHASES[:1]
+    return _plan(profile, services, order, added, values,
+                 _phases(list(reversed(order)), phases, services, values, with_packages=False))

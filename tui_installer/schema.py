@@ -1,0 +1,388 @@
+"""Validation of service files, profiles and answers files into ``model`` dataclasses.
+
+Each check fails with exactly one ``UserError`` naming file, line and key (``key`` is the dotted path
+inside the file, e.g. ``phases.start[0].prompts[0].secret``), so a user can go straight to the mistake.
+Checks that need more than one file (unknown services, cycles, templates) live in ``check_catalog``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from . import yamlsrc
+from .errors import UserError
+from .model import ALL_PHASES, Answers, Profile, Prompt, ServiceSpec, StepSpec
+from .yamlsrc import error, join
+
+SERVICE_KEYS = ("description", "requires", "secrets", "settings", "packages", "phases")
+STEP_KEYS = ("name", "run", "env", "cwd", "timeout", "idle_timeout", "retries", "retry_delay",
+             "creates", "unless", "prompts", "description")
+PROFILE_KEYS = ("name", "description", "services", "settings", "service_definitions")
+ANSWERS_KEYS = ("profile", "add_services", "remove_services", "settings")
+
+NAME_RE = re.compile(r"[a-z][a-z0-9_-]*\Z")
+SECRET_RE = re.compile(r"[a-z][a-z0-9_]*\Z")
+SETTING_RE = re.compile(r"[a-z_][a-z0-9_]*\Z")
+TEMPLATE_RE = re.compile(r"\{\{(.*?)\}\}")
+#: settings every template may use without declaring them (see DESIGN.md, "Templating")
+BUILTIN_SETTINGS = ("installer_python", "host_name", "host_ip")
+
+
+class _At:
+    """Where we are while validating: file and key path, for the error message."""
+
+    def __init__(self, source: str, key: str = "") -> None:
+        self.source, self.key = source, key
+
+    def __truediv__(self, part: str | int) -> _At:
+        return _At(self.source, join(self.key, part))
+
+    def fail(self, message: str, hint: str | None = None) -> UserError:
+        return error(self.source, self.key, message, hint)
+
+
+def _type_name(value: Any) -> str:
+    return "null" if value is None else {"str": "string", "int": "integer", "float": "number",
+                                          "bool": "boolean", "Map": "mapping", "Seq": "list"}.get(
+        type(value).__name__, type(value).__name__)
+
+
+def _mapping(value: Any, at: _At, allowed: tuple[str, ...] | None = None) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise at.fail(f"wrong type: expected a mapping, got {_type_name(value)}")
+    for key in value:
+        if allowed is not None and key not in allowed:
+            raise (at / key).fail("unknown key", hint="expected one of: " + ", ".join(allowed))
+    return value
+
+
+def _string(value: Any, at: _At, *, pattern: re.Pattern[str] | None = None, what: str = "") -> str:
+    if not isinstance(value, str):
+        raise at.fail(f"wrong type: expected a string, got {_type_name(value)}")
+    if pattern is not None and not pattern.match(value):
+        raise at.fail(f"invalid {what or 'name'} {value!r}", hint=f"must match {pattern.pattern[:-2]}")
+    return value
+
+
+def _strings(value: Any, at: _At, **kw: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise at.fail(f"wrong type: expected a list of strings, got {_type_name(value)}")
+    items = tuple(_string(item, at / i, **kw) for i, item in enumerate(value))
+    for i, item in enumerate(items):
+        if item in items[:i]:
+            raise (at / i).fail(f"duplicate entry {item!r}")
+    return items
+
+
+def _number(value: Any, at: _At, *, integer: bool = False) -> float:
+    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok:
+        raise at.fail(f"wrong type: expected {'an integer' if integer else 'a number'}, "
+                      f"got {_type_name(value)}")
+    if value < 0:
+        raise at.fail(f"must not be negative, got {value}")
+    return value
+
+
+def _settings(value: Any, at: _At) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for name, default in _mapping(value, at).items():
+        _string(name, at / name, pattern=SETTING_RE, what="setting name")
+        if isinstance(default, (dict, list)):
+            raise (at / name).fail(f"wrong type: expected a string, number, boolean or null, "
+                                   f"got {_type_name(default)}")
+        result[name] = default
+    return result
+
+
+def _templated(value: Any, at: _At, refs: list[tuple[str, _At]]) -> str:
+    """A string that may hold ``{{ setting }}``; references are collected for ``check_catalog``."""
+    text = _string(value, at)
+    for match in TEMPLATE_RE.finditer(text):
+        name = match.group(1).strip()
+        if not SETTING_RE.match(name):
+            raise at.fail(f"malformed template {match.group(0)!r}", hint="use {{ setting_name }}")
+        refs.append((name, at))
+    return text
+
+
+def _prompt(value: Any, at: _At, refs: list[tuple[str, _At]]) -> Prompt:
+    data = _mapping(value, at, ("expect", "answer", "secret"))
+    if "expect" not in data:
+        raise at.fail("missing key 'expect'")
+    expect = _string(data["expect"], at / "expect")
+    try:
+        re.compile(expect)
+    except re.error as exc:
+        raise (at / "expect").fail(f"invalid regular expression: {exc}") from None
+    if ("answer" in data) == ("secret" in data):
+        raise at.fail("a prompt needs exactly one of 'answer' or 'secret'")
+    if "secret" in data:
+        return Prompt(expect, secret=_string(data["secret"], at / "secret", pattern=SECRET_RE,
+                                             what="secret name"))
+    answer = data["answer"]
+    if isinstance(answer, (int, float)) and not isinstance(answer, bool):
+        answer = str(answer)
+    return Prompt(expect, answer=_templated(answer, at / "answer", refs))
+
+
+def _env(value: Any, at: _At, refs: list[tuple[str, _At]]) -> tuple[dict[str, str], dict[str, str]]:
+    plain: dict[str, str] = {}
+    secret: dict[str, str] = {}
+    for var, val in _mapping(value, at).items():
+        here = at / var
+        if not re.match(r"[A-Za-z_][A-Za-z0-9_]*\Z", var):
+            raise here.fail(f"invalid environment variable name {var!r}")
+        if isinstance(val, dict):
+            data = _mapping(val, here, ("secret",))
+            if "secret" not in data:
+                raise here.fail("missing key 'secret'")
+            secret[var] = _string(data["secret"], here / "secret", pattern=SECRET_RE, what="secret name")
+        elif isinstance(val, (int, float)) and not isinstance(val, bool):
+            plain[var] = str(val)
+        else:
+            plain[var] = _templated(val, here, refs)
+    return plain, secret
+
+
+def _run(value: Any, at: _At, refs: list[tuple[str, _At]]) -> tuple[str, ...] | str:
+    if isinstance(value, list):
+        if not value:
+            raise at.fail("an argv list must not be empty")
+        return tuple(_templated(item, at / i, refs) for i, item in enumerate(value))
+    if isinstance(value, str) and value.strip():
+        return _templated(value, at, refs)
+    raise at.fail(f"wrong type: expected an argv list or a shell string, got {_type_name(value)}")
+
+
+def _step(value: Any, at: _At, refs: list[tuple[str, _At]]) -> StepSpec:
+    data = _mapping(value, at, STEP_KEYS)
+    for key in ("name", "run"):
+        if key not in data:
+            raise at.fail(f"missing key {key!r}")
+    kw: dict[str, Any] = {"name": _string(data["name"], at / "name", pattern=NAME_RE, what="step name"),
+                          "run": _run(data["run"], at / "run", refs)}
+    if "env" in data:
+        kw["env"], kw["secret_env"] = _env(data["env"], at / "env", refs)
+    for key in ("cwd", "creates", "unless"):
+        if key in data:
+            kw[key] = _templated(data[key], at / key, refs)
+    for key in ("timeout", "idle_timeout", "retry_delay"):
+        if key in data:
+            kw[key] = float(_number(data[key], at / key))
+    if "retries" in data:
+        kw["retries"] = int(_number(data["retries"], at / "retries", integer=True))
+    if "prompts" in data:
+        if not isinstance(data["prompts"], list):
+            raise (at / "prompts").fail(f"wrong type: expected a list, got {_type_name(data['prompts'])}")
+        kw["prompts"] = tuple(_prompt(p, at / "prompts" / i, refs) for i, p in enumerate(data["prompts"]))
+    if "description" in data:
+        kw["description"] = _string(data["description"], at / "description")
+    return StepSpec(**kw)
+
+
+def _phases(value: Any, at: _At, refs: list[tuple[str, _At]]) -> dict[str, tuple[StepSpec, ...]]:
+    phases: dict[str, tuple[StepSpec, ...]] = {}
+    for phase, steps in _mapping(value, at).items():
+        here = at / phase
+        if phase not in ALL_PHASES:
+            raise here.fail(f"unknown phase {phase!r}", hint="expected one of: " + ", ".join(ALL_PHASES))
+        if not isinstance(steps, list):
+            raise here.fail(f"wrong type: expected a list of steps, got {_type_name(steps)}")
+        parsed = tuple(_step(s, here / i, refs) for i, s in enumerate(steps))
+        seen: dict[str, int] = {}
+        for i, step in enumerate(parsed):
+            if step.name in seen:
+                first = yamlsrc.line_of(at.source, (here / seen[step.name]).key)
+                raise (here / i / "name").fail(f"duplicate step name {step.name!r}"
+                                               + (f" (first at line {first})" if first else ""))
+            seen[step.name] = i
+        phases[phase] = parsed
+    return phases
+
+
+def _check_secrets(spec: ServiceSpec, at: _At) -> None:
+    """Every secret a step uses must be declared in the service's ``secrets``."""
+    for phase, steps in spec.phases.items():
+        for i, step in enumerate(steps):
+            here = at / "phases" / phase / i
+            for var, name in step.secret_env.items():
+                if name not in spec.secrets:
+                    raise (here / "env" / var / "secret").fail(
+                        f"secret {name!r} is not declared", hint=f"add it to {spec.name}'s secrets")
+            for j, prompt in enumerate(step.prompts):
+                if prompt.secret and prompt.secret not in spec.secrets:
+                    raise (here / "prompts" / j / "secret").fail(
+                        f"secret {prompt.secret!r} is not declared", hint=f"add it to {spec.name}'s secrets")
+
+
+#: template references of every parsed service: (source, service) -> [(setting, location)]
+_REFS: dict[tuple[str, str], list[tuple[str, _At]]] = {}
+#: key path of each parsed service inside its file ("" for a service file)
+_BASE: dict[tuple[str, str], str] = {}
+
+
+def _opt(data: dict[str, Any], key: str, default: Any) -> Any:
+    """``data[key]``, with a missing key or an explicit null meaning ``default``."""
+    value = data.get(key)
+    return default if value is None else value
+
+
+def parse_service(name: str, value: Any, source: str, key: str = "") -> ServiceSpec:
+    """Validate one service definition (a service file's content, or a profile's inline one)."""
+    at = _At(source, key)
+    data = _mapping(value if value is not None else {}, at, SERVICE_KEYS)
+    _string(name, at, pattern=NAME_RE, what="service name")
+    refs: list[tuple[str, _At]] = []
+    settings = _settings(_opt(data, "settings", {}), at / "settings")
+    spec = ServiceSpec(
+        name=name,
+        description=_string(_opt(data, "description", ""), at / "description"),
+        requires=_strings(_opt(data, "requires", []), at / "requires", pattern=NAME_RE, what="service name"),
+        secrets=_strings(_opt(data, "secrets", []), at / "secrets", pattern=SECRET_RE, what="secret name"),
+        settings=settings,
+        required_settings=tuple(k for k, v in settings.items() if v is None),
+        packages=_strings(_opt(data, "packages", []), at / "packages"),
+        phases=_phases(_opt(data, "phases", {}), at / "phases", refs),
+        source=source,
+    )
+    _check_secrets(spec, at)
+    _REFS[(source, name)] = refs
+    _BASE[(source, name)] = key
+    return spec
+
+
+def load_service_file(path: str | Path) -> ServiceSpec:
+    """A service file: its name is the file name without ``.yaml``."""
+    return parse_service(Path(path).stem, yamlsrc.load_file(path), str(path))
+
+
+def parse_profile(value: Any, source: str) -> Profile:
+    at = _At(source)
+    data = _mapping(value, at, PROFILE_KEYS)
+    if "name" not in data:
+        raise at.fail("missing key 'name'")
+    defs = _mapping(_opt(data, "service_definitions", {}), at / "service_definitions")
+    return Profile(
+        name=_string(data["name"], at / "name", pattern=NAME_RE, what="profile name"),
+        description=_string(_opt(data, "description", ""), at / "description"),
+        services=_strings(_opt(data, "services", []), at / "services", pattern=NAME_RE, what="service name"),
+        settings=_settings(_opt(data, "settings", {}), at / "settings"),
+        service_definitions={n: parse_service(n, d, source, (at / "service_definitions" / n).key)
+                             for n, d in defs.items()},
+        source=source,
+    )
+
+
+def load_profile_file(path: str | Path) -> Profile:
+    return parse_profile(yamlsrc.load_file(path), str(path))
+
+
+def load_answers(path: str | Path) -> Answers:
+    """An answers file; a ``profile`` that looks like a path is made absolute (relative to the file)."""
+    source = str(path)
+    at = _At(source)
+    data = _mapping(yamlsrc.load_file(path), at, ANSWERS_KEYS)
+    profile = data.get("profile")
+    if profile is not None:
+        profile = _string(profile, at / "profile")
+        if "/" in profile or profile.endswith((".yaml", ".yml")):
+            profile = str((Path(path).parent / profile).resolve())
+    kw = {"pattern": NAME_RE, "what": "service name"}
+    return Answers(
+        profile=profile,
+        add_services=_strings(_opt(data, "add_services", []), at / "add_services", **kw),
+        remove_services=_strings(_opt(data, "remove_services", []), at / "remove_services", **kw),
+        settings=_settings(_opt(data, "settings", {}), at / "settings"),
+        source=source,
+    )
+
+
+def service_key(spec: ServiceSpec, key: str) -> str:
+    """The key path of ``key`` within a service's file (the service may be inline in a profile)."""
+    return join(_BASE.get((spec.source, spec.name), ""), key)
+
+
+def service_error(spec: ServiceSpec, key: str, message: str, hint: str | None = None) -> UserError:
+    return _At(spec.source, service_key(spec, key)).fail(message, hint)
+
+
+def check_catalog(services: Mapping[str, ServiceSpec], extra_settings: Iterable[str] = ()) -> None:
+    """Cross-file checks: known required services, no cycle, every template names a known setting."""
+    for spec in services.values():
+        for i, dep in enumerate(spec.requires):
+            if dep not in services:
+                raise service_error(spec, f"requires[{i}]", f"unknown service {dep!r}")
+    _check_cycles(services)
+    _check_defaults(services)
+    extra = set(extra_settings)
+    everything = set(BUILTIN_SETTINGS).union(extra, *(s.settings for s in services.values()))
+    for spec in services.values():
+        for name, default in spec.settings.items():
+            for match in TEMPLATE_RE.finditer(default if isinstance(default, str) else ""):
+                if match.group(1).strip() not in everything:
+                    raise service_error(spec, f"settings.{name}",
+                                        f"unknown setting {match.group(0)} in template")
+        known = set(BUILTIN_SETTINGS) | set(spec.settings) | extra
+        for dep in closure([spec.name], services.__getitem__):
+            known |= set(services[dep].settings)
+        for setting, at in _REFS.get((spec.source, spec.name), []):
+            if setting not in known:
+                raise at.fail(f"unknown setting {{{{ {setting} }}}} in template",
+                              hint=f"declare it in {spec.name}'s settings")
+
+
+def _check_defaults(services: Mapping[str, ServiceSpec]) -> None:
+    """Settings are one namespace: two services declaring one setting must agree on its default."""
+    first: dict[str, ServiceSpec] = {}
+    for spec in services.values():
+        for name, default in spec.settings.items():
+            if name in BUILTIN_SETTINGS:
+                raise service_error(spec, f"settings.{name}", f"{name!r} is a built-in setting",
+                                    "use it without declaring it")
+            other = first.setdefault(name, spec)
+            theirs = other.settings[name]
+            if theirs != default or type(theirs) is not type(default):
+                raise service_error(spec, f"settings.{name}",
+                                    f"default {default!r} differs from {theirs!r} in {other.name}",
+                                    "settings are shared: declare the same default, or declare it in one "
+                                    "service and require that service")
+
+
+def closure(names: list[str], get: Callable[[str], ServiceSpec]) -> list[str]:
+    """The services ``names`` need, dependencies first (DFS post-order keeps the given order)."""
+    done: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in done:
+            return
+        for dep in get(name).requires:
+            visit(dep)
+        done.append(name)
+
+    for name in names:
+        visit(name)
+    return done
+
+
+def _check_cycles(services: Mapping[str, ServiceSpec]) -> None:
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = finished
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = 1
+        for i, dep in enumerate(services[name].requires):
+            if state.get(dep) == 1:
+                chain = path + [name]
+                cycle = chain[chain.index(dep):] + [dep]
+                raise service_error(services[name], f"requires[{i}]",
+                                    "dependency cycle: " + " -> ".join(cycle))
+            if dep not in state:
+                visit(dep, path + [name])
+        state[name] = 2
+
+    for name in services:
+        if name not in state:
+            visit(name, [])

@@ -1,0 +1,85 @@
+"""Setting values: built-in host facts, and typing of values given as text (``--set k=v``).
+
+The built-ins (``installer_python``, ``host_name``, ``host_ip``) are defaults every service may use in a
+template without declaring them; like any setting they can be overridden by a profile, an answers file
+or ``--set``. ``state_dir`` is deliberately not one: the engine owns the state directory.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from typing import Any
+
+TRUE = ("true", "yes", "on", "1")
+FALSE = ("false", "no", "off", "0")
+
+
+def default_route_ip() -> str:
+    """The address of the interface that holds the default route, or 127.0.0.1 without one.
+
+    Connecting a UDP socket sends no packet; it only asks the kernel which source address it would use.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed anywhere real
+        address = str(sock.getsockname()[0])
+    except OSError:
+        return "127.0.0.1"
+    finally:
+        sock.close()
+    return "127.0.0.1" if address.startswith("0.") else address
+
+
+def builtin_settings() -> dict[str, Any]:
+    """Host facts available to every template (lowest precedence)."""
+    return {
+        "installer_python": sys.executable,
+        "host_name": socket.gethostname(),
+        "host_ip": default_route_ip(),
+    }
+
+
+def coerce(text: str, default: Any) -> Any:
+    """Type ``text`` like ``default`` (bool, int, float; str or no default: unchanged).
+
+    Raises ``ValueError`` with a short reason when the text does not fit.
+    """
+    if isinstance(default, bool):
+        low = text.strip().lower()
+        if low in TRUE:
+            return True
+        if low in FALSE:
+            return False
+        raise ValueError("expected a boolean (true/false)")
+    if isinstance(default, int):
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError("expected an integer") from None
+    if isinstance(default, float):
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError("expected a number") from None
+    return text
+
+
+def fits(value: Any, default: Any) -> bool:
+    """Whether a typed value (from YAML) may replace ``default``: same kind, an int for a float."""
+    if default is None or value is None:
+        return True
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    if isinstance(default, str):
+        return isinstance(value, (str, int, float))
+    return type(value) is type(default)
+
+
+def render(value: Any) -> str:
+    """How a setting appears inside a command: booleans lower-case, everything else ``str``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)

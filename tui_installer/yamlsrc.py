@@ -1,0 +1,137 @@
+"""YAML loading that remembers where every key and item came from.
+
+Every validation error must name the file, the line and the key, so the loader records a line for each
+mapping key and sequence item. Lines are kept in a side table keyed by ``(file, key path)`` so that later
+checks (templates, required settings, unknown services) can still point at the right line after the data
+has become plain ``model`` dataclasses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import UserError
+
+#: (file, dotted key path) -> 1-based line, filled by every load
+_LINES: dict[tuple[str, str], int] = {}
+
+
+class Map(dict):  # type: ignore[type-arg]
+    """A mapping from YAML with the line of each key."""
+
+    line: int = 0
+    key_lines: dict[Any, int]
+
+
+class Seq(list):  # type: ignore[type-arg]
+    """A sequence from YAML with the line of each item."""
+
+    line: int = 0
+    item_lines: list[int]
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader whose mappings and sequences carry line numbers; duplicate keys are errors."""
+
+    source = ""
+
+
+def _construct_map(loader: _Loader, node: yaml.MappingNode) -> Map:
+    loader.flatten_mapping(node)
+    result = Map()
+    result.line = node.start_mark.line + 1
+    result.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if not isinstance(key, str):
+            raise UserError(f"keys must be names, got {type(key).__name__} {key!r}",
+                            file=loader.source, line=line)
+        if key in result:
+            raise UserError(f"duplicate key (first at line {result.key_lines[key]})",
+                            file=loader.source, line=line, key=key)
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.key_lines[key] = line
+    return result
+
+
+def _construct_seq(loader: _Loader, node: yaml.SequenceNode) -> Seq:
+    result = Seq(loader.construct_object(child, deep=True) for child in node.value)
+    result.line = node.start_mark.line + 1
+    result.item_lines = [child.start_mark.line + 1 for child in node.value]
+    return result
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
+
+
+def load_text(text: str, source: str) -> Any:
+    """Parse YAML text; a syntax error becomes a one-line ``UserError`` with the line."""
+    loader = _Loader(text)
+    loader.source = source
+    try:
+        data = loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "syntax error"
+        raise UserError(f"malformed YAML: {problem}", file=source,
+                        line=mark.line + 1 if mark else None) from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"malformed YAML: {exc}", file=source) from None
+    finally:
+        loader.dispose()
+    _remember(data, source, "")
+    return data
+
+
+def load_file(path: str | Path) -> Any:
+    """Read and parse a YAML file; a missing or unreadable file is a ``UserError``."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read: {exc.strerror if isinstance(exc, OSError) else exc}",
+                        file=source) from None
+    return load_text(text, source)
+
+
+def join(path: str, key: str | int) -> str:
+    """Extend a dotted key path: ``join("phases", "install")``, ``join("steps", 0)`` → ``steps[0]``."""
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def _remember(data: Any, source: str, path: str) -> None:
+    if isinstance(data, Map):
+        _LINES.setdefault((source, path), data.line)
+        for key, value in data.items():
+            child = join(path, key)
+            _LINES[(source, child)] = data.key_lines[key]
+            _remember(value, source, child)
+    elif isinstance(data, Seq):
+        _LINES.setdefault((source, path), data.line)
+        for index, value in enumerate(data):
+            child = join(path, index)
+            _LINES[(source, child)] = data.item_lines[index]
+            _remember(value, source, child)
+
+
+def line_of(source: str, key: str) -> int | None:
+    """The line of ``key`` in ``source``, or of its nearest known parent."""
+    while True:
+        line = _LINES.get((source, key))
+        if line is not None or not key:
+            return line
+        cut = max(key.rfind("."), key.rfind("["))
+        key = key[:cut] if cut > 0 else ""
+
+
+def error(source: str, key: str, message: str, hint: str | None = None) -> UserError:
+    """A ``UserError`` at ``key`` of ``source`` with the line it was read from."""
+    return UserError(message, file=source or None, line=line_of(source, key) if source else None,
+                     key=key or None, hint=hint)
