@@ -147,8 +147,9 @@ def test_passphrase_sources_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyP
     state = tmp_path / "state"
     asked: list[bool] = []
 
-    def ask(new: bool) -> str:
-        asked.append(new)
+    def ask(prompt: str, confirm: bool) -> str:
+        assert ("New passphrase" in prompt) == confirm
+        asked.append(confirm)
         return PASSPHRASE
 
     SecretStore.open(state, ask=ask).set("db_password", VALUE)  # the prompt creates the keyring

@@ -11,7 +11,6 @@ import argparse
 import getpass
 import sys
 
-from tui_installer import paths
 from tui_installer.errors import UserError
 from tui_installer.secrets import SecretStore, check_name, check_value
 
@@ -54,21 +53,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def open_store(args: argparse.Namespace) -> SecretStore:
-    """The store under the global options; a prompt only when stdin is a terminal."""
-    state = paths.state_dir(getattr(args, "state_dir", None))
-    ask = ask_on_terminal if sys.stdin.isatty() else None
-    return SecretStore.open(state, passphrase_file=getattr(args, "keyring_passphrase_file", None), ask=ask)
+    """The store under the global options, as every command opens it (a prompt only on a terminal)."""
+    from tui_installer.cli import open_secrets
 
-
-def ask_on_terminal(new: bool) -> str:
-    """Ask for the master passphrase (twice when it creates the keyring)."""
-    if not new:
-        return _getpass("Keyring passphrase: ")
-    print("Creating a new encrypted keyring; choose its master passphrase.", file=sys.stderr)
-    first = _getpass("New keyring passphrase: ")
-    if first != _getpass("Repeat the passphrase: "):
-        raise UserError("the two passphrases differ; nothing was created")
-    return first
+    store: SecretStore = open_secrets(args, interactive=True)
+    return store
 
 
 def _read_value(name: str) -> str:

@@ -42,8 +42,8 @@ NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 ALPHABET = string.ascii_letters + string.digits
 MIN_LENGTH = 8
 
-# ask(new) -> passphrase; ``new`` is True when the keyring does not exist yet (confirm it twice).
-Ask = Callable[[bool], "str | None"]
+# ask(prompt, confirm) -> passphrase; confirm is True when it creates the keyring (ask it twice).
+Ask = Callable[[str, bool], "str | None"]
 
 T = TypeVar("T")
 
@@ -302,7 +302,7 @@ def _find_passphrase(path: Path, new: bool, passphrase: str | None,
     if os.environ.get(PASSPHRASE_ENV):
         return os.environ[PASSPHRASE_ENV]
     if ask is not None:
-        answer = ask(new)
+        answer = ask(f"New passphrase for the keyring {path}: " if new else "Keyring passphrase: ", new)
         if answer and answer.strip():
             return answer
         raise UserError("no keyring passphrase given", file=str(path))
