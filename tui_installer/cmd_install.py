@@ -7,13 +7,18 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tui_installer import catalog, engine, journal, schema
+from tui_installer import catalog, journal, schema
 from tui_installer import plan as planning
 from tui_installer.errors import UserError
-from tui_installer.headless import Printer
 from tui_installer.model import Plan
+
+if TYPE_CHECKING:
+    from tui_installer import engine
+
+#: the answers to a failed step (engine.CHOICES; repeated here so `--help` does not import the executor)
+CHOICES = ("retry", "skip", "abort")
 
 AddOptions = Callable[[argparse.ArgumentParser], None]
 
@@ -46,7 +51,7 @@ def register(sub: Any, add_common: AddOptions, add_selection: AddOptions) -> Non
 
     answer = sub.add_parser("answer", help="answer a failed step of a running install")
     answer.add_argument("step", help="step id, as printed (service.phase.name)")
-    answer.add_argument("choice", choices=engine.CHOICES)
+    answer.add_argument("choice", choices=CHOICES)
     answer.set_defaults(func=cmd_answer)
 
 
@@ -96,6 +101,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 # -- install / uninstall -----------------------------------------------------------------------------
 
 def cmd_install(args: argparse.Namespace) -> int:
+    from tui_installer import engine
     from tui_installer.cli import open_secrets
 
     policy = engine.Policy.parse(args.on_failure)
@@ -112,6 +118,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
+    from tui_installer import engine
     from tui_installer.cli import open_secrets
 
     plan = load_plan(args, removal=True, purge=args.purge)
@@ -127,7 +134,9 @@ def cmd_uninstall(args: argparse.Namespace) -> int:
 
 def _run_engine(args: argparse.Namespace, plan: Plan, secrets: dict[str, str], policy: engine.Policy,
                 *, kind: str, resume: bool = True) -> int:
+    from tui_installer import engine
     from tui_installer.cli import install_signal_handlers, state_dir_of
+    from tui_installer.headless import Printer
 
     listener = None if getattr(args, "quiet", False) else Printer()
     runner = engine.Engine(plan, state_dir=state_dir_of(args), secrets=secrets, policy=policy, kind=kind,
@@ -160,6 +169,7 @@ def last_run_dir(state_dir: Path) -> Path:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from tui_installer import engine
     from tui_installer.cli import state_dir_of
 
     state_dir = state_dir_of(args)
@@ -197,6 +207,7 @@ def _step_line(step_id: str, step: journal.StepRecord) -> str:
 
 
 def cmd_answer(args: argparse.Namespace) -> int:
+    from tui_installer import engine
     from tui_installer.cli import state_dir_of
 
     run_dir = last_run_dir(state_dir_of(args))
