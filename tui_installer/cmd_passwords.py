@@ -38,13 +38,11 @@ def run(args: argparse.Namespace) -> int:
     names = [args.name] if command in ("set", "show") else getattr(args, "names", [])
     for name in names:
         check_name(name)
-    value = _read_value(args.name) if command == "set" else None
-    store = open_store(args)
+    store = open_store(args)  # first: a wrong passphrase fails before the value is typed twice
     if command == "list":
         return _list(store)
     if command == "set":
-        assert value is not None
-        store.set(args.name, value)
+        store.set(args.name, _read_value(args.name))
         print(f"stored {args.name}", file=sys.stderr)
         return 0
     if command == "generate":
