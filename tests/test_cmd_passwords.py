@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -62,11 +63,28 @@ def test_generate_replace_changes_the_value(tmp_path: Path) -> None:
     assert value != VALUE and value is not None and len(value) == 32
 
 
+def test_generate_all_stores_every_secret_the_plan_needs(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    plan = subprocess.run([sys.executable, "-m", "tui_installer", "plan", "-p", "all-in-one", "--format",
+                           "json"], capture_output=True, text=True, env=_env(), timeout=60, check=True)
+    needed = sorted(json.loads(plan.stdout)["secrets"])
+    assert len(needed) > 5
+    assert cli(state, "passwords", "set", needed[0], stdin=VALUE).returncode == 0
+    out = cli(state, "passwords", "generate", "--all", "-p", "all-in-one")
+    assert out.returncode == 0, out.stderr
+    assert f"kept {needed[0]}" in out.stdout
+    assert sorted(line.split()[1] for line in out.stdout.splitlines()) == needed
+    store = SecretStore.open(state, passphrase=PASSPHRASE)
+    assert store.names() == needed and store.get(needed[0]) == VALUE
+
+
 @pytest.mark.parametrize(("argv", "stdin", "message"), [
     (["passwords", "set", "DB"], VALUE, "invalid secret name 'DB'"),
     (["passwords", "set", "db_password"], "short\n", "at least 8 are required"),
     (["passwords", "set", "db_password"], "", "the value is empty"),
     (["passwords", "show", "absent_password"], "", "no secret named absent_password"),
+    (["passwords", "generate"], "", "name the secrets to generate, or use --all"),
+    (["passwords", "generate", "db_password", "-p", "demo"], "", "only go with --all"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, argv: list[str], stdin: str, message: str) -> None:
     out = cli(tmp_path / "state", *argv, stdin=stdin)

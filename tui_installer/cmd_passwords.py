@@ -24,7 +24,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     setter = verbs.add_parser("set", help="store a value read from stdin (a masked prompt on a terminal)")
     setter.add_argument("name")
     gen = verbs.add_parser("generate", help="generate strong values for secrets not stored yet")
-    gen.add_argument("names", nargs="+", metavar="NAME")
+    gen.add_argument("names", nargs="*", metavar="NAME")
+    gen.add_argument("--all", action="store_true", help="every secret the plan of -p/-a needs")
+    gen.add_argument("-p", "--profile", help="with --all: preset profile name or profile file")
+    gen.add_argument("-a", "--answers", help="with --all: answers file")
+    gen.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="with --all: override a setting (it may enable more services)")
     gen.add_argument("--replace", action="store_true", help="also replace values already stored")
     gen.add_argument("--length", type=int, default=24, help="characters per value (default 24)")
     show = verbs.add_parser("show", help="print one stored value")
@@ -38,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
     names = [args.name] if command in ("set", "show") else getattr(args, "names", [])
     for name in names:
         check_name(name)
+    if command == "generate":
+        names = _names_to_generate(args)
     store = open_store(args)  # first: a wrong passphrase fails before the value is typed twice
     if command == "list":
         return _list(store)
@@ -73,6 +80,20 @@ def _getpass(prompt: str) -> str:
         return getpass.getpass(prompt)
     except (EOFError, KeyboardInterrupt):
         raise UserError("no input given at the prompt") from None
+
+
+def _names_to_generate(args: argparse.Namespace) -> list[str]:
+    """The names given, or with --all the secrets of the plan (built before the keyring is opened)."""
+    if args.all == bool(args.names):
+        raise UserError("name the secrets to generate, or use --all with -p PROFILE",
+                        key="passwords generate")
+    if not args.all:
+        if args.profile or args.answers or args.set:
+            raise UserError("-p, -a and --set only go with --all", key="passwords generate")
+        return list(args.names)
+    from tui_installer.cmd_install import load_plan
+
+    return list(load_plan(args).secrets)
 
 
 def _list(store: SecretStore) -> int:
