@@ -23,6 +23,7 @@ from tui_installer.events import EventWriter
 from tui_installer.executor import Executor, Result, run_check
 from tui_installer.model import Plan, Step
 from tui_installer.monitor import Monitor
+from tui_installer.paths import write_private
 from tui_installer.redact import Redactor
 
 CHOICES = ("retry", "skip", "abort")
@@ -51,7 +52,9 @@ class Policy:
 
 
 def new_run_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + f"-{os.getpid()}"
+    """UTC time to the microsecond, then the pid: ids sort by start time and never collide."""
+    now = time.time()
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}-{os.getpid()}"
 
 
 class EngineLock:
@@ -158,12 +161,12 @@ class Engine:
         from tui_installer import plan as plan_module  # plan.to_json: the same format as `plan --format json`
 
         (self.run_dir / "logs").mkdir(parents=True, mode=0o700)
-        (self.run_dir / "plan.json").write_text(plan_module.to_json(self.plan))
+        write_private(self.run_dir / "plan.json", plan_module.to_json(self.plan))
         base = journal.resume_base(self.state_dir, self.plan.profile) if self._resume else None
         self.base = base
         self.journal = journal.Journal.create(self.run_dir / "journal.json", self.run_id, self.plan, self.kind)
         self.journal.durable = self._durable
-        _write_atomic(self.state_dir / "last-run", self.run_id)
+        write_private(self.state_dir / "last-run", self.run_id)
         self.events = EventWriter(self.run_dir / "events.jsonl", self.run_id)
         if self._listener:
             self.events.listen(self._listener)
@@ -331,9 +334,3 @@ def _failure_message(step: Step, result: Result, cause: str | None) -> str:
     else:
         how = f"exited with code {result.exit_code}"
     return f"step {step.id} {how}" + (f": {cause}" if cause else "")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

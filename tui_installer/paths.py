@@ -20,3 +20,12 @@ def state_dir(path: str | os.PathLike[str] | None = None, *, create: bool = True
         if chosen.stat().st_mode & 0o077:
             chosen.chmod(0o700)
     return chosen
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, mode 0600 from the first byte (never world-readable)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)

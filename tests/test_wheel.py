@@ -1,0 +1,41 @@
+"""A plain `pip install .` (a wheel, not an editable install) into a fresh venv works, and puts no
+generic top-level `screens` (or `profiles`) module into site-packages."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_wheel_installs_in_a_fresh_venv_and_runs(tmp_path):
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(dist), str(ROOT)], check=True, timeout=300)
+    wheel = next(dist.glob("tui_installer-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {n.split("/")[0] for n in names}
+    assert not {"screens", "profiles", "tests", "bench"} & tops, tops
+    assert "tui_installer/profiles/all-in-one.yaml" in names
+    assert "tui_installer/services/keystone.yaml" in names
+
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True, system_site_packages=False).create(env_dir)
+    pip = env_dir / "bin" / "pip"
+    # dependencies come from the index as for a user; the wheel itself is the one just built
+    subprocess.run([str(pip), "install", "-q", str(wheel)], check=True, timeout=600)
+    exe = env_dir / "bin" / "tui-installer"
+    state = tmp_path / "state"
+    profiles = subprocess.run([str(exe), "--state-dir", str(state), "profiles"], capture_output=True,
+                              text=True, check=True)
+    assert "all-in-one" in profiles.stdout and "compute-only" in profiles.stdout
+    plan = subprocess.run([str(exe), "--state-dir", str(state), "plan", "-p", "all-in-one"],
+                          capture_output=True, text=True, check=True)
+    assert "keystone" in plan.stdout
+    site = next((env_dir / "lib").glob("python3*/site-packages"))
+    assert not (site / "screens").exists() and not (site / "profiles").exists()
+    assert (site / "tui_installer" / "screens").is_dir()
