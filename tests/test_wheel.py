@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_wheel_installs_in_a_fresh_venv_and_runs(tmp_path):
     dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
                     "-w", str(dist), str(ROOT)], check=True, timeout=300)
     wheel = next(dist.glob("tui_installer-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
