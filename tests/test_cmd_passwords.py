@@ -116,6 +116,13 @@ def test_wrong_passphrase_and_passphrase_file(tmp_path: Path) -> None:
     out = cli(state, "passwords", "show", "db_password", "--keyring-passphrase-file", str(key_file),
               passphrase=None)
     assert (out.returncode, out.stdout) == (0, VALUE + "\n")
+    key_file.chmod(0o640)
+    out = cli(state, "passwords", "list", "--keyring-passphrase-file", str(key_file), passphrase=None)
+    assert out.returncode == 0 and "readable by its group" in out.stderr
+    # the TUI hands the passphrase to the detached engine through a pipe on its stdin
+    out = cli(state, "passwords", "show", "db_password", "--keyring-passphrase-file", "/dev/stdin",
+              stdin=PASSPHRASE + "\n", passphrase=None)
+    assert (out.returncode, out.stdout) == (0, VALUE + "\n")
 
 
 def _spawn(state: Path, *argv: str) -> pexpect.spawn:
