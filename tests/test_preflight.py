@@ -6,6 +6,8 @@ import socket
 import subprocess
 import sys
 
+import psutil
+
 from tui_installer import preflight
 
 
@@ -14,9 +16,10 @@ def test_port_taken_by_someone_else_fails_and_names_the_holder():
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
+        me = psutil.Process().name()
         taken = preflight.check_port(port)
-        assert taken.status == preflight.FAIL and "python" in taken.detail
-        ours = preflight.check_port(port, allowed=("python",))
+        assert taken.status == preflight.FAIL and me in taken.detail
+        ours = preflight.check_port(port, allowed=(me,))
         assert ours.status == preflight.PASS
     assert preflight.check_port(port).status == preflight.PASS
 
