@@ -109,7 +109,8 @@ class RunState:
     def _on_step_started(self, e: dict[str, Any]) -> None:
         st = self._step(e)
         st.title, st.command = e.get("title") or st.title, e.get("command", "")
-        st.status, st.attempt, st.started, st.duration = "running", int(e.get("attempt", 1)), e.get("ts"), None
+        st.status, st.attempt = "running", int(e.get("attempt", 1))
+        st.started, st.duration = e.get("ts"), None
         self.current, self.last_output = st.id, e.get("ts")
         if self.failure and self.failure.step == st.id:
             self.failure = None

@@ -73,6 +73,8 @@ def start_engine(answers: Path, state_dir: Path, *, passphrase: str | None = Non
     name only (``-E NAME`` copies the value from ours).
     """
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if passphrase is None and passphrase_file is None:
+        passphrase = os.environ.get(PASSPHRASE_ENV) or None
     console = state_dir / "engine-console.log"
     previous = last_run(state_dir)
     systemd = has_systemd() if use_systemd is None else use_systemd
@@ -139,7 +141,7 @@ def _is_zombie(pid: int) -> bool:
         return True
 
 
-def console_tail(path: Path, lines: int = 5) -> str:
+def console_tail(path: Path, lines: int = 3) -> str:
     try:
         text = path.read_text(errors="replace").strip().splitlines()
     except OSError:

@@ -1,0 +1,70 @@
+"""Small modal dialogs: the key help, and a yes/no confirmation (quit during an install)."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, Static
+
+HELP = """\
+Everywhere
+  F1 or ?        this help              Ctrl+Q  quit (asks during an install)
+  Tab/Shift+Tab  next/previous field    Enter   activate / next screen
+  Escape         back (in the flow) or close a dialog
+Flow screens
+  Ctrl+N         next screen            Ctrl+B  previous screen
+  Space          toggle a service (Services)
+  Ctrl+G         generate a password (Passwords)
+  Ctrl+S         save answers file; Ctrl+E  save shell script (Review)
+  Ctrl+R         start the install (Review)
+Progress
+  Up/Down/PgUp   scroll the output      l  go to the newest output line
+  f              show the failure dialog again      R  resume a dead engine
+  s              summary (when the run is over)
+Failure dialog
+  r retry   s skip   o open a shell in the step's environment
+  e edit settings and retry   a abort
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,f1,question_mark", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog -info"):
+            yield Label("Keys", classes="title")
+            yield Static(HELP)
+            yield Label("Escape closes this help.", classes="hint")
+
+    def action_dismiss(self, result: None = None) -> None:  # type: ignore[override]
+        self.dismiss(None)
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """A yes/no question answered by y/n/Escape or the buttons."""
+
+    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+
+    def __init__(self, question: str, detail: str = "") -> None:
+        super().__init__()
+        self.question, self.detail = question, detail
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog -info"):
+            yield Label(self.question, classes="title")
+            if self.detail:
+                yield Static(self.detail, classes="hint")
+            with Horizontal(classes="buttons"):
+                yield Button("Yes (y)", id="yes", variant="error")
+                yield Button("No (n)", id="no", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)

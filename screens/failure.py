@@ -1,0 +1,112 @@
+"""The failure dialog: what failed, why, where the log is, and what to do — from the keyboard.
+
+It returns the operator's choice (retry, skip, abort, edit) with ``dismiss``; the Progress screen turns
+that into a decision file. "Open a shell" is handled here and keeps the dialog open: the TUI is
+suspended, a shell runs in the step's environment, and the same dialog is back when it exits.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, RichLog, Static
+from tui_installer.screens.runstate import Failure
+
+from tui_installer.client import read_json
+
+CHOICES = (("retry", "Retry", "r"), ("skip", "Skip", "s"), ("shell", "Shell", "o"),
+           ("edit", "Edit settings", "e"), ("abort", "Abort", "a"))
+
+
+class FailureScreen(ModalScreen[str | None]):
+    BINDINGS = [Binding(key, f"choose('{choice}')", label, show=False) for choice, label, key in CHOICES] + [
+        Binding("escape", "dismiss_none", "Hide", show=False)]
+
+    def __init__(self, failure: Failure, run_dir: Path, *, can_edit: bool = True) -> None:
+        super().__init__()
+        self.failure, self.run_dir, self.can_edit = failure, run_dir, can_edit
+
+    def compose(self) -> ComposeResult:
+        e = self.failure.event
+        how = f"exit code {e.get('exit_code')}"
+        if e.get("signal"):
+            how = f"signal {e['signal']}"
+        if e.get("timed_out"):
+            how = f"timed out ({e['timed_out']})"
+        with Vertical(classes="dialog", id="failure"):
+            yield Label(f"Step failed: {self.failure.step} (attempt {self.failure.attempt}, {how})",
+                        classes="title")
+            cause = e.get("cause") or "not recognised - see the output below"
+            yield Static(f"Cause: {cause}", id="fail-cause")
+            yield Static(f"Log: {e.get('log', '?')}", id="fail-log", classes="hint")
+            tail = RichLog(id="fail-tail", max_lines=200, wrap=False, markup=False)
+            yield tail
+            with Horizontal(id="fail-keys", classes="buttons"):
+                for choice, label, key in CHOICES:
+                    button = Button(f"{label} ({key})", id=f"choice-{choice}", compact=True)
+                    button.disabled = choice == "edit" and not self.can_edit
+                    yield button
+            yield Label("Esc hides this dialog (f shows it again); the install waits for an answer.",
+                        classes="hint")
+
+    def on_mount(self) -> None:
+        tail = self.query_one("#fail-tail", RichLog)
+        for line in self.failure.event.get("tail", [])[-20:]:
+            tail.write(str(line))
+        self.query_one("#choice-retry", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.action_choose((event.button.id or "").removeprefix("choice-"))
+
+    def action_choose(self, choice: str) -> None:
+        if choice == "shell":
+            self.open_shell()
+        elif choice == "edit" and not self.can_edit:
+            self.notify("No answers file to edit for this run.", severity="warning")
+        else:
+            self.dismiss(choice)
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)
+
+    def open_shell(self) -> None:
+        """Suspend the TUI into ``$SHELL`` in the failed step's environment; back to this dialog after."""
+        env, cwd = step_environment(self.run_dir, self.failure.step)
+        shell = os.environ.get("SHELL") or "/bin/bash"
+        banner = (f"\n[tui-installer] shell for step {self.failure.step}; log: "
+                  f"{self.failure.event.get('log', '?')}\n[tui-installer] type `exit` to return.\n")
+        try:
+            with self.app.suspend():
+                print(banner, flush=True)
+                subprocess.run([shell], env=env, cwd=cwd, check=False)
+        except Exception as exc:  # SuspendNotSupported (headless tests) and friends
+            self.notify(f"Cannot open a shell here: {exc}", severity="error")
+        self.app.refresh()
+
+
+def step_environment(run_dir: Path, step_id: str) -> tuple[dict[str, str], str | None]:
+    """The step's environment (ours + its ``env``, never its secrets) and working directory."""
+    step = find_step(read_json(run_dir / "plan.json"), step_id)
+    env = dict(os.environ)
+    env.update({str(k): str(v) for k, v in (step.get("env") or {}).items()})
+    env["TUI_INSTALLER_STEP"] = step_id
+    env["TUI_INSTALLER_RUN_DIR"] = str(run_dir)
+    cwd = step.get("cwd")
+    if not cwd or not os.path.isdir(str(cwd)):
+        cwd = str(run_dir / "logs") if (run_dir / "logs").is_dir() else None
+    return env, cwd
+
+
+def find_step(plan: dict[str, Any], step_id: str) -> dict[str, Any]:
+    for phase in plan.get("phases", []):
+        for step in phase.get("steps", []):
+            if step.get("id") == step_id:
+                return dict(step)
+    return {}

@@ -1,0 +1,51 @@
+"""Host check: what this machine is, and whether the chosen (or default) profile fits it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widget import Widget
+from textual.widgets import Static
+from tui_installer.screens import hostinfo
+from tui_installer.screens.flow import FlowScreen
+
+STYLE = {"pass": ("PASS", "green"), "warn": ("WARN", "yellow"), "fail": ("FAIL", "bold red")}
+
+
+class HostScreen(FlowScreen):
+    NAME = "host"
+
+    def body(self) -> Iterable[Widget]:
+        profile = self.session.profile.name if self.session.profile else "all-in-one"
+        with VerticalScroll(classes="body", id="host-body"):
+            yield Static(render_facts(self.session.state_dir), id="host-facts")
+            yield Static(render_checks(profile, self.session.state_dir), id="checks")
+
+
+    def on_mount(self) -> None:
+        self.query_one("#next").focus()
+
+
+def render_facts(state_dir) -> Text:  # type: ignore[no-untyped-def]
+    text = Text()
+    for key, value in hostinfo.facts(state_dir):
+        text.append(f"{key:<11}", "bold")
+        text.append(f"{value}\n")
+    text.append("Interfaces ", "bold")
+    shown = [f"{i.name}{'' if i.up else ' (down)'}: {', '.join(i.addresses) or '-'}"
+             for i in hostinfo.interfaces()]
+    text.append("\n           ".join(shown) + "\n")
+    return text
+
+
+def render_checks(profile: str, state_dir) -> Text:  # type: ignore[no-untyped-def]
+    text = Text(f"\nChecks for profile {profile}:\n", "bold")
+    for check in hostinfo.checks(profile, state_dir):
+        label, style = STYLE[check.status]
+        text.append(f"  [{label}] ", style)
+        text.append(f"{check.name:<13}{check.why}\n")
+    text.append("\nThe profile's preflight phase checks ports and services again before installing.",
+                "dim")
+    return text

@@ -1,0 +1,287 @@
+"""The Progress screen: a live view of one run, rebuilt from its event stream alone.
+
+A worker thread follows ``events.jsonl`` and posts batches; only this (main) thread touches widgets.
+The screen answers failures by writing decision files, notices a dead engine (free ``engine.lock``
+while the run is unfinished) and offers to resume, and never runs install work itself.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Label, ProgressBar, RichLog, Static
+from tui_installer.screens.failure import FailureScreen
+from tui_installer.screens.runstate import RunState, fmt_duration, step_history
+
+from tui_installer import client
+from tui_installer.widgets.phases import PhaseList
+from tui_installer.widgets.resources import ResourcePanel
+
+STALL_SECONDS = 30.0
+LOG_LINES = 1000
+
+
+class ProgressScreen(Screen[None]):
+    BINDINGS = [
+        Binding("f", "show_failure", "Failure", show=False),
+        Binding("R", "resume", "Resume", show=False),
+        Binding("s", "summary", "Summary"),
+        Binding("l", "log_end", "Newest", show=False),
+    ]
+
+    class Started(Message):
+        def __init__(self, run: str) -> None:
+            super().__init__()
+            self.run = run
+
+    class StartFailed(Message):
+        def __init__(self, error: str) -> None:
+            super().__init__()
+            self.error = error
+
+    class Events(Message):
+        def __init__(self, batch: list[dict[str, Any]], history: dict[str, float] | None = None) -> None:
+            super().__init__()
+            self.batch, self.history = batch, history
+
+    def __init__(self, state_dir: Path, *, run: str | None = None, launch: client.Launch | None = None,
+                 stall_seconds: float = STALL_SECONDS) -> None:
+        super().__init__()
+        self.state_dir, self.run, self.launch = state_dir, run, launch
+        self.state = RunState()
+        self.history: dict[str, float] = {}
+        self.stall_seconds = stall_seconds
+        self.stop = threading.Event()
+        self.failure_open: tuple[str, int] | None = None
+        self.hidden: set[tuple[str, int]] = set()
+        self.edit_after_abort = False
+        self.log_step: str | None = None
+        self.opened = time.time()
+        self.engine_dead = False
+        self.summary_shown = False
+
+    def compose(self) -> ComposeResult:
+        yield Label("tui-installer: starting the engine...", id="prog-title", classes="title")
+        with Horizontal(id="prog-top"):
+            with Vertical(id="phase-box") as box:
+                box.border_title = "Phases"
+                yield PhaseList(id="phases")
+            with Vertical(id="step-box") as box:
+                box.border_title = "Step"
+                yield Label("", id="step-title")
+                yield Label("", id="step-command")
+                yield Static("", id="stall")
+                yield Static("", id="engine-dead")
+                yield RichLog(id="output", max_lines=LOG_LINES, markup=False, wrap=False, auto_scroll=True)
+        with Horizontal(id="overall"):
+            yield ProgressBar(id="bar", show_eta=False)
+            yield Label("", id="eta")
+        yield ResourcePanel()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.follow_run()
+        self.set_interval(1.0, self.tick)
+
+    def on_unmount(self) -> None:
+        self.stop.set()
+
+    # -- the follower (a thread: it only posts messages) -------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="follow")
+    def follow_run(self) -> None:
+        run = self.run
+        if run is None:
+            assert self.launch is not None
+            try:
+                run = client.wait_for_run(self.launch)
+            except RuntimeError as exc:
+                self.post_message(self.StartFailed(str(exc)))
+                return
+            self.post_message(self.Started(run))
+        history = step_history(self.state_dir, exclude=run)
+        path = client.run_dir(self.state_dir, run) / "events.jsonl"
+        first = True
+        for batch in client.follow(path, self.stop):
+            self.post_message(self.Events(batch, history if first else None))
+            first = False
+
+    def on_progress_screen_started(self, message: Started) -> None:
+        self.run = message.run
+        getattr(self.app, "run_started", lambda run: None)(message.run)
+
+    def on_progress_screen_start_failed(self, message: StartFailed) -> None:
+        self.query_one("#prog-title", Label).update("The engine did not start.")
+        dead = self.query_one("#engine-dead", Static)
+        dead.update(message.error)
+        dead.add_class("-visible")
+
+    def on_progress_screen_events(self, message: Events) -> None:
+        if message.history is not None:
+            self.history = message.history
+        lines: list[str] = []
+        for event in message.batch:
+            kind = event.get("type")
+            if kind == "step_started":
+                lines = []
+            elif kind == "decision":
+                self.decision_arrived(event)
+            new = self.state.apply(event)
+            if kind == "step_started":
+                self.log_step = None
+            lines.extend(new)
+        self.show_step(lines)
+        self.refresh_view()
+        self.check_failure()
+        if self.state.over:
+            self.run_over()
+
+    # -- rendering ---------------------------------------------------------------------------------
+    def show_step(self, lines: list[str]) -> None:
+        st = self.state.steps.get(self.state.current or "")
+        out = self.query_one("#output", RichLog)
+        if st is not None and self.log_step != st.id:
+            out.clear()
+            self.log_step = st.id
+            attempt = f" (attempt {st.attempt})" if st.attempt > 1 else ""
+            self.query_one("#step-title", Label).update(f"{st.id}{attempt}: {st.title}")
+            self.query_one("#step-command", Label).update(f"$ {st.command}")
+        for line in lines[-LOG_LINES:]:
+            out.write(line)
+
+    def refresh_view(self) -> None:
+        s = self.state
+        self.query_one("#phases", PhaseList).show(s)
+        done, total = s.counts()
+        bar = self.query_one("#bar", ProgressBar)
+        bar.update(total=max(total, 1), progress=done)
+        self.query_one("#eta", Label).update(self.eta_text(done, total))
+        self.query_one(ResourcePanel).show(s.resources)
+        self.query_one("#prog-title", Label).update(self.title_text())
+
+    def title_text(self) -> str:
+        s = self.state
+        elapsed = s.duration if s.duration is not None else (time.time() - s.started if s.started else 0)
+        state = {"ok": "finished", "failed": "FAILED", "aborted": "aborted"}.get(s.state, s.state)
+        if self.engine_dead:
+            state = "ENGINE STOPPED"
+        return f"Install {s.profile} | run {s.run} | {state} | {fmt_duration(elapsed)}"
+
+    def eta_text(self, done: int, total: int) -> str:
+        text = f"{done}/{total} steps"
+        if self.state.over:
+            return text + (" - press s for the summary" if self.state.finished_ok else "")
+        left = self.state.remaining(self.history)
+        if left is None:
+            return text + " | no earlier run to estimate from"
+        return text + f" | about {fmt_duration(left)} left"
+
+    def tick(self) -> None:
+        if not self.state.run:
+            return
+        self.query_one("#phases", PhaseList).show(self.state)
+        self.query_one("#prog-title", Label).update(self.title_text())
+        done, total = self.state.counts()
+        self.query_one("#eta", Label).update(self.eta_text(done, total))
+        self.show_stall()
+        self.check_engine()
+
+    def show_stall(self) -> None:
+        stall = self.query_one("#stall", Static)
+        silent = self.state.silent_for()
+        if silent < self.stall_seconds:
+            stall.remove_class("-visible")
+            return
+        waiting = client.waiting_for(self.state.pid)
+        what = f"waiting for: {waiting}" if waiting else "no child process is running"
+        stall.update(f"No output for {fmt_duration(silent)}; {what}")
+        stall.add_class("-visible")
+
+    def check_engine(self) -> None:
+        if self.state.over or time.time() - self.opened < 3 or client.engine_alive(self.state_dir):
+            return
+        if not self.engine_dead:
+            self.engine_dead = True
+            dead = self.query_one("#engine-dead", Static)
+            dead.update(f"The engine (pid {self.state.pid}) stopped without finishing this run. "
+                        "Press R to resume from the journal.")
+            dead.add_class("-visible")
+            self.query_one("#prog-title", Label).update(self.title_text())
+
+    # -- failures and decisions --------------------------------------------------------------------
+    def check_failure(self) -> None:
+        f = self.state.failure
+        if f is None or not f.needs_decision or self.failure_open or (f.step, f.attempt) in self.hidden:
+            return
+        self.failure_open = (f.step, f.attempt)
+        run_dir = client.run_dir(self.state_dir, self.state.run)
+        can_edit = getattr(self.app, "can_edit_settings", lambda: False)()
+        self.app.push_screen(FailureScreen(f, run_dir, can_edit=can_edit), self.answer)
+
+    def answer(self, choice: str | None) -> None:
+        key, self.failure_open = self.failure_open, None
+        if key is None or choice is None:
+            if key is not None:
+                self.hidden.add(key)
+            return
+        if choice == "edit":
+            self.edit_after_abort = True
+        decision = "abort" if choice == "edit" else choice
+        won, record = client.write_decision(self.state_dir, self.state.run, key[0], key[1], decision)
+        if not won:
+            self.notify(f"Another client answered first: {record.get('choice')} (by {record.get('by')})",
+                        severity="warning", timeout=10)
+            self.edit_after_abort = False
+
+    def decision_arrived(self, event: dict[str, Any]) -> None:
+        key = (str(event.get("step")), int(event.get("attempt", 1)))
+        if self.failure_open == key and isinstance(self.app.screen, FailureScreen):
+            self.failure_open = None
+            self.app.pop_screen()
+        f = self.state.failure
+        pending = f is not None and f.needs_decision and (f.step, f.attempt) == key
+        if pending and event.get("by") != f"tui:{os.getpid()}":
+            self.notify(f"{key[0]}: answered {event.get('choice')} by {event.get('by')}", timeout=10)
+
+    def action_show_failure(self) -> None:
+        f = self.state.failure
+        if f is not None:
+            self.hidden.discard((f.step, f.attempt))
+            self.check_failure()
+
+    # -- end of run, resume, summary ---------------------------------------------------------------
+    def run_over(self) -> None:
+        self.query_one("#stall", Static).remove_class("-visible")
+        if self.edit_after_abort:
+            self.edit_after_abort = False
+            getattr(self.app, "edit_settings_and_retry", lambda: None)()
+        elif self.state.finished_ok and not self.summary_shown and self.is_current:
+            self.summary_shown = True
+            self.action_summary()
+
+    def action_summary(self) -> None:
+        if not self.state.run:
+            return
+        from tui_installer.screens.summary import SummaryScreen
+
+        self.app.push_screen(SummaryScreen(self.state_dir, self.state))
+
+    def action_resume(self) -> None:
+        if self.engine_dead:
+            getattr(self.app, "resume_install", lambda run: None)(self.state.run)
+
+    def action_log_end(self) -> None:
+        self.query_one("#output", RichLog).scroll_end(animate=False)
+
+    @property
+    def install_running(self) -> bool:
+        return bool(self.state.run) and not self.state.over and not self.engine_dead

@@ -1,0 +1,103 @@
+"""Review: the plan as a tree (phases, services, steps with their commands; secrets by name only).
+
+From here the operator saves the answers file (replays the same install headless) or the plan as a
+shell script, and starts the install: the engine is started detached and the Progress screen follows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import Button, Input, Label, Tree
+from tui_installer.screens.flow import FlowScreen
+from tui_installer.screens.session import write_private
+
+from tui_installer import plan as planning
+from tui_installer.errors import UserError
+from tui_installer.model import Plan
+
+
+class ReviewScreen(FlowScreen):
+    NAME = "review"
+    NEXT_LABEL = "Install"
+    BINDINGS = [Binding("ctrl+s", "save_answers", "Save answers"),
+                Binding("ctrl+e", "save_script", "Save script"),
+                Binding("ctrl+r", "next", "Install")]
+
+    def body(self) -> ComposeResult:
+        yield Label("", id="plan-summary")
+        yield Tree("plan", id="plan-tree")
+        with Horizontal(id="save-row"):
+            yield Input(str(Path.cwd() / "tui-installer-answers.yaml"), id="save-path", compact=True)
+            yield Button("Save answers", id="save-answers", compact=True)
+            yield Button("Save script", id="save-script", compact=True)
+        yield Label("", id="review-error", classes="error")
+
+    def on_mount(self) -> None:
+        try:
+            plan = self.session.build_plan()
+        except UserError as exc:
+            self.query_one("#review-error", Label).update(f"Cannot make a plan: {exc}")
+            return
+        fill_tree(self.query_one("#plan-tree", Tree), plan)
+        added = "; ".join(f"{k} ({v})" for k, v in plan.added.items())
+        self.query_one("#plan-summary", Label).update(
+            f"Profile {plan.profile}: {len(plan.steps())} steps, services {', '.join(plan.services)}"
+            + (f"; added {added}" if added else "") + f"; secrets: {', '.join(plan.secrets) or 'none'}")
+        self.query_one("#plan-tree", Tree).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "save-answers":
+            self.action_save_answers()
+        elif event.button.id == "save-script":
+            self.action_save_script()
+        else:
+            super().on_button_pressed(event)
+
+    def target(self, suffix: str) -> Path:
+        path = Path(self.query_one("#save-path", Input).value.strip() or "tui-installer-answers.yaml")
+        return path.with_suffix(suffix)
+
+    def action_save_answers(self) -> None:
+        path = self.target(".yaml")
+        self.session.save_answers(path)
+        self.notify(f"Saved {path}: replay with `tui-installer install -a {path} --yes`", timeout=8)
+
+    def action_save_script(self) -> None:
+        if self.session.plan is None:
+            return
+        path = self.target(".sh")
+        write_private(path, planning.to_sh(self.session.plan), mode=0o700)
+        self.notify(f"Saved {path}: secrets are read from the environment, never stored in it", timeout=8)
+
+    def leave(self) -> bool:
+        if self.session.plan is None:
+            return False
+        self.app.start_install()  # type: ignore[attr-defined]
+        return False
+
+
+def fill_tree(tree: Tree[str], plan: Plan) -> None:
+    tree.root.set_label(f"Plan for {plan.profile} ({len(plan.steps())} steps)")
+    tree.root.expand()
+    for phase in plan.phases:
+        phase_node = tree.root.add(f"{phase.name} ({len(phase.steps)} steps)", expand=True)
+        services: dict[str, object] = {}
+        for step in phase.steps:
+            service_node = services.get(step.service)
+            if service_node is None:
+                service_node = services[step.service] = phase_node.add(step.service, expand=True)
+            label = step.name + (f": {step.description}" if step.description else "")
+            node = service_node.add(label)  # type: ignore[attr-defined]
+            node.add_leaf(f"$ {step.display}")
+            for var, secret in step.secret_env.items():
+                node.add_leaf(f"env {var}=<secret:{secret}>")
+            for prompt in step.prompts:
+                answer = f"<secret:{prompt.secret}>" if prompt.secret else repr(prompt.answer)
+                node.add_leaf(f"prompt {prompt.expect!r} -> {answer}")
+            for check, value in (("creates", step.creates), ("unless", step.unless)):
+                if value:
+                    node.add_leaf(f"skip if {check}: {value}")

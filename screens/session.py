@@ -1,0 +1,122 @@
+"""What the operator chose so far in the TUI's flow, and how it becomes an answers file and a plan.
+
+No Textual here: the screens edit a :class:`Session`; the engine only ever sees the answers file it
+writes, so an install started from the TUI can be replayed headless with ``install -a FILE``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tui_installer import catalog, schema
+from tui_installer import plan as planning
+from tui_installer.model import Answers, Plan, Profile, ServiceSpec
+
+
+@dataclass
+class Session:
+    state_dir: Path
+    profile_arg: str | None = None
+    profile: Profile | None = None
+    #: the services the operator selected (before dependencies are added)
+    selected: list[str] = field(default_factory=list)
+    #: settings the operator set (merged over the profile's)
+    settings: dict[str, Any] = field(default_factory=dict)
+    answers_source: str | None = None
+    #: the keyring's master passphrase: memory only, handed to the engine through a pipe
+    passphrase: str | None = None
+    passphrase_file: str | None = None
+    plan: Plan | None = None
+
+    # -- profile and services ----------------------------------------------------------------------
+    def choose_profile(self, name_or_path: str) -> Profile:
+        """Load a preset or a profile file; a file that is an answers file is taken as one."""
+        if catalog.is_path(name_or_path) and _is_answers_file(name_or_path):
+            self.load_answers(name_or_path)
+            assert self.profile is not None
+            return self.profile
+        self.profile = catalog.load_profile(name_or_path)
+        is_path = catalog.is_path(name_or_path)
+        self.profile_arg = str(Path(name_or_path).resolve()) if is_path else name_or_path
+        self.selected = list(self.profile.services)
+        self.settings = {}
+        self.plan = None
+        return self.profile
+
+    def load_answers(self, path: str) -> Answers:
+        answers = schema.load_answers(path)
+        if not answers.profile:
+            raise ValueError(f"{path}: the answers file names no profile")
+        self.profile = catalog.load_profile(answers.profile)
+        self.profile_arg = answers.profile
+        selected = [s for s in self.profile.services if s not in answers.remove_services]
+        self.selected = selected + [s for s in answers.add_services if s not in selected]
+        self.settings = dict(answers.settings)
+        self.answers_source = str(path)
+        return answers
+
+    def services(self) -> dict[str, ServiceSpec]:
+        assert self.profile is not None
+        return catalog.services_for(self.profile)
+
+    def resolved(self) -> tuple[list[str], dict[str, str]]:
+        """The selection with its dependencies, and why each was added."""
+        return planning.resolve_services(self.selected, self.services())
+
+    # -- answers and plan --------------------------------------------------------------------------
+    def answers(self) -> Answers:
+        assert self.profile is not None
+        base = list(self.profile.services)
+        return Answers(profile=self.profile_arg, settings=dict(self.settings),
+                       add_services=tuple(s for s in self.selected if s not in base),
+                       remove_services=tuple(s for s in base if s not in self.selected),
+                       source=self.answers_source or "<tui>")
+
+    def answers_yaml(self) -> str:
+        a = self.answers()
+        data: dict[str, Any] = {"profile": a.profile}
+        if a.add_services:
+            data["add_services"] = list(a.add_services)
+        if a.remove_services:
+            data["remove_services"] = list(a.remove_services)
+        if a.settings:
+            data["settings"] = dict(a.settings)
+        return "# tui-installer answers file: replay with `tui-installer install -a THIS_FILE --yes`\n" + \
+            yaml.safe_dump(data, sort_keys=False)
+
+    def build_plan(self) -> Plan:
+        assert self.profile is not None
+        self.plan = planning.build(self.profile, answers=self.answers())
+        return self.plan
+
+    def save_answers(self, path: Path | None = None) -> Path:
+        """Write the answers file (mode 0600: it names the host's layout). Default: in the state dir."""
+        if path is None:
+            folder = self.state_dir / "answers"
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path = folder / f"tui-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.yaml"
+        write_private(path, self.answers_yaml())
+        return path
+
+
+def write_private(path: Path, text: str, mode: int = 0o600) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def _is_answers_file(path: str) -> bool:
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and "profile" in data and "name" not in data

@@ -1,0 +1,86 @@
+"""The Summary screen: how the run ended, time per phase, where the cloud's credentials are, what next."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Label, Static
+from tui_installer.screens.runstate import RunState, fmt_duration
+
+CLOUDS_YAML = Path("/etc/openstack/clouds.yaml")
+
+
+class SummaryScreen(Screen[None]):
+    BINDINGS = [Binding("escape,b", "app.pop_screen", "Back to progress"),
+                Binding("q", "app.quit", "Quit")]
+
+    def __init__(self, state_dir: Path, state: RunState, clouds_yaml: Path = CLOUDS_YAML) -> None:
+        super().__init__()
+        self.state_dir, self.state, self.clouds_yaml = state_dir, state, clouds_yaml
+
+    def compose(self) -> ComposeResult:
+        s = self.state
+        verdict = {"ok": "finished", "failed": "FAILED", "aborted": "was aborted"}.get(s.state, s.state)
+        yield Label(f"Install of {s.profile} {verdict} in {fmt_duration(s.duration)}", classes="title")
+        with VerticalScroll(classes="body"):
+            yield Static(phase_table(s), id="sum-phases")
+            yield Static(credentials_text(self.state_dir, self.clouds_yaml), id="sum-creds")
+            yield Static(next_steps(self.state_dir, s), id="sum-next")
+        yield Footer()
+
+
+def phase_table(s: RunState) -> str:
+    lines = ["Time per phase:"]
+    for phase in s.phases.values():
+        steps = [s.steps[i] for i in phase.steps if i in s.steps]
+        ran = sum(1 for st in steps if st.status == "ok")
+        skipped = sum(1 for st in steps if st.status == "skipped")
+        failed = sum(1 for st in steps if st.status == "failed")
+        extra = f", {failed} failed" if failed else ""
+        lines.append(f"  {phase.name:<10} {fmt_duration(phase.duration):>7}   "
+                     f"{ran} ran, {skipped} skipped{extra}")
+    return "\n".join(lines)
+
+
+def credentials_text(state_dir: Path, clouds_yaml: Path) -> str:
+    lines = ["", "Credentials and endpoints:"]
+    openrc = state_dir / "admin-openrc"
+    clouds = _read_clouds(clouds_yaml)
+    if clouds:
+        lines.append(f"  clouds.yaml: {clouds_yaml} (cloud names: {', '.join(clouds)})")
+        for name, cloud in clouds.items():
+            auth = cloud.get("auth", {}) if isinstance(cloud, dict) else {}
+            region = cloud.get("region_name", "?") if isinstance(cloud, dict) else "?"
+            lines.append(f"  {name}: identity {auth.get('auth_url', '?')}, region {region}")
+    else:
+        lines.append(f"  clouds.yaml: not written ({clouds_yaml} does not exist)")
+    lines.append(f"  openrc: {openrc}" if openrc.exists() else "  openrc: not written by this profile")
+    return "\n".join(lines)
+
+
+def _read_clouds(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    clouds = data.get("clouds") if isinstance(data, dict) else None
+    return clouds if isinstance(clouds, dict) else {}
+
+
+def next_steps(state_dir: Path, s: RunState) -> str:
+    logs = state_dir / "runs" / s.run / "logs"
+    lines = ["", "What next:"]
+    if s.state == "ok" and (state_dir / "admin-openrc").exists():
+        lines += ["  export OS_CLOUD=admin; openstack service list",
+                  "  openstack server list      (or: source the openrc above)"]
+    else:
+        lines += ["  tui-installer status        the journal, step by step",
+                  "  tui-installer               run again: finished steps are skipped"]
+    lines += [f"  step logs: {logs}", "", "Escape: back to the progress view.  q: quit."]
+    return "\n".join(lines)

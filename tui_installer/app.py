@@ -1,0 +1,191 @@
+"""The Textual app: a thin shell that moves between screens and starts the engine detached.
+
+The install itself never runs here (docs/DESIGN.md): the app writes an answers file, starts
+``tui-installer install -a FILE --on-failure ask`` in its own session, and follows its events.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import Screen
+
+from tui_installer import client, paths
+from tui_installer.screens.dialogs import ConfirmScreen, HelpScreen
+from tui_installer.screens.progress import STALL_SECONDS, ProgressScreen
+from tui_installer.screens.session import Session, write_private
+
+FLOW = ("host", "profile", "services", "settings", "passwords", "review")
+
+
+def _css_path() -> Path:
+    import tui_installer.screens as screens_pkg
+
+    return Path(screens_pkg.__file__).resolve().parent / "installer.tcss"
+
+
+class InstallerApp(App[int]):
+    TITLE = "tui-installer"
+    CSS_PATH = str(_css_path())
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [Binding("f1,question_mark", "help", "Help"),
+                Binding("ctrl+q", "request_quit", "Quit", priority=True),
+                Binding("ctrl+c", "request_quit", "Quit", show=False, priority=True)]
+
+    def __init__(self, session: Session, *, mode: str = "flow", run: str | None = None) -> None:
+        super().__init__()
+        self.session, self.mode, self.run_id = session, mode, run
+        self.stall_seconds = float(os.environ.get("TUI_INSTALLER_STALL_SECONDS", STALL_SECONDS))
+        self.flow_index = 0
+
+    def on_mount(self) -> None:
+        if os.environ.get("TERM", "") == "linux":
+            self.add_class("ascii")
+        if self.mode == "attach":
+            self.attach()
+        elif self.mode == "start":
+            self.start_install(Path(self.session.answers_source) if self.session.answers_source else None)
+        elif self.mode == "review":
+            self.goto("review")
+        else:
+            self.goto("host")
+            self.offer_unfinished()
+
+    # -- the flow ----------------------------------------------------------------------------------
+    def goto(self, name: str) -> None:
+        from tui_installer.screens import flow
+
+        self.flow_index = FLOW.index(name)
+        screen = flow.make(name, self.session)
+        if len(self.screen_stack) > 1:
+            self.switch_screen(screen)
+        else:
+            self.push_screen(screen)
+
+    def next_screen(self) -> None:
+        if self.flow_index + 1 < len(FLOW):
+            self.goto(FLOW[self.flow_index + 1])
+
+    def prev_screen(self) -> None:
+        if self.flow_index > 0:
+            self.goto(FLOW[self.flow_index - 1])
+
+    def offer_unfinished(self) -> None:
+        """A run left unfinished (engine gone) is offered for resume; a live one for attach."""
+        state_dir = self.session.state_dir
+        run = client.last_run(state_dir)
+        journal = client.read_json(client.run_dir(state_dir, run) / "journal.json") if run else {}
+        if not run or journal.get("state") != "running":
+            return
+        if client.engine_alive(state_dir):
+            self.push_screen(ConfirmScreen(f"An install is running (run {run}).", "Watch it now?"),
+                             lambda yes: self.show_run(run) if yes else None)
+        else:
+            self.push_screen(ConfirmScreen(f"Run {run} of {journal.get('profile')} did not finish.",
+                                           "Its engine is gone. Resume it from the journal?"),
+                             lambda yes: self.resume_install(run) if yes else None)
+
+    # -- installs ----------------------------------------------------------------------------------
+    def start_install(self, answers: Path | None = None) -> None:
+        """Write the answers (if not given), start the engine detached, show its progress."""
+        state_dir = self.session.state_dir
+        if answers is None:
+            answers = self.session.save_answers()
+        launch = client.start_engine(answers, state_dir, passphrase=self.session.passphrase,
+                                     passphrase_file=self.session.passphrase_file)
+        self.launch_answers = answers
+        self._show(ProgressScreen(state_dir, launch=launch, stall_seconds=self.stall_seconds))
+
+    def run_started(self, run: str) -> None:
+        """Remember which answers file a run was started from, so a later client can resume it."""
+        self.run_id = run
+        answers = getattr(self, "launch_answers", None)
+        if answers is not None:
+            write_private(self.session.state_dir / "answers" / f"{run}.path", str(answers))
+
+    def answers_of(self, run: str | None) -> Path | None:
+        if run:
+            try:
+                return Path((self.session.state_dir / "answers" / f"{run}.path").read_text().strip())
+            except OSError:
+                pass
+        return None
+
+    def resume_install(self, run: str | None) -> None:
+        answers = self.answers_of(run)
+        if answers is None and self.session.profile is not None:
+            answers = self.session.save_answers()
+        if answers is None:
+            self.notify("No answers file is known for this run: resume it with `tui-installer install -a "
+                        "ANSWERS --yes`.", severity="error", timeout=15)
+            return
+        self.start_install(answers)
+
+    def can_edit_settings(self) -> bool:
+        return self.session.profile is not None or self.answers_of(self.run_id) is not None
+
+    def edit_settings_and_retry(self) -> None:
+        """After the aborted run: back to Settings; the next start resumes at the failed step."""
+        if self.session.profile is None:
+            answers = self.answers_of(self.run_id)
+            if answers is None:
+                return
+            self.session.load_answers(str(answers))
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        self.goto("settings")
+
+    def attach(self) -> None:
+        run = client.last_run(self.session.state_dir)
+        if run is None:
+            self.exit(1, message=f"No install has run yet in {self.session.state_dir}.")
+            return
+        self.show_run(run)
+
+    def show_run(self, run: str) -> None:
+        self.run_id = run
+        self._show(ProgressScreen(self.session.state_dir, run=run, stall_seconds=self.stall_seconds))
+
+    def _show(self, screen: Screen[Any]) -> None:
+        if len(self.screen_stack) > 1:
+            self.switch_screen(screen)
+        else:
+            self.push_screen(screen)
+
+    # -- keys --------------------------------------------------------------------------------------
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_request_quit(self) -> None:
+        progress = next((s for s in self.screen_stack if isinstance(s, ProgressScreen)), None)
+        if progress is None or not progress.install_running:
+            self.exit(0)
+            return
+        detail = (f"The install goes on in the background (run {progress.state.run}).\n"
+                  "Watch it again with `tui-installer attach`.")
+        self.push_screen(ConfirmScreen("Quit the TUI?", detail), lambda yes: self.exit(0) if yes else None)
+
+
+def run_tui(args: Any) -> int:
+    """Entry point for ``cli``.
+
+    ``args`` has answers, start, profile, state_dir, keyring_passphrase_file and attach.
+    """
+    session = Session(state_dir=paths.state_dir(getattr(args, "state_dir", None)))
+    session.passphrase_file = getattr(args, "keyring_passphrase_file", None)
+    mode = "flow"
+    if getattr(args, "attach", False):
+        mode = "attach"
+    elif getattr(args, "answers", None):
+        session.load_answers(args.answers)
+        mode = "start" if getattr(args, "start", False) else "review"
+    elif getattr(args, "profile", None):
+        session.choose_profile(args.profile)
+    app = InstallerApp(session, mode=mode)
+    result = app.run()
+    return int(result or 0)
