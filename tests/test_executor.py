@@ -1,0 +1,277 @@
+"""The real pexpect executor against small real scripts (tests/scripts/) and inline bash."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tui_installer import proctree
+from tui_installer.executor import Executor, MissingSecretError, Result, run_check
+from tui_installer.model import Prompt, Step
+
+SCRIPTS = Path(__file__).parent / "scripts"
+SECRET = "Tr0ub4dor&3-horse/staple"
+
+
+def step(cmd: str | list[str], **kw) -> Step:
+    argv = ("bash", "-c", cmd) if isinstance(cmd, str) else tuple(cmd)
+    return Step(id="test.install.x", service="test", phase="install", name="x", argv=argv,
+                shell=cmd if isinstance(cmd, str) else None, **kw)
+
+
+def run(tmp_path: Path, s: Step, secrets: dict[str, str] | None = None, **kw) -> tuple[Result, list[str]]:
+    lines: list[str] = []
+    kw.setdefault("on_output", lines.append)
+    result = Executor(kill_grace=1.0).run(s, secrets=secrets or {}, log_path=tmp_path / "step.log", **kw)
+    return result, lines
+
+
+def gone(pid: int) -> bool:
+    try:
+        return not proctree.running(psutil.Process(pid))
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_prompt_answered_from_secret(tmp_path: Path) -> None:
+    s = step([str(SCRIPTS / "ask_password.sh")], secret_env={"EXPECTED": "pw"},
+             prompts=(Prompt(expect=r"Password:", secret="pw"),))
+    result, lines = run(tmp_path, s, {"pw": SECRET})
+    assert result.ok, result
+    assert lines[-1] == "Password: welcome"
+
+
+def test_prompt_answered_with_literal(tmp_path: Path) -> None:
+    s = step("printf 'Continue? [y/N] '; read -r a; [ \"$a\" = y ] && echo yes-given",
+             prompts=(Prompt(expect=r"\[y/N\]", answer="y"),))
+    result, lines = run(tmp_path, s)
+    assert result.ok and lines == ["Continue? [y/N] yes-given"]
+
+
+def test_wrong_answer_is_a_failure_not_a_hang(tmp_path: Path) -> None:
+    s = step([str(SCRIPTS / "ask_password.sh")], env={"EXPECTED": "the-right-one"}, timeout=60,
+             prompts=(Prompt(expect=r"Password:", secret="pw"),))
+    result, lines = run(tmp_path, s, {"pw": SECRET})
+    assert not result.ok and result.answered_wrong
+    assert not result.timed_out and result.duration < 10
+    assert lines.count("Password: Sorry, try again.") == 3  # answered 3 times, the 4th prompt stops it
+    assert gone(result.pid)
+
+
+def test_overall_timeout(tmp_path: Path) -> None:
+    result, lines = run(tmp_path, step("echo started; sleep 30", timeout=0.5))
+    assert result.timed_out == "overall" and not result.ok
+    assert 0.5 <= result.duration < 5
+    assert lines == ["started"] and result.signal == signal.SIGTERM
+
+
+def test_idle_timeout_and_output_keeps_a_step_alive(tmp_path: Path) -> None:
+    result, _ = run(tmp_path, step("echo hi; sleep 30", idle_timeout=0.5))
+    assert result.timed_out == "idle" and 0.5 <= result.duration < 5
+    busy = "for i in 1 2 3 4 5 6 7 8; do echo tick $i; sleep 0.15; done"
+    result, lines = run(tmp_path, step(busy, idle_timeout=0.6))
+    assert result.ok and len(lines) == 8 and result.duration > 1.0
+
+
+@pytest.mark.parametrize("code", [0, 1, 3, 100, 255])
+def test_exit_codes(tmp_path: Path, code: int) -> None:
+    result, _ = run(tmp_path, step(f"exit {code}"))
+    assert result.exit_code == code and result.signal is None and result.ok == (code == 0)
+
+
+def test_command_not_found(tmp_path: Path) -> None:
+    result, _ = run(tmp_path, step("no-such-command-xyz"))
+    assert result.exit_code == 127
+    assert any("no-such-command-xyz" in x and "not found" in x for x in result.tail)
+    result, _ = run(tmp_path, step(["/no/such/binary"]))
+    assert result.exit_code == 127 and result.error and result.pid is None
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL, signal.SIGSEGV])
+def test_killed_by_signal_is_recorded(tmp_path: Path, sig: signal.Signals) -> None:
+    result, _ = run(tmp_path, step(f"echo bye; kill -{int(sig)} $$"))
+    assert result.signal == sig and result.exit_code is None and not result.ok
+
+
+def runaway_pids(path: Path) -> dict[str, int]:
+    return {k: int(v) for k, v in (line.split() for line in path.read_text().splitlines())}
+
+
+def start_in_thread(tmp_path: Path, s: Step, ready: str = "ready", secrets: dict[str, str] | None = None):
+    seen = threading.Event()
+    cancel = threading.Event()
+    box: dict[str, Result] = {}
+
+    def on_output(line: str) -> None:
+        if line == ready:
+            seen.set()
+
+    def target() -> None:
+        box["r"] = Executor(kill_grace=1.0).run(s, secrets=secrets or {}, log_path=tmp_path / "s.log",
+                                                on_output=on_output, cancel=cancel)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    assert seen.wait(10), "the script never got ready"
+    return thread, cancel, box
+
+
+def test_cancel_kills_setsid_nohup_and_double_forked_grandchildren(tmp_path: Path) -> None:
+    pids_file = tmp_path / "pids"
+    thread, cancel, box = start_in_thread(tmp_path, step([str(SCRIPTS / "runaway.sh"), str(pids_file)]))
+    pids = runaway_pids(pids_file)
+    assert set(pids) == {"setsid", "nohup", "double"}
+    assert os.getsid(pids["setsid"]) == pids["setsid"]  # it left the step's session
+    assert not any(gone(p) for p in pids.values())
+    t0 = time.monotonic()
+    cancel.set()
+    thread.join(15)
+    assert not thread.is_alive()
+    result = box["r"]
+    assert result.cancelled and not result.ok and time.monotonic() - t0 < 5
+    assert [name for name, pid in pids.items() if not gone(pid)] == []
+    assert gone(result.pid)
+
+
+def test_timeout_kills_the_tree_too(tmp_path: Path) -> None:
+    pids_file = tmp_path / "pids"
+    result, _ = run(tmp_path, step([str(SCRIPTS / "runaway.sh"), str(pids_file)], timeout=1.5))
+    assert result.timed_out == "overall"
+    assert all(gone(pid) for pid in runaway_pids(pids_file).values())
+
+
+def test_a_daemon_started_by_a_successful_step_survives(tmp_path: Path) -> None:
+    pid_file = tmp_path / "daemon.pid"
+    # (the short sleep lets setsid leave the pty's session: a process still in it gets SIGHUP when
+    # the session leader exits, as on any terminal)
+    result, _ = run(tmp_path, step(f"setsid sleep 1000 >/dev/null 2>&1 </dev/null & echo $! > {pid_file}; "
+                                   "sleep 0.2"))
+    pid = int(pid_file.read_text())
+    try:
+        assert result.ok
+        time.sleep(0.3)
+        assert not gone(pid)
+    finally:
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_one_megabyte_with_redraws_and_invalid_utf8(tmp_path: Path) -> None:
+    n = 13_000  # about 1.3 MB written, 1.08 MB after the redraws are reduced
+    result, lines = run(tmp_path, step([sys.executable, str(SCRIPTS / "noisy.py"), str(n)]))
+    assert result.ok and result.lines == n and len(lines) == n
+    assert lines[0] == "line 0 done" and lines[12990] == "line 12990 done"
+    assert lines[7] == "line 7 bad \ufffd\ufffd\ufffd( end"
+    assert lines[1] == "line 1 " + "x" * 90
+    log = (tmp_path / "step.log").read_text(encoding="utf-8")
+    body = log.splitlines()[1:-1]  # the command header and the exit footer
+    assert body == lines
+    assert "10%" not in log and "\r" not in log
+    assert (tmp_path / "step.log").stat().st_size > 1_000_000
+
+
+def test_long_line_is_cut_and_continues(tmp_path: Path) -> None:
+    size = 300_000
+    result, lines = run(tmp_path, step(f"head -c {size} /dev/zero | tr '\\0' a; echo; echo after"))
+    assert result.ok and lines[-1] == "after"
+    pieces = lines[:-1]
+    assert "".join(pieces) == "a" * size and max(map(len, pieces)) <= 64 * 1024
+
+
+def test_ansi_escapes_are_dropped(tmp_path: Path) -> None:
+    result, lines = run(tmp_path, step(r"printf '\033[1;31mred\033[0m plain\033]0;title\007\n'"))
+    assert lines == ["red plain"]
+
+
+def test_secret_never_reaches_log_output_or_tail(tmp_path: Path) -> None:
+    from urllib.parse import quote
+
+    # echoed by the prompt script, printed from the environment, URL-quoted, and dribbled out one
+    # character at a time so that it spans several reads
+    script = (f"{SCRIPTS / 'ask_password.sh'}; echo \"env: $DB_PASSWORD\"; "
+              f"echo 'url: mysql://u:{quote(SECRET, safe='')}@db/x'; "
+              "for ((i=0; i<${#DB_PASSWORD}; i++)); do printf %s \"${DB_PASSWORD:i:1}\"; sleep 0.01; done; "
+              "echo; exit 1")
+    s = step(script, env={"ECHO_BACK": "1"}, secret_env={"EXPECTED": "pw", "DB_PASSWORD": "pw"},
+             prompts=(Prompt(expect="Password:", secret="pw"),))
+    result, lines = run(tmp_path, s, {"pw": SECRET})
+    assert result.exit_code == 1
+    assert "Password: you typed: ***" in lines and "env: ***" in lines and "***" in lines
+    assert "url: mysql://u:***@db/x" in lines
+    log = (tmp_path / "step.log").read_bytes()
+    for form in (SECRET, quote(SECRET, safe="")):
+        assert form.encode() not in log
+        assert not any(form in x for x in lines + result.tail)
+
+
+def test_secret_is_not_in_any_argv(tmp_path: Path) -> None:
+    pids_file = tmp_path / "pids"
+    s = step(f"echo $$ > {pids_file}; sleep 30 & wait_pid=$!; echo ready; wait $wait_pid",
+             secret_env={"DB_PASSWORD": "pw"})
+    thread, cancel, box = start_in_thread(tmp_path, s, secrets={"pw": SECRET})
+    try:
+        shell = int(pids_file.read_text())
+        procs = [psutil.Process(shell)] + psutil.Process(shell).children(recursive=True)
+        assert len(procs) >= 2
+        for proc in procs:
+            cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+            assert SECRET.encode() not in cmdline
+        # the secret did reach the process, through its environment
+        assert proc.environ()["DB_PASSWORD"] == SECRET  # noqa: B023 - the last child
+    finally:
+        cancel.set()
+        thread.join(10)
+
+
+def test_log_file_is_created_0600_and_reset_to_0600(tmp_path: Path) -> None:
+    result, _ = run(tmp_path, step("echo hi"))
+    assert stat.S_IMODE((tmp_path / "step.log").stat().st_mode) == 0o600
+    (tmp_path / "step.log").chmod(0o644)
+    run(tmp_path, step("echo again"))
+    assert stat.S_IMODE((tmp_path / "step.log").stat().st_mode) == 0o600
+    assert (tmp_path / "step.log").read_text().count("$ echo") == 2  # appended: one log per step
+
+
+def test_missing_secret_is_refused_before_running(tmp_path: Path) -> None:
+    with pytest.raises(MissingSecretError):
+        run(tmp_path, step("touch x", secret_env={"P": "absent"}, cwd=str(tmp_path)))
+    assert not (tmp_path / "x").exists()
+
+
+def test_quiet_defaults_step_env_and_cwd(tmp_path: Path) -> None:
+    result, lines = run(tmp_path, step('echo "$DEBIAN_FRONTEND $PIP_PROGRESS_BAR $MINE $(pwd)"',
+                                       env={"MINE": "mine"}, cwd=str(tmp_path)), extra_env={"X": "1"})
+    assert lines == [f"noninteractive off mine {tmp_path}"]
+
+
+def test_broken_listener_does_not_break_the_step(tmp_path: Path) -> None:
+    def boom(line: str) -> None:
+        raise RuntimeError("listener bug")
+
+    result, _ = run(tmp_path, step("echo a; echo b"), on_output=boom)
+    assert result.ok and result.tail == ["a", "b"]
+
+
+def test_on_lines_gets_blocks(tmp_path: Path) -> None:
+    blocks: list[list[str]] = []
+    result, _ = run(tmp_path, step("seq 1 5000"), on_output=None, on_lines=blocks.append)
+    assert [x for b in blocks for x in b] == [str(i) for i in range(1, 5001)]
+    assert len(blocks) < 5000 and result.tail[-1] == "5000" and len(result.tail) == 30
+
+
+def test_run_check(tmp_path: Path) -> None:
+    assert run_check("true") and not run_check("false")
+    assert run_check(["test", "-d", str(tmp_path)])
+    assert run_check('[ "$V" = yes ]', env={"V": "yes"})
+    t0 = time.monotonic()
+    marker = tmp_path / "child.pid"
+    assert not run_check(f"setsid sleep 100 & echo $! > {marker}; wait", timeout=0.5)
+    assert time.monotonic() - t0 < 5
+    assert gone(int(marker.read_text()))

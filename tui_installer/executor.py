@@ -1,0 +1,343 @@
+"""The one executor: every step's command runs here, in a pty, through pexpect.
+
+Why a pty: tools behave as on an operator's terminal (sudo, password prompts, line-buffered output).
+Why not ``expect()`` per line: at ~2M lines a regex round trip per line is far too slow; the executor
+reads the pty in large chunks, and works on blocks of lines with C-speed string operations (decode,
+split, redact, write). Prompts are regexes searched over the not yet scanned text, including the
+partial last line (prompts rarely end with a newline).
+
+Output handling: the pty's output post-processing (OPOST) is switched off in the child, so ``\\n`` stays
+``\\n`` and the kernel does half the work; a bare ``\\r`` (a progress redraw) keeps the final state of its
+line; ANSI escape sequences are dropped; invalid UTF-8 becomes U+FFFD; a line longer than
+``LINE_CAP`` is cut into pieces. Every line is redacted before it reaches the log file (created 0600),
+``on_output`` or ``Result.tail``.
+
+Killing: a step's processes are found by three means, because any one alone misses some: the pty
+child's descendants (psutil), its session and process group (the child is a session leader), and the
+marker variable ``TUI_INSTALLER_STEP_TOKEN=<random>`` set in the step's environment, which every
+grandchild inherits even after ``setsid``/``nohup``/double fork (it does not survive a program that
+clears its environment, e.g. ``env -i``). Only cancel, timeouts and a wrong-answer loop kill; after a
+normal exit, daemons the step started keep running.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as _random
+import select
+import signal
+import subprocess
+import termios
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import pexpect
+
+from . import proctree
+from .executor_io import LINE_CAP, Prompter, Relay, Splitter
+from .model import Step
+from .proctree import STEP_TOKEN_VAR
+from .redact import Redactor
+
+#: Set for every step so tools run quietly and never wait for a human.
+QUIET_ENV: dict[str, str] = {
+    "DEBIAN_FRONTEND": "noninteractive",
+    "APT_LISTCHANGES_FRONTEND": "none",
+    "NEEDRESTART_MODE": "a",
+    "PIP_PROGRESS_BAR": "off",
+    "PIP_NO_COLOR": "1",
+    "PIP_NO_INPUT": "1",
+    "PYTHONUNBUFFERED": "1",
+    "PAGER": "cat",
+    "SYSTEMD_PAGER": "cat",
+}
+TAIL_LINES = 30
+READ_SIZE = 65536
+#: Output is processed when this much is buffered, or BATCH_SECONDS after the first unprocessed byte.
+BATCH_BYTES = 256 * 1024
+BATCH_SECONDS = 0.05
+#: How long to wait for more data before processing a partial batch (a prompt waits for us).
+BATCH_WAIT = 0.005
+#: Longest sleep of the loop: cancel, timeouts and a dead child are noticed within this.
+TICK = 0.1
+#: After the child exited, output from processes still holding the pty is read for this long.
+EXIT_GRACE = 0.2
+KILL_GRACE = 3.0
+
+#: ``on_output(line)``: called once per line (simple); ``on_lines(lines)``: once per block (fast).
+LineCallback = Callable[[str], None]
+LinesCallback = Callable[[list[str]], None]
+
+
+class MissingSecretError(KeyError):
+    """The step needs a secret the caller did not pass: the engine must fetch it first."""
+
+
+@dataclass
+class Result:
+    exit_code: int | None
+    signal: int | None
+    timed_out: str | None  # None | "overall" | "idle"
+    cancelled: bool
+    duration: float
+    tail: list[str]
+    pid: int | None
+    answered_wrong: bool = False
+    lines: int = 0
+    #: set when the command could not be started at all (exit_code is then 127 or 126)
+    error: str | None = None
+    log_path: str | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.exit_code == 0
+            and self.signal is None
+            and not self.timed_out
+            and not self.cancelled
+            and not self.answered_wrong
+        )
+
+
+def build_env(
+    step: Step, secrets: Mapping[str, str], extra_env: Mapping[str, str] | None, token: str
+) -> dict[str, str]:
+    """os.environ + quiet defaults + extra_env + step.env + secret env + the step marker."""
+    env = {**os.environ, **QUIET_ENV, **(extra_env or {}), **step.env}
+    env.setdefault("TERM", "dumb")
+    for var, name in step.secret_env.items():
+        env[var] = secrets[name]
+    env[STEP_TOKEN_VAR] = token
+    return env
+
+
+def _check_secrets(step: Step, secrets: Mapping[str, str]) -> None:
+    missing = [name for name in step.secrets if name not in secrets]
+    if missing:
+        raise MissingSecretError(f"step {step.id} needs secrets not passed: {', '.join(missing)}")
+
+
+def _child_setup() -> None:
+    """Runs in the child before exec: no output post-processing (no \\n -> \\r\\n), and the
+    default SIGPIPE action Python turned off (``yes | head`` must end quietly, as in a shell)."""
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+    attrs = termios.tcgetattr(1)
+    attrs[1] &= ~termios.OPOST
+    termios.tcsetattr(1, termios.TCSANOW, attrs)
+
+
+def open_log(path: str | os.PathLike[str]):  # noqa: ANN201 - a binary file object
+    """Open (append) a step log, created with mode 0600 and forced to 0600 if it existed."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "wb", buffering=1 << 20)
+
+
+class Executor:
+    """Runs steps. Stateless between runs; one instance may serve many threads."""
+
+    def __init__(self, *, max_answers: int = 3, kill_grace: float = KILL_GRACE) -> None:
+        #: a prompt matched more than this many times means the answer is wrong (a loop)
+        self.max_answers = max_answers
+        self.kill_grace = kill_grace
+
+    def run(
+        self,
+        step: Step,
+        *,
+        secrets: Mapping[str, str],
+        log_path: str | os.PathLike[str],
+        on_output: LineCallback | None = None,
+        cancel: threading.Event | None = None,
+        extra_env: Mapping[str, str] | None = None,
+        redactor: Redactor | None = None,
+        on_lines: LinesCallback | None = None,
+    ) -> Result:
+        """Run ``step`` to its end; never raises for a failing command (see ``Result``).
+
+        ``secrets`` must hold every secret the step names; all of them (and any in ``redactor``,
+        which defaults to one over ``secrets``) are masked in the output. Lines reach ``on_output``
+        one call each, or ``on_lines`` a list per block read (prefer it for chatty steps: a Python
+        call per line costs ~1 us, i.e. seconds for millions of lines). Both run in this thread.
+        """
+        _check_secrets(step, secrets)
+        redactor = redactor or Redactor(secrets)
+        with open_log(log_path) as log:
+            relay = Relay(log, redactor, on_output, on_lines, TAIL_LINES)
+            relay.header(f"$ {step.display}")
+            result = _Run(self, step, secrets, relay, cancel).execute(extra_env)
+            result.log_path = os.fspath(log_path)
+            relay.footer(_summary(result))
+        return result
+
+
+def _summary(r: Result) -> str:
+    how = f"exit {r.exit_code}" if r.signal is None else f"signal {r.signal}"
+    extra = "".join(
+        f", {w}" for w, on in (("timed out: " + str(r.timed_out), r.timed_out), ("cancelled", r.cancelled),
+                              ("wrong answer loop", r.answered_wrong)) if on
+    )
+    return f"[{how}{extra} after {r.duration:.2f}s, {r.lines} lines]"
+
+
+class _Run:
+    """One execution of one step: the read loop and its bookkeeping."""
+
+    def __init__(self, ex: Executor, step: Step, secrets: Mapping[str, str], relay: Relay,
+                 cancel: threading.Event | None) -> None:
+        self.ex, self.step, self.secrets, self.relay, self.cancel = ex, step, secrets, relay, cancel
+        self.token = _random.token_hex(12)
+        self.prompter = Prompter(step.prompts, secrets, ex.max_answers)
+        self.splitter = Splitter(relay, self.prompter, LINE_CAP)
+        self.buf: list[bytes] = []
+        self.buf_bytes = 0
+        self.buf_since = 0.0
+        self.timed_out: str | None = None
+        self.cancelled = False
+
+    def execute(self, extra_env: Mapping[str, str] | None) -> Result:
+        self.start = self.last_output = time.monotonic()
+        try:
+            self.child = self._spawn(extra_env)
+        except (pexpect.ExceptionPexpect, OSError) as exc:
+            return self._not_started(exc)
+        self.poller = select.poll()
+        self.poller.register(self.child.child_fd, select.POLLIN)
+        stopped = self._loop()
+        if stopped:
+            proctree.kill(self.child.pid, self.token, self.ex.kill_grace, self.child.isalive)
+            self._drain(deadline=time.monotonic() + 1.0)
+        self.splitter.finish()
+        self._wait_exit()
+        return self._result()
+
+    def _spawn(self, extra_env: Mapping[str, str] | None) -> pexpect.spawn:
+        argv = list(self.step.argv)
+        env = build_env(self.step, self.secrets, extra_env, self.token)
+        child = pexpect.spawn(argv[0], argv[1:], env=env, cwd=self.step.cwd, encoding=None, echo=False,
+                              timeout=None, dimensions=(50, 200), preexec_fn=_child_setup)
+        child.delaybeforesend = None
+        child.ptyproc.delayafterclose = 0.0
+        child.ptyproc.delayafterterminate = 0.05
+        return child
+
+    def _not_started(self, exc: BaseException) -> Result:
+        code = 126 if isinstance(exc, PermissionError) else 127
+        message = f"cannot run {self.step.argv[0]!r}: {exc}"
+        self.relay.emit_block(message + "\n")
+        return Result(code, None, None, False, time.monotonic() - self.start, self.relay.tail_list(),
+                      None, lines=self.relay.count, error=message)
+
+    def _limit_reached(self, now: float) -> bool:
+        """Sets the reason and returns True when the step must be stopped."""
+        if self.cancel is not None and self.cancel.is_set():
+            self.cancelled = True
+        elif self.step.timeout and now - self.start > self.step.timeout:
+            self.timed_out = "overall"
+        elif self.step.idle_timeout and now - self.last_output > self.step.idle_timeout:
+            self.timed_out = "idle"
+        return self.cancelled or bool(self.timed_out) or self.prompter.looping
+
+    def _loop(self) -> bool:
+        """Read until EOF (False) or until the step must be stopped (True)."""
+        exited_at: float | None = None
+        while True:
+            now = time.monotonic()
+            if self._limit_reached(now):
+                return True
+            wait = BATCH_WAIT if self.buf else TICK
+            if self.poller.poll(wait * 1000):
+                if not self._read(now):
+                    return False
+                if self.buf_bytes >= BATCH_BYTES or now - self.buf_since >= BATCH_SECONDS:
+                    self._process()
+                continue
+            self._process()
+            if exited_at is None and not self.child.isalive():
+                exited_at = now
+            elif exited_at is not None and now - exited_at > EXIT_GRACE:
+                return False  # the child is gone; whoever still holds the pty is not our concern
+
+    def _read(self, now: float) -> bool:
+        """Read what is there; False at end of file."""
+        try:
+            data = os.read(self.child.child_fd, READ_SIZE)
+        except OSError:  # EIO: every writer closed the pty
+            data = b""
+        if not data:
+            self._process()
+            return False
+        if not self.buf:
+            self.buf_since = now
+        self.buf.append(data)
+        self.buf_bytes += len(data)
+        self.last_output = now
+        return True
+
+    def _process(self) -> None:
+        if not self.buf:
+            return
+        data = b"".join(self.buf)
+        self.buf.clear()
+        self.buf_bytes = 0
+        for answer in self.splitter.feed(data):
+            os.write(self.child.child_fd, answer.encode() + b"\n")
+
+    def _drain(self, deadline: float) -> None:
+        """After a kill: keep what the dying processes still wrote, for the tail and the log."""
+        while time.monotonic() < deadline and self.poller.poll(50):
+            if not self._read(time.monotonic()):
+                break
+        self._process()
+
+    def _wait_exit(self) -> None:
+        """The pty is closed but the child may still run (it closed its output): limits still apply."""
+        pause = 0.0005
+        while self.child.isalive():
+            if self._limit_reached(time.monotonic()):
+                proctree.kill(self.child.pid, self.token, self.ex.kill_grace, self.child.isalive)
+                break
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+        try:
+            self.child.close(force=True)
+        except pexpect.ExceptionPexpect:
+            pass
+
+    def _result(self) -> Result:
+        return Result(
+            exit_code=self.child.exitstatus,
+            signal=self.child.signalstatus,
+            timed_out=self.timed_out,
+            cancelled=self.cancelled,
+            duration=time.monotonic() - self.start,
+            tail=self.relay.tail_list(),
+            pid=self.child.pid,
+            answered_wrong=self.prompter.looping,
+            lines=self.relay.count,
+        )
+
+
+def run_check(cmd: str | list[str] | tuple[str, ...], env: Mapping[str, str] | None = None,
+              timeout: float = 60.0, cwd: str | None = None) -> bool:
+    """An ``unless`` check: True when ``cmd`` exits 0.
+
+    Quiet (no pty, no stdin, output discarded); a shell string runs under ``bash -c``. Secrets never
+    go in ``cmd``; pass them in ``env``. On timeout everything the check started is killed.
+    """
+    argv = ["bash", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+    token = _random.token_hex(12)
+    full_env = {**os.environ, **QUIET_ENV, **(env or {}), STEP_TOKEN_VAR: token}
+    try:
+        proc = subprocess.Popen(argv, env=full_env, cwd=cwd, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    except OSError:
+        return False
+    try:
+        return proc.wait(timeout=timeout) == 0
+    except subprocess.TimeoutExpired:
+        proctree.kill(proc.pid, token, 1.0, lambda: proc.poll() is None)
+        return False
