@@ -5,8 +5,9 @@ Every line the executor relays (log file, output events, failure tails) passes t
 matching is done with ``str.replace`` over whole blocks of lines (C speed), once per *form* of each
 secret. The forms are the value itself and the common encodings under which a command may echo it
 back: URL-quoted (``quote`` and ``quote_plus``, as in a ``mysql+pymysql://user:PASS@host`` URL),
-shell-quoted (``shlex.quote``) and JSON-escaped. A form that contains another form is dropped: replacing
-the inner one already hides it.
+shell-quoted (``shlex.quote``) and JSON-escaped. A form that contains another form of the same secret
+is dropped: replacing the inner one already hides it. Forms are replaced longest first, so a secret
+that contains another secret is masked whole.
 
 Values shorter than ``MIN_SECRET_LENGTH`` are ignored: masking every ``a`` or ``12`` in the output
 would destroy it and protect nothing. The secret store refuses such short secrets anyway.
@@ -38,7 +39,7 @@ def _forms(value: str) -> set[str]:
 
 
 def _minimal(forms: Iterable[str]) -> list[str]:
-    """Drop forms that contain another form; the longest first, so overlaps mask the most text."""
+    """Drop forms of one secret that contain another of its forms (masking the inner one hides them)."""
     ordered = sorted(set(forms), key=len)
     kept: list[str] = []
     for form in ordered:
@@ -71,11 +72,12 @@ class Redactor:
     def _rebuild(self) -> None:
         by_form: dict[str, str] = {}
         for name, value in self._values.items():
-            for form in _forms(value):
+            for form in _minimal(_forms(value)):
                 by_form.setdefault(form, name)
+        # the longest first: a secret that contains another one is masked whole, not around it
         self._pairs = [
             (form, f"<secret:{by_form[form]}>" if self._show_names else MASK)
-            for form in _minimal(by_form)
+            for form in sorted(by_form, key=len, reverse=True)
         ]
 
     @property
