@@ -7,7 +7,7 @@ Built-ins are package data (``tui_installer/services/*.yaml``, ``tui_installer.p
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from importlib.abc import Traversable
@@ -46,7 +46,7 @@ def _builtin_services() -> dict[str, ServiceSpec]:
         source = str(file)
         services[file.name[:-5]] = schema.parse_service(
             file.name[:-5], yamlsrc.load_text(file.read_text(encoding="utf-8"), source), source)
-    schema.check_catalog(services)
+    check_catalog(services)
     return services
 
 
@@ -101,5 +101,83 @@ def services_for(profile: Profile,
     """
     services = dict(load_services() if catalog is None else catalog)
     services.update(profile.service_definitions)
-    schema.check_catalog(services, extra_settings=list(profile.settings))
+    check_catalog(services, extra_settings=list(profile.settings))
     return services
+
+
+def check_catalog(services: Mapping[str, ServiceSpec], extra_settings: Iterable[str] = ()) -> None:
+    """Cross-file checks: known required services, no cycle, every template names a known setting."""
+    for spec in services.values():
+        for i, dep in enumerate(spec.requires):
+            if dep not in services:
+                raise schema.service_error(spec, f"requires[{i}]", f"unknown service {dep!r}")
+    _check_cycles(services)
+    _check_defaults(services)
+    extra = set(extra_settings)
+    everything = set(schema.BUILTIN_SETTINGS).union(extra, *(s.settings for s in services.values()))
+    for spec in services.values():
+        for name, default in spec.settings.items():
+            for match in schema.TEMPLATE_RE.finditer(default if isinstance(default, str) else ""):
+                if match.group(1).strip() not in everything:
+                    raise schema.service_error(spec, f"settings.{name}",
+                                        f"unknown setting {match.group(0)} in template")
+        known = set(schema.BUILTIN_SETTINGS) | set(spec.settings) | extra
+        for dep in closure([spec.name], services.__getitem__):
+            known |= set(services[dep].settings)
+        for setting, at in schema.template_refs(spec):
+            if setting not in known:
+                raise at.fail(f"unknown setting {{{{ {setting} }}}} in template",
+                              hint=f"declare it in {spec.name}'s settings")
+
+
+def _check_defaults(services: Mapping[str, ServiceSpec]) -> None:
+    """Settings are one namespace: two services declaring one setting must agree on its default."""
+    first: dict[str, ServiceSpec] = {}
+    for spec in services.values():
+        for name, default in spec.settings.items():
+            if name in schema.BUILTIN_SETTINGS:
+                raise schema.service_error(spec, f"settings.{name}", f"{name!r} is a built-in setting",
+                                    "use it without declaring it")
+            other = first.setdefault(name, spec)
+            theirs = other.settings[name]
+            if theirs != default or type(theirs) is not type(default):
+                raise schema.service_error(spec, f"settings.{name}",
+                                    f"default {default!r} differs from {theirs!r} in {other.name}",
+                                    "settings are shared: declare the same default, or declare it in one "
+                                    "service and require that service")
+
+
+def closure(names: list[str], get: Callable[[str], ServiceSpec]) -> list[str]:
+    """The services ``names`` need, dependencies first (DFS post-order keeps the given order)."""
+    done: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in done:
+            return
+        for dep in get(name).requires:
+            visit(dep)
+        done.append(name)
+
+    for name in names:
+        visit(name)
+    return done
+
+
+def _check_cycles(services: Mapping[str, ServiceSpec]) -> None:
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = finished
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = 1
+        for i, dep in enumerate(services[name].requires):
+            if state.get(dep) == 1:
+                chain = path + [name]
+                cycle = chain[chain.index(dep):] + [dep]
+                raise schema.service_error(services[name], f"requires[{i}]",
+                                    "dependency cycle: " + " -> ".join(cycle))
+            if dep not in state:
+                visit(dep, path + [name])
+        state[name] = 2
+
+    for name in services:
+        if name not in state:
+            visit(name, [])

@@ -34,7 +34,7 @@ def resolve_services(selected: Sequence[str], catalog: Catalog) -> tuple[list[st
     for name in selected:
         if name not in catalog:
             raise UserError(f"unknown service {name!r}", hint=_known(name, catalog))
-    order = schema.closure(list(selected), catalog.__getitem__)
+    order = catalog_mod.closure(list(selected), catalog.__getitem__)
     reasons: dict[str, str] = {}
     for name in order:
         for dep in catalog[name].requires:
@@ -47,7 +47,7 @@ def why_required(service: str, selected: Sequence[str], catalog: Catalog | None 
     """The selected services that need ``service`` (directly or not): why it cannot be removed."""
     services = catalog_mod.load_services() if catalog is None else catalog
     return [name for name in selected if name != service and name in services
-            and service in schema.closure([name], services.__getitem__)[:-1]]
+            and service in catalog_mod.closure([name], services.__getitem__)[:-1]]
 
 
 def _known(name: str, catalog: Catalog) -> str:
@@ -102,9 +102,14 @@ def _layer(values: dict[str, Any], origins: Origins, given: Mapping[str, Any], d
         if name not in declared:
             raise yamlsrc.error(source, f"settings.{name}", f"unknown setting {name!r}",
                                 "no service declares it")
+        if isinstance(value, str) and not settings.fits(value, declared[name]):
+            try:  # "5000" typed into the TUI or quoted in YAML: fine if it reads as the default's type
+                value = settings.coerce(value, declared[name])
+            except ValueError:
+                pass
         if not settings.fits(value, declared[name]):
             raise yamlsrc.error(source, f"settings.{name}",
-                                f"wrong type: expected {type(declared[name]).__name__} like the default "
+                                f"wrong type: expected {schema.type_name(declared[name])} like the default "
                                 f"{declared[name]!r}, got {value!r}")
         values[name] = value
         origins[name] = (source, f"settings.{name}")
@@ -258,8 +263,13 @@ def _resolve(profile: Profile, answers: Answers | None, overrides: Mapping[str, 
 
 
 def _plan(profile: Profile, services: Catalog, order: list[str], added: dict[str, str],
-          values: dict[str, Any], phases: tuple[Phase, ...]) -> Plan:
-    secrets = tuple(dict.fromkeys(s for name in order for s in services[name].secrets))
+          values: dict[str, Any], phases: tuple[Phase, ...], *, declared_secrets: bool) -> Plan:
+    """``secrets``: for an install every secret the services declare (so all exist before the first
+    step); for a removal only those its steps use (a plain ``stop`` needs no keyring)."""
+    if declared_secrets:
+        secrets = tuple(dict.fromkeys(s for name in order for s in services[name].secrets))
+    else:
+        secrets = tuple(dict.fromkeys(s for p in phases for step in p.steps for s in step.secrets))
     return Plan(profile=profile.name, profile_source=profile.source, services=tuple(order), added=added,
                 settings=values, secrets=secrets, phases=phases)
 
@@ -269,7 +279,8 @@ def build(profile: Profile, *, answers: Answers | None = None, overrides: Mappin
     """The install plan: phases in order, services in dependency order, apt packages in one step."""
     services, order, added, values = _resolve(profile, answers, overrides, catalog)
     return _plan(profile, services, order, added, values,
-                 _phases(order, INSTALL_PHASES, services, values, with_packages=True))
+                 _phases(order, INSTALL_PHASES, services, values, with_packages=True),
+                 declared_secrets=True)
 
 
 def build_removal(profile: Profile, *, answers: Answers | None = None,
@@ -279,4 +290,5 @@ def build_removal(profile: Profile, *, answers: Answers | None = None,
     services, order, added, values = _resolve(profile, answers, overrides, catalog)
     phases = REMOVE_PHASES if purge else REMOVE_PHASES[:1]
     return _plan(profile, services, order, added, values,
-                 _phases(list(reversed(order)), phases, services, values, with_packages=False))
+                 _phases(list(reversed(order)), phases, services, values, with_packages=False),
+                 declared_secrets=False)

@@ -2,13 +2,13 @@
 
 Each check fails with exactly one ``UserError`` naming file, line and key (``key`` is the dotted path
 inside the file, e.g. ``phases.start[0].prompts[0].secret``), so a user can go straight to the mistake.
-Checks that need more than one file (unknown services, cycles, templates) live in ``check_catalog``.
+Checks that need more than one file (unknown services, cycles, templates) live in
+``catalog.check_catalog``; they still find the lines through the side tables kept here.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,15 +44,18 @@ class _At:
         return error(self.source, self.key, message, hint)
 
 
-def _type_name(value: Any) -> str:
-    return "null" if value is None else {"str": "string", "int": "integer", "float": "number",
-                                          "bool": "boolean", "Map": "mapping", "Seq": "list"}.get(
-        type(value).__name__, type(value).__name__)
+def type_name(value: Any) -> str:
+    """A type as users know it from YAML: string, integer, number, boolean, mapping, list, null."""
+    for kind, name in ((type(None), "null"), (bool, "boolean"), (int, "integer"), (float, "number"),
+                       (str, "string"), (dict, "mapping"), (list, "list")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
 
 
 def _mapping(value: Any, at: _At, allowed: tuple[str, ...] | None = None) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise at.fail(f"wrong type: expected a mapping, got {_type_name(value)}")
+        raise at.fail(f"wrong type: expected a mapping, got {type_name(value)}")
     for key in value:
         if allowed is not None and key not in allowed:
             raise (at / key).fail("unknown key", hint="expected one of: " + ", ".join(allowed))
@@ -61,7 +64,7 @@ def _mapping(value: Any, at: _At, allowed: tuple[str, ...] | None = None) -> dic
 
 def _string(value: Any, at: _At, *, pattern: re.Pattern[str] | None = None, what: str = "") -> str:
     if not isinstance(value, str):
-        raise at.fail(f"wrong type: expected a string, got {_type_name(value)}")
+        raise at.fail(f"wrong type: expected a string, got {type_name(value)}")
     if pattern is not None and not pattern.match(value):
         raise at.fail(f"invalid {what or 'name'} {value!r}", hint=f"must match {pattern.pattern[:-2]}")
     return value
@@ -69,7 +72,7 @@ def _string(value: Any, at: _At, *, pattern: re.Pattern[str] | None = None, what
 
 def _strings(value: Any, at: _At, **kw: Any) -> tuple[str, ...]:
     if not isinstance(value, list):
-        raise at.fail(f"wrong type: expected a list of strings, got {_type_name(value)}")
+        raise at.fail(f"wrong type: expected a list of strings, got {type_name(value)}")
     items = tuple(_string(item, at / i, **kw) for i, item in enumerate(value))
     for i, item in enumerate(items):
         if item in items[:i]:
@@ -81,7 +84,7 @@ def _number(value: Any, at: _At, *, integer: bool = False) -> float:
     ok = isinstance(value, int) if integer else isinstance(value, (int, float))
     if isinstance(value, bool) or not ok:
         raise at.fail(f"wrong type: expected {'an integer' if integer else 'a number'}, "
-                      f"got {_type_name(value)}")
+                      f"got {type_name(value)}")
     if value < 0:
         raise at.fail(f"must not be negative, got {value}")
     return value
@@ -93,13 +96,13 @@ def _settings(value: Any, at: _At) -> dict[str, Any]:
         _string(name, at / name, pattern=SETTING_RE, what="setting name")
         if isinstance(default, (dict, list)):
             raise (at / name).fail(f"wrong type: expected a string, number, boolean or null, "
-                                   f"got {_type_name(default)}")
+                                   f"got {type_name(default)}")
         result[name] = default
     return result
 
 
 def _templated(value: Any, at: _At, refs: list[tuple[str, _At]]) -> str:
-    """A string that may hold ``{{ setting }}``; references are collected for ``check_catalog``."""
+    """A string that may hold ``{{ setting }}``; references are collected for ``catalog.check_catalog``."""
     text = _string(value, at)
     for match in TEMPLATE_RE.finditer(text):
         name = match.group(1).strip()
@@ -155,7 +158,7 @@ def _run(value: Any, at: _At, refs: list[tuple[str, _At]]) -> tuple[str, ...] | 
         return tuple(_templated(item, at / i, refs) for i, item in enumerate(value))
     if isinstance(value, str) and value.strip():
         return _templated(value, at, refs)
-    raise at.fail(f"wrong type: expected an argv list or a shell string, got {_type_name(value)}")
+    raise at.fail(f"wrong type: expected an argv list or a shell string, got {type_name(value)}")
 
 
 def _step(value: Any, at: _At, refs: list[tuple[str, _At]]) -> StepSpec:
@@ -177,7 +180,7 @@ def _step(value: Any, at: _At, refs: list[tuple[str, _At]]) -> StepSpec:
         kw["retries"] = int(_number(data["retries"], at / "retries", integer=True))
     if "prompts" in data:
         if not isinstance(data["prompts"], list):
-            raise (at / "prompts").fail(f"wrong type: expected a list, got {_type_name(data['prompts'])}")
+            raise (at / "prompts").fail(f"wrong type: expected a list, got {type_name(data['prompts'])}")
         kw["prompts"] = tuple(_prompt(p, at / "prompts" / i, refs) for i, p in enumerate(data["prompts"]))
     if "description" in data:
         kw["description"] = _string(data["description"], at / "description")
@@ -191,7 +194,7 @@ def _phases(value: Any, at: _At, refs: list[tuple[str, _At]]) -> dict[str, tuple
         if phase not in ALL_PHASES:
             raise here.fail(f"unknown phase {phase!r}", hint="expected one of: " + ", ".join(ALL_PHASES))
         if not isinstance(steps, list):
-            raise here.fail(f"wrong type: expected a list of steps, got {_type_name(steps)}")
+            raise here.fail(f"wrong type: expected a list of steps, got {type_name(steps)}")
         parsed = tuple(_step(s, here / i, refs) for i, s in enumerate(steps))
         seen: dict[str, int] = {}
         for i, step in enumerate(parsed):
@@ -310,79 +313,21 @@ def service_error(spec: ServiceSpec, key: str, message: str, hint: str | None = 
     return _At(spec.source, service_key(spec, key)).fail(message, hint)
 
 
-def check_catalog(services: Mapping[str, ServiceSpec], extra_settings: Iterable[str] = ()) -> None:
-    """Cross-file checks: known required services, no cycle, every template names a known setting."""
-    for spec in services.values():
-        for i, dep in enumerate(spec.requires):
-            if dep not in services:
-                raise service_error(spec, f"requires[{i}]", f"unknown service {dep!r}")
-    _check_cycles(services)
-    _check_defaults(services)
-    extra = set(extra_settings)
-    everything = set(BUILTIN_SETTINGS).union(extra, *(s.settings for s in services.values()))
-    for spec in services.values():
-        for name, default in spec.settings.items():
-            for match in TEMPLATE_RE.finditer(default if isinstance(default, str) else ""):
-                if match.group(1).strip() not in everything:
-                    raise service_error(spec, f"settings.{name}",
-                                        f"unknown setting {match.group(0)} in template")
-        known = set(BUILTIN_SETTINGS) | set(spec.settings) | extra
-        for dep in closure([spec.name], services.__getitem__):
-            known |= set(services[dep].settings)
-        for setting, at in _REFS.get((spec.source, spec.name), []):
-            if setting not in known:
-                raise at.fail(f"unknown setting {{{{ {setting} }}}} in template",
-                              hint=f"declare it in {spec.name}'s settings")
+def template_refs(spec: ServiceSpec) -> list[tuple[str, _At]]:
+    """The ``{{ setting }}`` references of a parsed service, each with where it was written."""
+    return list(_REFS.get((spec.source, spec.name), []))
 
 
-def _check_defaults(services: Mapping[str, ServiceSpec]) -> None:
-    """Settings are one namespace: two services declaring one setting must agree on its default."""
-    first: dict[str, ServiceSpec] = {}
-    for spec in services.values():
-        for name, default in spec.settings.items():
-            if name in BUILTIN_SETTINGS:
-                raise service_error(spec, f"settings.{name}", f"{name!r} is a built-in setting",
-                                    "use it without declaring it")
-            other = first.setdefault(name, spec)
-            theirs = other.settings[name]
-            if theirs != default or type(theirs) is not type(default):
-                raise service_error(spec, f"settings.{name}",
-                                    f"default {default!r} differs from {theirs!r} in {other.name}",
-                                    "settings are shared: declare the same default, or declare it in one "
-                                    "service and require that service")
+def dump_answers(answers: Answers) -> str:
+    """An answers file for ``-a FILE`` (the TUI's "save answers"); ``load_answers`` reads it back."""
+    import yaml
 
-
-def closure(names: list[str], get: Callable[[str], ServiceSpec]) -> list[str]:
-    """The services ``names`` need, dependencies first (DFS post-order keeps the given order)."""
-    done: list[str] = []
-
-    def visit(name: str) -> None:
-        if name in done:
-            return
-        for dep in get(name).requires:
-            visit(dep)
-        done.append(name)
-
-    for name in names:
-        visit(name)
-    return done
-
-
-def _check_cycles(services: Mapping[str, ServiceSpec]) -> None:
-    state: dict[str, int] = {}  # 1 = on the current path, 2 = finished
-
-    def visit(name: str, path: list[str]) -> None:
-        state[name] = 1
-        for i, dep in enumerate(services[name].requires):
-            if state.get(dep) == 1:
-                chain = path + [name]
-                cycle = chain[chain.index(dep):] + [dep]
-                raise service_error(services[name], f"requires[{i}]",
-                                    "dependency cycle: " + " -> ".join(cycle))
-            if dep not in state:
-                visit(dep, path + [name])
-        state[name] = 2
-
-    for name in services:
-        if name not in state:
-            visit(name, [])
+    data: dict[str, Any] = {}
+    if answers.profile is not None:
+        data["profile"] = answers.profile
+    for key in ("add_services", "remove_services"):
+        if getattr(answers, key):
+            data[key] = list(getattr(answers, key))
+    if answers.settings:
+        data["settings"] = dict(answers.settings)
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)

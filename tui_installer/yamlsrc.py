@@ -24,6 +24,8 @@ class Map(dict):  # type: ignore[type-arg]
 
     line: int = 0
     key_lines: dict[Any, int]
+    #: keys given twice: (key, line, line of the first) -- reported with their full path by _remember
+    duplicates: list[tuple[str, int, int]]
 
 
 class Seq(list):  # type: ignore[type-arg]
@@ -44,6 +46,7 @@ def _construct_map(loader: _Loader, node: yaml.MappingNode) -> Map:
     result = Map()
     result.line = node.start_mark.line + 1
     result.key_lines = {}
+    result.duplicates = []
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         line = key_node.start_mark.line + 1
@@ -51,8 +54,8 @@ def _construct_map(loader: _Loader, node: yaml.MappingNode) -> Map:
             raise UserError(f"keys must be names, got {type(key).__name__} {key!r}",
                             file=loader.source, line=line)
         if key in result:
-            raise UserError(f"duplicate key (first at line {result.key_lines[key]})",
-                            file=loader.source, line=line, key=key)
+            result.duplicates.append((key, line, result.key_lines[key]))
+            continue
         result[key] = loader.construct_object(value_node, deep=True)
         result.key_lines[key] = line
     return result
@@ -108,6 +111,9 @@ def join(path: str, key: str | int) -> str:
 
 def _remember(data: Any, source: str, path: str) -> None:
     if isinstance(data, Map):
+        for key, line, first in data.duplicates:
+            raise UserError(f"duplicate key (first at line {first})", file=source, line=line,
+                            key=join(path, key))
         _LINES.setdefault((source, path), data.line)
         for key, value in data.items():
             child = join(path, key)
