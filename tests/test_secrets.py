@@ -6,6 +6,8 @@ opens where they can.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import stat
 import string
@@ -226,3 +228,34 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     expected = sorted(f"{p}{i}" for p in "ab" for i in range(30))
     assert again.names() == expected
     assert set(again.values(expected).values()) == {"v" * 20}
+
+
+def test_concurrent_ensure_agrees_on_one_value_per_name(tmp_path: Path) -> None:
+    """Two processes ensuring the same names: each generated name is made once, and what each process
+    holds in memory is what the file holds."""
+    state = tmp_path / "state"
+    SecretStore.open(state, passphrase=PASSPHRASE)
+    names = [f"service{i}_password" for i in range(40)]
+    code = ("import hashlib, json, sys; from tui_installer.secrets import SecretStore as S\n"
+            "s = S.open(sys.argv[1]); names = sys.argv[2:]\n"
+            "made = s.ensure(names)\n"
+            "digest = hashlib.sha256(json.dumps(s.values(names), sort_keys=True).encode()).hexdigest()\n"
+            "print(json.dumps([made, digest]))\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), PASSPHRASE_ENV: PASSPHRASE}
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(state), *names], env=env,
+                              stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [json.loads(p.communicate(timeout=60)[0]) for p in procs]
+    made = [name for result in results for name in result[0]]
+    assert sorted(made) == sorted(names)
+    stored = SecretStore.open(state, passphrase=PASSPHRASE).values(names)
+    digest = hashlib.sha256(json.dumps(stored, sort_keys=True).encode()).hexdigest()
+    assert [result[1] for result in results] == [digest, digest]
+
+
+def test_an_empty_or_closed_prompt_is_a_user_error(tmp_path: Path) -> None:
+    def closed(prompt: str, confirm: bool) -> str:
+        raise EOFError
+
+    for ask in (closed, lambda prompt, confirm: "  "):
+        with pytest.raises(UserError, match="no keyring passphrase given"):
+            SecretStore.open(tmp_path / "state", ask=ask)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import configparser
+import contextlib
 import fcntl
 import json
 import os
@@ -24,7 +25,7 @@ import secrets as _random
 import string
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -58,6 +59,21 @@ class _FastCryptFile(CryptFileKeyring):  # type: ignore[misc]
         self.file_path = str(path)
         self._keys: dict[tuple[str, bytes], bytes] = {}
         self._salt = self._reference_salt() or os.urandom(16)
+        self._lock_fd: int | None = None
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold a flock on the keyring's directory (re-entrant within this object) across processes."""
+        if self._lock_fd is not None:
+            yield
+            return
+        self._lock_fd = os.open(os.path.dirname(self.file_path), os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def _reference_salt(self) -> bytes | None:
         """The salt of the reference entry, so that unlocking derives the key every entry uses."""
@@ -102,9 +118,7 @@ class _FastCryptFile(CryptFileKeyring):  # type: ignore[misc]
     def _rewrite(self, change: Callable[[configparser.RawConfigParser], None]) -> None:
         """Read, change and atomically replace the file, under a lock on its directory."""
         folder = os.path.dirname(self.file_path)
-        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            fcntl.flock(dir_fd, fcntl.LOCK_EX)
+        with self.locked():
             config = self._config()
             change(config)
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=".keyring.", suffix=".tmp")  # mode 0600
@@ -117,9 +131,8 @@ class _FastCryptFile(CryptFileKeyring):  # type: ignore[misc]
             except BaseException:
                 os.unlink(tmp)
                 raise
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+            assert self._lock_fd is not None
+            os.fsync(self._lock_fd)  # the directory: make the rename durable
 
     def _write_config_value(self, service: str, key: str, value: str) -> None:
         def change(config: configparser.RawConfigParser) -> None:
@@ -260,10 +273,11 @@ class SecretStore:
     def ensure(self, names: Iterable[str]) -> list[str]:
         """Generate every secret of ``names`` that is not stored yet; return the names generated."""
         wanted = [check_name(n) for n in dict.fromkeys(names)]
-        have = set(self.names())
-        missing = [n for n in wanted if n not in have]
-        for name in missing:
-            self._store(name, generate_value())
+        with self._backend.locked():  # another process generating the same names must not win later
+            have = set(self.names())
+            missing = [n for n in wanted if n not in have]
+            for name in missing:
+                self._store(name, generate_value())
         return missing
 
     def values(self, names: Iterable[str]) -> dict[str, str]:
@@ -302,7 +316,10 @@ def _find_passphrase(path: Path, new: bool, passphrase: str | None,
     if os.environ.get(PASSPHRASE_ENV):
         return os.environ[PASSPHRASE_ENV]
     if ask is not None:
-        answer = ask(f"New passphrase for the keyring {path}: " if new else "Keyring passphrase: ", new)
+        try:
+            answer = ask(f"New passphrase for the keyring {path}: " if new else "Keyring passphrase: ", new)
+        except EOFError:
+            answer = None
         if answer and answer.strip():
             return answer
         raise UserError("no keyring passphrase given", file=str(path))
@@ -312,9 +329,13 @@ def _find_passphrase(path: Path, new: bool, passphrase: str | None,
 
 
 def _unlock(backend: _FastCryptFile, key: str, path: Path) -> None:
-    """Setting ``keyring_key`` creates a new file or checks the key against its reference entry."""
+    """Setting ``keyring_key`` creates a new file or checks the key against its reference entry.
+
+    Under the lock, so that two processes creating the keyring at once cannot both write a reference.
+    """
     try:
-        backend.keyring_key = key
+        with backend.locked():
+            backend.keyring_key = key
     except ValueError as exc:
         if "MAC check" in str(exc) or "Incorrect" in str(exc):
             raise UserError(f"the keyring at {path} could not be unlocked: wrong passphrase") from None
