@@ -51,8 +51,9 @@ def _construct_map(loader: _Loader, node: yaml.MappingNode) -> Map:
         key = loader.construct_object(key_node, deep=True)
         line = key_node.start_mark.line + 1
         if not isinstance(key, str):
+            hint = "quote it: YAML reads yes/no/on/off as booleans" if isinstance(key, bool) else None
             raise UserError(f"keys must be names, got {type(key).__name__} {key!r}",
-                            file=loader.source, line=line)
+                            file=loader.source, line=line, hint=hint)
         if key in result:
             result.duplicates.append((key, line, result.key_lines[key]))
             continue
@@ -87,6 +88,8 @@ def load_text(text: str, source: str) -> Any:
         raise UserError(f"malformed YAML: {exc}", file=source) from None
     finally:
         loader.dispose()
+    for stale in [k for k in _LINES if k[0] == source]:  # the file may have changed since last time
+        del _LINES[stale]
     _remember(data, source, "")
     return data
 
