@@ -260,3 +260,54 @@ def test_sh_export_of_the_demo_profile_runs(tmp_path: Path) -> None:
     finally:
         if not existed:
             marker.unlink(missing_ok=True)
+
+
+def test_profile_may_add_services_and_override_builtins(tmp_path: Path) -> None:
+    path = tmp_path / "custom.yaml"
+    path.write_text("""
+name: custom
+services: [site]
+service_definitions:
+  memcached:
+    description: our own memcached
+    settings: {memcached_port: 11211}
+    phases:
+      start:
+        - name: mine
+          run: [echo, "memcached on {{ memcached_port }}"]
+  site:
+    requires: [keystone]
+    phases:
+      configure:
+        - name: conf
+          run: [echo, "{{ prefix }}", "{{ keystone_port }}", "{{ host_name }}"]
+""")
+    p = plan.build(catalog.load_profile(str(path)), overrides=HOST)
+    assert p.services == ("mariadb", "memcached", "keystone", "site")
+    ids = [s.id for s in p.steps()]
+    assert "memcached.start.mine" in ids and "memcached.start.service" not in ids
+    assert next(s for s in p.steps() if s.id == "site.configure.conf").argv == (
+        "echo", "/opt/stack", "5000", "node1")
+    # a setting of a service that is not required is not visible
+    path.write_text(path.read_text().replace("requires: [keystone]", "requires: [mariadb]"))
+    with pytest.raises(UserError, match=r"custom.yaml:17: service_definitions.site.phases.configure\[0\]"
+                                        r".run\[1\]: unknown setting \{\{ prefix \}\} in template"):
+        catalog.load_profile(str(path))
+
+
+def test_sh_export_keeps_secrets_out_of_every_argv(tmp_path: Path) -> None:
+    """While the script runs, no process's command line holds a secret value (they go through builtins)."""
+    _, script = _script(tmp_path)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TUI_SECRET_", "EXPECTED_"))}
+    proc = subprocess.Popen(["bash", str(script)], env={**clean, **SECRETS}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    seen = 0
+    while proc.poll() is None:
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                text = cmdline.read_bytes()
+            except OSError:
+                continue
+            seen += 1
+            assert b"pw-Secret-1" not in text and b"tok-Secret-2" not in text, text
+    assert proc.returncode == 0 and seen > 0
