@@ -259,3 +259,19 @@ def test_an_empty_or_closed_prompt_is_a_user_error(tmp_path: Path) -> None:
     for ask in (closed, lambda prompt, confirm: "  "):
         with pytest.raises(UserError, match="no keyring passphrase given"):
             SecretStore.open(tmp_path / "state", ask=ask)
+
+
+def test_threads_sharing_one_store_lose_nothing(store: SecretStore) -> None:
+    """The TUI calls the store from worker threads: the lock must hold between threads too."""
+    import threading
+
+    def work(prefix: str) -> None:
+        for i in range(20):
+            store.set(f"{prefix}{i}", VALUE)
+
+    threads = [threading.Thread(target=work, args=(p,)) for p in "abcd"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(SecretStore.open(store.path.parent, passphrase=PASSPHRASE).names()) == 80

@@ -25,6 +25,7 @@ import secrets as _random
 import string
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -60,20 +61,22 @@ class _FastCryptFile(CryptFileKeyring):  # type: ignore[misc]
         self._keys: dict[tuple[str, bytes], bytes] = {}
         self._salt = self._reference_salt() or os.urandom(16)
         self._lock_fd: int | None = None
+        self._thread_lock = threading.RLock()  # the TUI may call from worker threads
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold a flock on the keyring's directory (re-entrant within this object) across processes."""
-        if self._lock_fd is not None:
-            yield
-            return
-        self._lock_fd = os.open(os.path.dirname(self.file_path), os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        """Hold a flock on the keyring's directory across processes (re-entrant within this object)."""
+        with self._thread_lock:
+            if self._lock_fd is not None:
+                yield
+                return
+            self._lock_fd = os.open(os.path.dirname(self.file_path), os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(self._lock_fd)
+                self._lock_fd = None
 
     def _reference_salt(self) -> bytes | None:
         """The salt of the reference entry, so that unlocking derives the key every entry uses."""
