@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -68,3 +70,30 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+class PassphraseScreen(ModalScreen[str | None]):
+    """Ask the keyring's master passphrase (masked) before starting an install from ``-a --start``."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, keyring: str) -> None:
+        super().__init__()
+        self.keyring = keyring
+
+    def compose(self) -> ComposeResult:
+        from textual.widgets import Input
+
+        with Vertical(classes="dialog -info"):
+            yield Label("Keyring passphrase", classes="title")
+            yield Static(f"The install reads its secrets from {self.keyring}.", classes="hint")
+            yield Input(password=True, placeholder="master passphrase", id="passphrase")
+            yield Label("Enter starts the install; Escape quits.", classes="hint")
+
+    def on_input_submitted(self, event: Any) -> None:
+        value = event.value
+        event.input.value = ""
+        self.dismiss(value or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

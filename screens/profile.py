@@ -34,7 +34,10 @@ class ProfileScreen(FlowScreen):
                 if presets.get_option_at_index(i).id == current:
                     presets.highlighted = i
         elif current:
-            self.query_one("#profile-path", Input).value = self.session.answers_source or current
+            path = self.query_one("#profile-path", Input)
+            path.value = self.session.answers_source or current
+            path.focus()
+            return
         presets.focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:

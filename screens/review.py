@@ -31,7 +31,7 @@ class ReviewScreen(FlowScreen):
         yield Label("", id="plan-summary")
         yield Tree("plan", id="plan-tree")
         with Horizontal(id="save-row"):
-            yield Input(str(Path.cwd() / "tui-installer-answers.yaml"), id="save-path", compact=True)
+            yield Input("tui-installer-answers.yaml", id="save-path", compact=True)
             yield Button("Save answers", id="save-answers", compact=True)
             yield Button("Save script", id="save-script", compact=True)
         yield Label("", id="review-error", classes="error")

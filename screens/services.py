@@ -4,7 +4,7 @@ another selected service needs is refused with the reason."""
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.widgets import Label, SelectionList
+from textual.widgets import Label, SelectionList, Static
 from textual.widgets.selection_list import Selection
 from tui_installer.screens.flow import FlowScreen
 
@@ -22,7 +22,13 @@ class ServicesScreen(FlowScreen):
         items = [Selection(f"{name:<14} {spec.description}"[:70], name, name in order)
                  for name, spec in sorted(catalog.items())]
         yield SelectionList[str](*items, id="services")
-        yield Label("", id="why")
+        yield Static(self.chosen_text(), id="chosen")
+        yield Static("", id="why")
+
+    def chosen_text(self) -> str:
+        order, added = self.session.resolved()
+        extra = f" (+{len(added)} required)" if added else ""
+        return f"Selected {len(order)}{extra}: {', '.join(order)}"
 
     def on_mount(self) -> None:
         self.query_one("#services", SelectionList).focus()
@@ -30,11 +36,12 @@ class ServicesScreen(FlowScreen):
     def on_selection_list_selection_toggled(self, event: SelectionList.SelectionToggled[str]) -> None:
         name = event.selection.value
         if name in event.selection_list.selected:
-            self.add(name)
+            self.add_service(name)
         else:
-            self.remove(name)
+            self.remove_service(name)
+        self.query_one("#chosen", Static).update(self.chosen_text())
 
-    def add(self, name: str) -> None:
+    def add_service(self, name: str) -> None:
         before, _ = self.session.resolved()
         self.session.selected.append(name)
         order, _ = self.session.resolved()
@@ -42,14 +49,14 @@ class ServicesScreen(FlowScreen):
         listing = self.query_one("#services", SelectionList)
         for dep in added:
             listing.select(dep)
-        why = self.query_one("#why", Label)
+        why = self.query_one("#why", Static)
         also = f"; also added {', '.join(added)}: required by {name}" if added else "."
         why.update(f"Added {name}{also}")
 
-    def remove(self, name: str) -> None:
+    def remove_service(self, name: str) -> None:
         order, _ = self.session.resolved()
         needed_by = planning.why_required(name, order, self.session.services())
-        why = self.query_one("#why", Label)
+        why = self.query_one("#why", Static)
         if needed_by:
             self.query_one("#services", SelectionList).select(name)
             why.update(f"{name} cannot be removed: required by {', '.join(needed_by)}.")
@@ -66,11 +73,11 @@ class ServicesScreen(FlowScreen):
 
     def leave(self) -> bool:
         if not self.session.selected:
-            self.query_one("#why", Label).update("Select at least one service.")
+            self.query_one("#why", Static).update("Select at least one service.")
             return False
         try:
             self.session.resolved()
         except UserError as exc:
-            self.query_one("#why", Label).update(str(exc))
+            self.query_one("#why", Static).update(str(exc))
             return False
         return True

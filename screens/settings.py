@@ -55,7 +55,7 @@ def validators(name: str, default: Any, required: bool) -> list[Validator]:
     if name.endswith("_port"):
         found.append(Function(lambda v: v.isdigit() and 0 < int(v) < 65536, "a port is 1-65535"))
     if name.endswith(("_ip", "_host", "_address")):
-        found.append(Function(lambda v: not v or is_address(v), "an IP address or host name"))
+        found.append(Function(lambda v: not v or "{{" in v or is_address(v), "an IP address or host name"))
     return found
 
 
@@ -102,7 +102,9 @@ class SettingsScreen(FlowScreen):
         name = (event.input.id or "").removeprefix("set-")
         result = event.validation_result
         message = "; ".join(result.failure_descriptions) if result and not result.is_valid else ""
-        self.query_one(f"#err-{name}", Label).update(message)
+        label = self.query_one(f"#err-{name}", Label)
+        label.update(message)
+        label.set_class(bool(message), "-visible")
 
     def collect(self) -> tuple[dict[str, Any], list[str]]:
         values: dict[str, Any] = {}
@@ -129,3 +131,8 @@ class SettingsScreen(FlowScreen):
         self.session.settings = {k: v for k, v in values.items() if v != self.base.get(k) and v is not None}
         self.session.plan = None
         return True
+
+    def on_mount(self) -> None:
+        fields = self.query("#settings-form Input, #settings-form Select")
+        if fields:
+            fields.first().focus()

@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from tui_installer import client, paths
-from tui_installer.screens.dialogs import ConfirmScreen, HelpScreen
+from tui_installer.screens.dialogs import ConfirmScreen, HelpScreen, PassphraseScreen
 from tui_installer.screens.progress import STALL_SECONDS, ProgressScreen
 from tui_installer.screens.session import Session, write_private
 
@@ -48,7 +48,7 @@ class InstallerApp(App[int]):
         if self.mode == "attach":
             self.attach()
         elif self.mode == "start":
-            self.start_install(Path(self.session.answers_source) if self.session.answers_source else None)
+            self.start_replay()
         elif self.mode == "review":
             self.goto("review")
         else:
@@ -99,6 +99,23 @@ class InstallerApp(App[int]):
                                      passphrase_file=self.session.passphrase_file)
         self.launch_answers = answers
         self._show(ProgressScreen(state_dir, launch=launch, stall_seconds=self.stall_seconds))
+
+    def start_replay(self) -> None:
+        """``-a ANSWERS --start``: straight to Progress; ask the keyring passphrase if none was given."""
+        answers = Path(self.session.answers_source) if self.session.answers_source else None
+        s = self.session
+        if s.passphrase or s.passphrase_file or os.environ.get(client.PASSPHRASE_ENV):
+            self.start_install(answers)
+            return
+
+        def answered(passphrase: str | None) -> None:
+            if passphrase is None:
+                self.exit(1, message="No keyring passphrase given: nothing started.")
+                return
+            s.passphrase = passphrase
+            self.start_install(answers)
+
+        self.push_screen(PassphraseScreen(str(s.state_dir / "keyring.cfg")), answered)
 
     def run_started(self, run: str) -> None:
         """Remember which answers file a run was started from, so a later client can resume it."""

@@ -1,0 +1,38 @@
+"""Helpers for the TUI tests: a real engine is started by the app, so waits are by condition."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+PROFILE = Path(__file__).parent / "profiles" / "tuidemo.yaml"
+PASSWORD = "Tui-Test-Password-4711"
+PASSPHRASE = "tui-test-passphrase-0815"
+
+
+async def wait_until(pilot, cond: Callable[[], object], timeout: float = 30.0, what: str = "") -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or cond}")
+        await pilot.pause(0.05)
+        await asyncio.sleep(0)
+
+
+def leaked(root: Path, *secrets: str) -> list[str]:
+    """Files under ``root`` that contain any of ``secrets`` in clear text."""
+    found = []
+    for path in root.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            if any(s.encode() in data for s in secrets):
+                found.append(str(path))
+    return found
+
+
+def make_state(tmp_path: Path) -> Path:
+    path = tmp_path / "state"
+    path.mkdir(mode=0o700)
+    return path
