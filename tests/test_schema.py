@@ -54,6 +54,7 @@ EXPECTED = {
                            "declare it in one service and require that service)",
     "bad-settings-type": "4: settings.keystone_port: wrong type: expected integer like the default 5000, "
                          "got 'five thousand'",
+    "relative-creates": f"9: {SD}.hello.phases.install[0].creates: must be an absolute path, got 'marker'",
     "answers-unknown-key": "2: add_service: unknown key (expected one of: profile, add_services, "
                            "remove_services, settings)",
     "answers-remove-needed": "3: remove_services[0]: cannot remove 'memcached': required by placement, "

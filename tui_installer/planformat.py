@@ -112,10 +112,10 @@ _SH_HEAD = r'''#!/usr/bin/env bash
 set -euo pipefail
 {secret_checks}
 
-run_step() {{  # run_step ID CREATES UNLESS RETRIES DELAY FUNCTION
-  local id=$1 creates=$2 unless=$3 retries=$4 delay=$5 fn=$6 attempt=0
+run_step() {{  # run_step ID CREATES CHECK_FUNCTION RETRIES DELAY FUNCTION
+  local id=$1 creates=$2 check=$3 retries=$4 delay=$5 fn=$6 attempt=0
   if [[ -n $creates && -e $creates ]]; then echo "--- skip $id ($creates exists)"; return 0; fi
-  if [[ -n $unless ]] && bash -c "$unless" >/dev/null 2>&1; then
+  if [[ -n $check ]] && "$check"; then
     echo "--- skip $id (already done)"; return 0
   fi
   echo "==> $id"
@@ -128,12 +128,15 @@ run_step() {{  # run_step ID CREATES UNLESS RETRIES DELAY FUNCTION
 '''
 
 
-def _sh_function(fn: str, step: Step) -> list[str]:
-    body = [f"{fn}() {{  # {step.id}" + (f": {step.description}" if step.description else ""), "  ("]
-    if step.cwd:
-        body.append(f"    cd -- {shlex.quote(step.cwd)}")
-    body += [f"    export {k}={shlex.quote(v)}" for k, v in step.env.items()]
-    body += [f'    export {k}="${secret_var(v)}"' for k, v in step.secret_env.items()]
+def _sh_setup(step: Step) -> list[str]:
+    """What the step and its ``unless`` check share: the working directory and the plain env."""
+    lines = [f"cd -- {shlex.quote(step.cwd)} || exit 1"] if step.cwd else []
+    return lines + [f"export {k}={shlex.quote(v)}" for k, v in step.env.items()]
+
+
+def _sh_functions(fn: str, step: Step) -> list[str]:
+    """The step as a function running in a subshell, and ``FN_done`` for its ``unless`` check."""
+    body = _sh_setup(step) + [f'export {k}="${secret_var(v)}"' for k, v in step.secret_env.items()]
     command = shlex.join(step.argv)
     if step.timeout:
         command = f"timeout {step.timeout:g} {command}"
@@ -141,7 +144,13 @@ def _sh_function(fn: str, step: Step) -> list[str]:
         answers = " ".join(f'"${secret_var(p.secret)}"' if p.secret else shlex.quote(p.answer or "")
                            for p in step.prompts)
         command = f"{{ printf '%s\\n' {answers} || true; }} | {command}"
-    return body + [f"    {command}", "  )", "}"]
+    lines = [f"{fn}() {{  # {step.id}" + (f": {step.description}" if step.description else ""), "  ("]
+    lines += [f"    {line}" for line in body + [command]] + ["  )", "}"]
+    if step.unless:
+        check = _sh_setup(step) + [f"bash -c {shlex.quote(step.unless)}"]
+        lines += [f"{fn}_done() {{", "  ("] + [f"    {line}" for line in check]
+        lines += ["  ) >/dev/null 2>&1", "}"]
+    return lines
 
 
 def to_sh(plan: Plan) -> str:
@@ -154,8 +163,8 @@ def to_sh(plan: Plan) -> str:
         out.append(f"\n# ===== phase {phase.name}\necho '=== {phase.name}'")
         for index, step in enumerate(phase.steps):
             fn = f"step_{re.sub(r'[^A-Za-z0-9_]', '_', step.id)}_{index}"
-            out.append("\n".join(_sh_function(fn, step)))
-            args = [step.id, step.creates or "", step.unless or "", str(step.retries),
+            out.append("\n".join(_sh_functions(fn, step)))
+            args = [step.id, step.creates or "", f"{fn}_done" if step.unless else "", str(step.retries),
                     f"{step.retry_delay:g}", fn]
             out.append("run_step " + " ".join(shlex.quote(a) for a in args))
     out.append("\necho '=== done'")

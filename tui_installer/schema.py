@@ -173,6 +173,9 @@ def _step(value: Any, at: _At, refs: list[tuple[str, _At]]) -> StepSpec:
     for key in ("cwd", "creates", "unless"):
         if key in data:
             kw[key] = _templated(data[key], at / key, refs)
+    for key in ("cwd", "creates"):
+        if key in kw and not kw[key].startswith(("/", "{{")):
+            raise (at / key).fail(f"must be an absolute path, got {kw[key]!r}")
     for key in ("timeout", "idle_timeout", "retry_delay"):
         if key in data:
             kw[key] = float(_number(data[key], at / key))
