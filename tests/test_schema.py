@@ -55,6 +55,10 @@ EXPECTED = {
     "bad-settings-type": "4: settings.keystone_port: wrong type: expected integer like the default 5000, "
                          "got 'five thousand'",
     "relative-creates": f"9: {SD}.hello.phases.install[0].creates: must be an absolute path, got 'marker'",
+    "bad-package": f"7: {SD}.hello.packages[1]: invalid package name 'curl; rm -rf /' (must match "
+                   "[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?)",
+    "zero-timeout": f"9: {SD}.hello.phases.install[0].timeout: must be more than 0 seconds (leave it out "
+                    "for no limit)",
     "answers-unknown-key": "2: add_service: unknown key (expected one of: profile, add_services, "
                            "remove_services, settings)",
     "answers-remove-needed": "3: remove_services[0]: cannot remove 'memcached': required by placement, "

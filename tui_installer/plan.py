@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -228,7 +229,7 @@ def _step(service: str, phase: str, spec: StepSpec, values: Mapping[str, Any]) -
 def apt_step(packages: Sequence[str]) -> Step:
     """All apt packages in one transaction, skipped when every one is already installed."""
     names = list(dict.fromkeys(packages))
-    quoted = " ".join(names)
+    quoted = shlex.join(name.split("=")[0] for name in names)  # dpkg-query knows no =version
     step = Step(
         id=APT_STEP_ID, service="system", phase="packages", name="apt",
         argv=("apt-get", "install", "-y", "-q", "-o", "Dpkg::Progress-Fancy=0", *names),

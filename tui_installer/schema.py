@@ -26,6 +26,8 @@ ANSWERS_KEYS = ("profile", "add_services", "remove_services", "settings")
 NAME_RE = re.compile(r"[a-z][a-z0-9_-]*\Z")
 SECRET_RE = re.compile(r"[a-z][a-z0-9_]*\Z")
 SETTING_RE = re.compile(r"[a-z_][a-z0-9_]*\Z")
+#: a Debian package name, optionally with :arch and =version
+PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?\Z")
 TEMPLATE_RE = re.compile(r"\{\{(.*?)\}\}")
 #: settings every template may use without declaring them (see DESIGN.md, "Templating")
 BUILTIN_SETTINGS = ("installer_python", "host_name", "host_ip")
@@ -179,6 +181,8 @@ def _step(value: Any, at: _At, refs: list[tuple[str, _At]]) -> StepSpec:
     for key in ("timeout", "idle_timeout", "retry_delay"):
         if key in data:
             kw[key] = float(_number(data[key], at / key))
+            if key != "retry_delay" and not kw[key]:
+                raise (at / key).fail("must be more than 0 seconds (leave it out for no limit)")
     if "retries" in data:
         kw["retries"] = int(_number(data["retries"], at / "retries", integer=True))
     if "prompts" in data:
@@ -251,7 +255,8 @@ def parse_service(name: str, value: Any, source: str, key: str = "") -> ServiceS
         secrets=_strings(_opt(data, "secrets", []), at / "secrets", pattern=SECRET_RE, what="secret name"),
         settings=settings,
         required_settings=tuple(k for k, v in settings.items() if v is None),
-        packages=_strings(_opt(data, "packages", []), at / "packages"),
+        packages=_strings(_opt(data, "packages", []), at / "packages", pattern=PACKAGE_RE,
+                          what="package name"),
         phases=_phases(_opt(data, "phases", {}), at / "phases", refs),
         source=source,
     )
