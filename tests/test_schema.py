@@ -173,3 +173,9 @@ def test_answers_profile_path_is_relative_to_the_answers_file(tmp_path: Path) ->
     again = tmp_path / "again.yaml"
     again.write_text(schema.dump_answers(answers))
     assert replace(schema.load_answers(again), source="") == replace(answers, source="")
+
+
+def test_every_key_is_documented() -> None:
+    doc = (Path(__file__).parent.parent / "docs" / "SERVICE-FORMAT.md").read_text()
+    for key in schema.SERVICE_KEYS + schema.STEP_KEYS + schema.PROFILE_KEYS + schema.ANSWERS_KEYS:
+        assert f"`{key}`" in doc, key
