@@ -173,3 +173,23 @@ def test_profiles_lists_presets(tmp_path):
     assert result.returncode == 0
     names = [line.split()[0] for line in result.stdout.splitlines()]
     assert {"all-in-one", "compute-only", "demo"} <= set(names)
+
+
+def test_steps_never_see_the_keyring_passphrase(tmp_path):
+    profile = write_profile(tmp_path, """
+        name: peek
+        description: a step that prints its environment
+        services: [p]
+        service_definitions:
+          p:
+            phases:
+              install:
+                - name: env
+                  run: "env; echo passphrase=$TUI_INSTALLER_KEYRING_PASSPHRASE"
+        """)
+    state = tmp_path / "state"
+    result = cli("install", "-p", str(profile), "--yes", state=state)
+    assert result.returncode == 0, result.stderr
+    for path in artefacts(state):
+        assert PASSPHRASE.encode() not in path.read_bytes(), f"passphrase reached {path}"
+    assert "passphrase=\n" in next(state.rglob("p.install.env.log")).read_text().replace("\r", "")

@@ -91,8 +91,13 @@ def open_secrets(args: argparse.Namespace, *, interactive: bool) -> Any:
     and a terminal is there) a prompt — never a prompt behind the user's back."""
     from tui_installer.secrets import SecretStore
 
+    from tui_installer.secrets import PASSPHRASE_ENV
+
     ask = _ask_passphrase if interactive and sys.stdin.isatty() else None
-    return SecretStore.open(state_dir_of(args), passphrase_file=option(args, "keyring_passphrase_file"), ask=ask)
+    store = SecretStore.open(state_dir_of(args), passphrase_file=option(args, "keyring_passphrase_file"), ask=ask)
+    # Steps inherit this process's environment: the master passphrase must not reach them.
+    os.environ.pop(PASSPHRASE_ENV, None)
+    return store
 
 
 def _ask_passphrase(prompt: str = "Keyring passphrase: ", confirm: bool = False) -> str:
