@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -311,3 +312,12 @@ def test_sh_export_keeps_secrets_out_of_every_argv(tmp_path: Path) -> None:
             seen += 1
             assert b"pw-Secret-1" not in text and b"tok-Secret-2" not in text, text
     assert proc.returncode == 0 and seen > 0
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed (apt: shellcheck)")
+@pytest.mark.parametrize("profile", ["all-in-one", "demo", str(FIX / "plan" / "script.yaml")])
+def test_sh_export_passes_shellcheck(profile: str, tmp_path: Path) -> None:
+    script = tmp_path / "plan.sh"
+    script.write_text(plan.to_sh(plan.build(catalog.load_profile(profile), overrides=HOST)))
+    result = subprocess.run(["shellcheck", "-S", "warning", str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
