@@ -12,22 +12,23 @@ from textual.widgets import Button, Label, Static
 
 HELP = """\
 Everywhere
-  F1 or ?        this help              Ctrl+Q  quit (asks during an install)
-  Tab/Shift+Tab  next/previous field    Enter   activate / next screen
-  Escape         back (in the flow) or close a dialog
+  F1, ?          this help
+  Ctrl+Q         quit (asks first while an install runs)
+  Tab, Shift+Tab next / previous field; Enter activates
 Flow screens
-  Ctrl+N         next screen            Ctrl+B  previous screen
+  Ctrl+N, Ctrl+B next / previous screen (Escape: back)
   Space          toggle a service (Services)
   Ctrl+G         generate a password (Passwords)
-  Ctrl+S         save answers file; Ctrl+E  save shell script (Review)
+  Ctrl+S, Ctrl+E save the answers file / a shell script (Review)
   Ctrl+R         start the install (Review)
 Progress
-  Up/Down/PgUp   scroll the output      l  go to the newest output line
-  f              show the failure dialog again      R  resume a dead engine
+  Up, Down, PgUp scroll the output; l: back to the newest line
+  f              show the failure dialog again
+  R              resume when the engine has died
   s              summary (when the run is over)
 Failure dialog
-  r retry   s skip   o open a shell in the step's environment
-  e edit settings and retry   a abort
+  r retry  s skip  o shell in the step's environment
+  e edit settings and retry  a abort  Escape hide
 """
 
 

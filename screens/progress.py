@@ -249,7 +249,8 @@ class ProgressScreen(Screen[None]):
             self.app.pop_screen()
         f = self.state.failure
         pending = f is not None and f.needs_decision and (f.step, f.attempt) == key
-        if pending and event.get("by") != f"tui:{os.getpid()}":
+        recent = time.time() - float(event.get("ts") or 0) < 30  # not while replaying old history
+        if pending and recent and event.get("by") != f"tui:{os.getpid()}":
             self.notify(f"{key[0]}: answered {event.get('choice')} by {event.get('by')}", timeout=10)
 
     def action_show_failure(self) -> None:

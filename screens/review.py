@@ -11,7 +11,7 @@ from pathlib import Path
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import Button, Input, Label, Tree
+from textual.widgets import Button, Input, Label, Static, Tree
 from tui_installer.screens.flow import FlowScreen
 from tui_installer.screens.session import write_private
 
@@ -28,7 +28,7 @@ class ReviewScreen(FlowScreen):
                 Binding("ctrl+r", "next", "Install")]
 
     def body(self) -> ComposeResult:
-        yield Label("", id="plan-summary")
+        yield Static("", id="plan-summary")
         yield Tree("plan", id="plan-tree")
         with Horizontal(id="save-row"):
             yield Input("tui-installer-answers.yaml", id="save-path", compact=True)
@@ -44,7 +44,7 @@ class ReviewScreen(FlowScreen):
             return
         fill_tree(self.query_one("#plan-tree", Tree), plan)
         added = "; ".join(f"{k} ({v})" for k, v in plan.added.items())
-        self.query_one("#plan-summary", Label).update(
+        self.query_one("#plan-summary", Static).update(
             f"Profile {plan.profile}: {len(plan.steps())} steps, services {', '.join(plan.services)}"
             + (f"; added {added}" if added else "") + f"; secrets: {', '.join(plan.secrets) or 'none'}")
         self.query_one("#plan-tree", Tree).focus()
@@ -91,7 +91,7 @@ def fill_tree(tree: Tree[str], plan: Plan) -> None:
             if service_node is None:
                 service_node = services[step.service] = phase_node.add(step.service, expand=True)
             label = step.name + (f": {step.description}" if step.description else "")
-            node = service_node.add(label)  # type: ignore[attr-defined]
+            node = service_node.add(label, expand=True)  # type: ignore[attr-defined]
             node.add_leaf(f"$ {step.display}")
             for var, secret in step.secret_env.items():
                 node.add_leaf(f"env {var}=<secret:{secret}>")

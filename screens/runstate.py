@@ -223,7 +223,8 @@ def step_history(state_dir: Path, exclude: str | None = None, runs: int = 5) -> 
     for rd in sorted((p for p in root.iterdir() if p.name != exclude), reverse=True)[:runs]:
         steps = read_json(rd / "journal.json").get("steps", {})
         for sid, st in steps.items() if isinstance(steps, dict) else ():
-            if st.get("status") == "ok" and st.get("started") and st.get("finished") and sid not in found:
+            ok = st.get("status") == "ok" and sid not in found
+            if ok and st.get("started") is not None and st.get("finished") is not None:
                 found[sid] = float(st["finished"]) - float(st["started"])
     return found
 

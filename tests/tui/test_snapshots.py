@@ -1,0 +1,211 @@
+"""Snapshots of every screen at 80x24 (textual pinned in pyproject), and no password in any of them.
+
+Host facts, presets and the clock are fixed here (a unit test of rendering): the real host and the
+real engine are exercised by test_flow, test_attach and test_terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import types
+from pathlib import Path
+
+import pytest
+from tui_installer.screens import hostinfo, progress, runstate
+from tui_installer.screens.session import Session
+from tuihelpers import PASSWORD, PROFILE
+
+from tui_installer import catalog, client
+from tui_installer import settings as setting_values
+from tui_installer.app import InstallerApp
+from tui_installer.widgets import phases
+
+pytestmark = pytest.mark.tui
+
+STATE = Path("/tmp/tui-installer-snapshots/state")  # fixed: paths appear on screen
+SNAPSHOTS = Path(__file__).parent / "__snapshots__"
+RUN, NOW = "20260101-000000-1", 1060.0
+PHASES = [{"name": "install", "steps": ["base.install.prepare", "greet.install.hello"]},
+          {"name": "configure", "steps": ["greet.configure.flaky", "greet.configure.broken"]},
+          {"name": "start", "steps": ["greet.start.slow"]}]
+
+
+def ev(type_: str, ts: float, **fields: object) -> dict[str, object]:
+    return {"ts": ts, "type": type_, "run": RUN, **fields}
+
+
+def resources(ts: float, cpu: float) -> dict[str, object]:
+    return ev("resources", ts, cpu=cpu, mem_used=2_000_000_000 + cpu * 1e7, mem_total=8_000_000_000,
+              disk_read_bps=1000 * cpu, disk_write_bps=5000, net_rx_bps=200 * cpu, net_tx_bps=100,
+              step_cpu=cpu / 2, step_rss=30_000_000, step_procs=2)
+
+
+EVENTS = [
+    ev("run_started", 1000.0, profile="tuidemo", pid=4242, phases=PHASES, state_dir=str(STATE)),
+    ev("phase_started", 1000.0, phase="install"),
+    ev("step_skipped", 1000.5, step="base.install.prepare", reason="done"),
+    ev("step_started", 1001.0, step="greet.install.hello", phase="install", title="print a greeting",
+       command="for i in 1 2 3; do echo hello $i; done", attempt=1),
+    ev("output", 1001.2, step="greet.install.hello", lines=["hello 1", "hello 2", "hello 3"], dropped=0),
+    ev("step_finished", 1002.0, step="greet.install.hello", status="ok", duration=1.0, exit_code=0),
+    ev("phase_finished", 1002.0, phase="install", duration=2.0),
+    ev("phase_started", 1002.0, phase="configure"),
+    *[resources(1002.0 + i * 2, c) for i, c in enumerate((5, 30, 80, 95, 60, 20, 10, 50))],
+    ev("step_started", 1003.0, step="greet.configure.flaky", phase="configure",
+       title="fail on the first attempt only", command="if [ -e /tmp/w/flaky ]; then ...; fi", attempt=1),
+    ev("output", 1004.0, step="greet.configure.flaky", lines=[f"working on part {i}" for i in range(12)],
+       dropped=0),
+]
+FAILED = [
+    ev("step_failed", 1006.0, step="greet.configure.flaky", attempt=1, exit_code=3, signal=None,
+       timed_out=None, cause="port 5000 already in use",
+       message="step greet.configure.flaky exited with code 3",
+       log=f"{STATE}/runs/{RUN}/logs/greet.configure.flaky.log",
+       tail=["binding 0.0.0.0:5000", "address in use"]),
+    ev("decision_needed", 1006.0, step="greet.configure.flaky", attempt=1,
+       choices=["retry", "skip", "abort"]),
+]
+FINISHED = [
+    ev("step_finished", 1008.0, step="greet.configure.flaky", status="ok", duration=5.0, exit_code=0),
+    ev("step_started", 1008.0, step="greet.configure.broken", phase="configure", title="broken",
+       command="exit 7", attempt=1),
+    ev("step_skipped", 1009.0, step="greet.configure.broken", reason="user"),
+    ev("phase_finished", 1009.0, phase="configure", duration=7.0),
+    ev("phase_started", 1009.0, phase="start"),
+    ev("step_started", 1009.0, step="greet.start.slow", phase="start", title="slow", command="sleep",
+       attempt=1),
+    ev("step_finished", 1020.0, step="greet.start.slow", status="ok", duration=11.0, exit_code=0),
+    ev("phase_finished", 1020.0, phase="start", duration=11.0),
+    ev("run_finished", 1020.0, state="ok", duration=20.0),
+]
+
+
+@pytest.fixture
+def fixed(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh fixed state dir, a frozen clock, and host facts that do not depend on this machine."""
+    shutil.rmtree(STATE.parent, ignore_errors=True)
+    STATE.mkdir(parents=True, mode=0o700)
+    clock = types.SimpleNamespace(time=lambda: NOW, monotonic=lambda: NOW, strftime=lambda *a: "x")
+    for module in (progress, runstate, phases):
+        monkeypatch.setattr(module, "time", clock)
+    monkeypatch.setattr(client, "engine_alive", lambda state_dir: True)
+    monkeypatch.setattr(client, "waiting_for", lambda pid: "sleep 3600")
+    monkeypatch.setattr(hostinfo, "facts", lambda state_dir: [
+        ("System", "Debian GNU/Linux 12 (bookworm)"), ("Host name", "node1"), ("CPU", "2 cores"),
+        ("Memory", "8.0 GiB, 6.0 GiB available"), ("Disk", "40.0 GiB free of 50.0 GiB at /var/lib")])
+    monkeypatch.setattr(hostinfo, "interfaces", lambda: [
+        hostinfo.Interface("eth0", True, ("10.0.0.5",)), hostinfo.Interface("lo", True, ("127.0.0.1",))])
+    monkeypatch.setattr(hostinfo, "host_addresses", lambda: ["10.0.0.5", "127.0.0.1"])
+    monkeypatch.setattr(hostinfo, "checks", lambda profile, state_dir: [
+        hostinfo.Check("root", "pass", "running as root"),
+        hostinfo.Check("memory", "warn", "8.0 GiB RAM: enough for a lab, 16 recommended"),
+        hostinfo.Check("distribution", "fail", "arch: only Debian and Ubuntu are supported")])
+    monkeypatch.setattr(setting_values, "builtin_settings", lambda: {
+        "installer_python": "/usr/bin/python3", "host_name": "node1", "host_ip": "10.0.0.5"})
+    monkeypatch.setattr(catalog, "list_profiles", lambda: [
+        catalog.ProfileInfo("all-in-one", "A whole OpenStack cloud on this host", "x"),
+        catalog.ProfileInfo("compute-only", "A compute node joining a controller", "x")])
+    monkeypatch.setattr(catalog, "load_services", lambda: {})
+    return STATE
+
+
+def recorded_run(state: Path, events: list[dict[str, object]]) -> None:
+    run_dir = state / "runs" / RUN
+    run_dir.mkdir(parents=True)
+    (run_dir / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    (state / "last-run").write_text(RUN)
+    old = state / "runs" / "20251231-000000-1"
+    old.mkdir()
+    (old / "journal.json").write_text(json.dumps({"steps": {
+        sid: {"status": "ok", "started": 0.0, "finished": 30.0} for p in PHASES for sid in p["steps"]}}))
+
+
+def flow_app(state: Path, mode: str = "flow") -> InstallerApp:
+    session = Session(state_dir=state)
+    if mode == "review":
+        session.choose_profile(str(PROFILE))
+        session.settings = {"work_dir": "/tmp/w"}
+    return InstallerApp(session, mode=mode)
+
+
+def test_host(snap_compare, fixed: Path) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(flow_app(fixed))
+
+
+def test_profile(snap_compare, fixed: Path) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(flow_app(fixed), press=["enter"])
+
+
+async def _to_services(pilot) -> None:  # type: ignore[no-untyped-def]
+    await pilot.press("enter")
+    await pilot.pause()
+    pilot.app.screen.query_one("#profile-path").value = str(PROFILE)
+    await pilot.press("ctrl+n")
+    await pilot.pause()
+
+
+def test_services(snap_compare, fixed: Path) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _to_services(pilot)
+        await pilot.press("space")  # base: refused, greet requires it
+    assert snap_compare(flow_app(fixed), run_before=run_before)
+
+
+def test_settings(snap_compare, fixed: Path) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _to_services(pilot)
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        await pilot.press("tab", "tab", "tab", "tab", "x")  # slow_seconds: not an integer
+        await pilot.pause()
+    assert snap_compare(flow_app(fixed), run_before=run_before)
+
+
+def test_passwords_masked(snap_compare, fixed: Path) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _to_services(pilot)
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        await pilot.press(*PASSWORD, "tab", *PASSWORD)
+        await pilot.pause()
+    assert snap_compare(flow_app(fixed), run_before=run_before)
+
+
+def test_review(snap_compare, fixed: Path) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(flow_app(fixed, "review"))
+
+
+def _settle(delay: float = 0.5):  # type: ignore[no-untyped-def]
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.pause(delay)
+    return run_before
+
+
+def test_progress_with_stall(snap_compare, fixed: Path) -> None:  # type: ignore[no-untyped-def]
+    recorded_run(fixed, EVENTS)
+    assert snap_compare(flow_app(fixed, "attach"), run_before=_settle(1.5))
+
+
+def test_failure_modal(snap_compare, fixed: Path) -> None:  # type: ignore[no-untyped-def]
+    recorded_run(fixed, EVENTS + FAILED)
+    assert snap_compare(flow_app(fixed, "attach"), run_before=_settle())
+
+
+def test_summary(snap_compare, fixed: Path) -> None:  # type: ignore[no-untyped-def]
+    decision = ev("decision", 1007.0, step="greet.configure.flaky", attempt=1, choice="retry", by="tui:1")
+    recorded_run(fixed, EVENTS + FAILED + [decision] + FINISHED)
+    assert snap_compare(flow_app(fixed, "attach"), run_before=_settle())
+
+
+def test_help(snap_compare, fixed: Path) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(flow_app(fixed), press=["f1"])
+
+
+def test_no_password_in_any_snapshot() -> None:
+    svgs = list(SNAPSHOTS.rglob("*.svg"))
+    assert len(svgs) >= 10, "run the snapshot tests first"
+    for svg in svgs:
+        assert PASSWORD not in svg.read_text(), svg
