@@ -227,7 +227,8 @@ class Engine:
             return "done"
         if step.creates and os.path.exists(step.creates):
             return "creates"
-        if step.unless and run_check(step.unless, env=step.env, timeout=step.timeout or 60):
+        if step.unless and run_check(step.unless, env=self._check_env(step), timeout=step.timeout or 60,
+                                     cwd=step.cwd):
             return "unless"
         return None
 
@@ -253,6 +254,11 @@ class Engine:
             self._flush_output()
             with self._lock:
                 self._current = None
+
+    def _check_env(self, step: Step) -> dict[str, str]:
+        """An ``unless`` check sees what its step would: the step's env, its secrets, the state dir."""
+        secret_env = {var: self.secrets[name] for var, name in step.secret_env.items() if name in self.secrets}
+        return {**self._step_env(), **step.env, **secret_env}
 
     def _step_env(self) -> dict[str, str]:
         return {"TUI_INSTALLER_STATE_DIR": str(self.state_dir), "TUI_INSTALLER_RUN_DIR": str(self.run_dir)}
