@@ -275,3 +275,34 @@ def test_run_check(tmp_path: Path) -> None:
     assert not run_check(f"setsid sleep 100 & echo $! > {marker}; wait", timeout=0.5)
     assert time.monotonic() - t0 < 5
     assert gone(int(marker.read_text()))
+
+
+def test_a_real_terminal_with_controlling_tty(tmp_path: Path) -> None:
+    # sudo-like programs read the answer from /dev/tty, not stdin: that needs a controlling terminal
+    s = step('tty; [ -t 0 ] && [ -t 1 ] && echo tty-ok; printf "Secret: " > /dev/tty; '
+             'read -r x < /dev/tty; [ "$x" = "$EXPECT" ] && echo got-it; stty size',
+             env={"EXPECT": "from-tty"}, prompts=(Prompt(expect="Secret:", answer="from-tty"),))
+    result, lines = run(tmp_path, s)
+    assert result.ok, lines
+    assert lines[0].startswith("/dev/pts/") and lines[1] == "tty-ok"
+    assert lines[2] == "Secret: got-it"  # the answer itself is not echoed
+    assert lines[3] == "50 200"
+
+
+def test_sigpipe_behaves_as_in_a_shell(tmp_path: Path) -> None:
+    result, lines = run(tmp_path, step("yes | head -n 2; echo ${PIPESTATUS[0]}"))
+    assert lines == ["y", "y", "141"]  # yes died of SIGPIPE, quietly
+
+
+def test_the_command_is_found_in_the_steps_path(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "venv-bin"
+    bin_dir.mkdir()
+    tool = bin_dir / "my-tool"
+    tool.write_text("#!/bin/sh\necho from-my-tool\n")
+    tool.chmod(0o755)
+    s = step(["my-tool"], env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    result, lines = run(tmp_path, s)
+    assert result.ok and lines == ["from-my-tool"]
+    tool.chmod(0o644)
+    result, _ = run(tmp_path, step([str(tool)]))
+    assert result.exit_code == 126 and result.error

@@ -1,12 +1,14 @@
-"""The one executor: every step's command runs here, in a pty, through pexpect.
+"""The one executor: every step's command runs here, in a pty.
 
 Why a pty: tools behave as on an operator's terminal (sudo, password prompts, line-buffered output).
+The process is started by ``ptyspawn`` (posix_spawn on a fresh pty: pexpect's fork of the interpreter
+cost more per step than the step's own ``bash -c``); the loop is ansible-runner's pexpect loop, by hand.
 Why not ``expect()`` per line: at ~2M lines a regex round trip per line is far too slow; the executor
 reads the pty in large chunks, and works on blocks of lines with C-speed string operations (decode,
 split, redact, write). Prompts are regexes searched over the not yet scanned text, including the
 partial last line (prompts rarely end with a newline).
 
-Output handling: the pty's output post-processing (OPOST) is switched off in the child, so ``\\n`` stays
+Output handling: the pty's output post-processing (OPOST) is switched off, so ``\\n`` stays
 ``\\n`` and the kernel does half the work; a bare ``\\r`` (a progress redraw) keeps the final state of its
 line; ANSI escape sequences are dropped; invalid UTF-8 becomes U+FFFD; a line longer than
 ``LINE_CAP`` is cut into pieces. Every line is redacted before it reaches the log file (created 0600),
@@ -25,17 +27,13 @@ from __future__ import annotations
 import os
 import secrets as _random
 import select
-import signal
 import subprocess
-import termios
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-import pexpect
-
-from . import proctree
+from . import proctree, ptyspawn
 from .executor_io import LINE_CAP, Prompter, Relay, Splitter
 from .model import Step
 from .proctree import STEP_TOKEN_VAR
@@ -119,16 +117,6 @@ def _check_secrets(step: Step, secrets: Mapping[str, str]) -> None:
         raise MissingSecretError(f"step {step.id} needs secrets not passed: {', '.join(missing)}")
 
 
-def _child_setup() -> None:
-    """Runs in the child before exec: no output post-processing (no \\n -> \\r\\n), and the
-    default SIGPIPE action Python turned off (``yes | head`` must end quietly, as in a shell)."""
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
-    attrs = termios.tcgetattr(1)
-    attrs[1] &= ~termios.OPOST
-    termios.tcsetattr(1, termios.TCSANOW, attrs)
-
-
 def open_log(path: str | os.PathLike[str]):  # noqa: ANN201 - a binary file object
     """Open (append) a step log, created with mode 0600 and forced to 0600 if it existed."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
@@ -137,12 +125,20 @@ def open_log(path: str | os.PathLike[str]):  # noqa: ANN201 - a binary file obje
 
 
 class Executor:
-    """Runs steps. Stateless between runs; one instance may serve many threads."""
+    """Runs steps. No state between runs but a cached redactor; one instance may serve many threads."""
 
     def __init__(self, *, max_answers: int = 3, kill_grace: float = KILL_GRACE) -> None:
         #: a prompt matched more than this many times means the answer is wrong (a loop)
         self.max_answers = max_answers
         self.kill_grace = kill_grace
+        self._redactor: tuple[frozenset[tuple[str, str]], Redactor] | None = None
+
+    def _redactor_for(self, secrets: Mapping[str, str]) -> Redactor:
+        """One Redactor per set of secrets (building one costs ~0.5 ms for 24 secrets)."""
+        key = frozenset(secrets.items())
+        if self._redactor is None or self._redactor[0] != key:
+            self._redactor = (key, Redactor(secrets))
+        return self._redactor[1]
 
     def run(
         self,
@@ -164,7 +160,7 @@ class Executor:
         call per line costs ~1 us, i.e. seconds for millions of lines). Both run in this thread.
         """
         _check_secrets(step, secrets)
-        redactor = redactor or Redactor(secrets)
+        redactor = redactor or self._redactor_for(secrets)
         with open_log(log_path) as log:
             relay = Relay(log, redactor, on_output, on_lines, TAIL_LINES)
             relay.header(f"$ {step.display}")
@@ -202,27 +198,23 @@ class _Run:
         self.start = self.last_output = time.monotonic()
         try:
             self.child = self._spawn(extra_env)
-        except (pexpect.ExceptionPexpect, OSError) as exc:
+        except OSError as exc:
             return self._not_started(exc)
+        self.fd = self.child.fd
+        os.set_blocking(self.fd, False)
         self.poller = select.poll()
-        self.poller.register(self.child.child_fd, select.POLLIN)
+        self.poller.register(self.fd, select.POLLIN)
         stopped = self._loop()
         if stopped:
-            proctree.kill(self.child.pid, self.token, self.ex.kill_grace, self.child.isalive)
+            proctree.kill(self.child.pid, self.token, self.ex.kill_grace, self.child.alive)
             self._drain(deadline=time.monotonic() + 1.0)
         self.splitter.finish()
         self._wait_exit()
         return self._result()
 
-    def _spawn(self, extra_env: Mapping[str, str] | None) -> pexpect.spawn:
-        argv = list(self.step.argv)
+    def _spawn(self, extra_env: Mapping[str, str] | None) -> ptyspawn.PtyChild:
         env = build_env(self.step, self.secrets, extra_env, self.token)
-        child = pexpect.spawn(argv[0], argv[1:], env=env, cwd=self.step.cwd, encoding=None, echo=False,
-                              timeout=None, dimensions=(50, 200), preexec_fn=_child_setup)
-        child.delaybeforesend = None
-        child.ptyproc.delayafterclose = 0.0
-        child.ptyproc.delayafterterminate = 0.05
-        return child
+        return ptyspawn.spawn(self.step.argv, env, cwd=self.step.cwd)
 
     def _not_started(self, exc: BaseException) -> Result:
         code = 126 if isinstance(exc, PermissionError) else 127
@@ -242,29 +234,37 @@ class _Run:
         return self.cancelled or bool(self.timed_out) or self.prompter.looping
 
     def _loop(self) -> bool:
-        """Read until EOF (False) or until the step must be stopped (True)."""
+        """Read until EOF (False) or until the step must be stopped (True).
+
+        The pty is non-blocking: while output flows, each pass is one ``read`` syscall (no ``poll``),
+        which leaves the CPU to the step and the kernel's pty worker (~20% more throughput on 2 cores).
+        """
         exited_at: float | None = None
         while True:
             now = time.monotonic()
             if self._limit_reached(now):
                 return True
-            wait = BATCH_WAIT if self.buf else TICK
-            if self.poller.poll(wait * 1000):
-                if not self._read(now):
-                    return False
+            got = self._read(now)
+            if got is False:
+                return False
+            if got:
                 if self.buf_bytes >= BATCH_BYTES or now - self.buf_since >= BATCH_SECONDS:
                     self._process()
                 continue
+            if self.poller.poll((BATCH_WAIT if self.buf else TICK) * 1000):
+                continue
             self._process()
-            if exited_at is None and not self.child.isalive():
+            if exited_at is None and not self.child.alive():
                 exited_at = now
             elif exited_at is not None and now - exited_at > EXIT_GRACE:
                 return False  # the child is gone; whoever still holds the pty is not our concern
 
-    def _read(self, now: float) -> bool:
-        """Read what is there; False at end of file."""
+    def _read(self, now: float) -> bool | None:
+        """Read what is there: True if something was read, None if nothing yet, False at end of file."""
         try:
-            data = os.read(self.child.child_fd, READ_SIZE)
+            data = os.read(self.fd, READ_SIZE)
+        except BlockingIOError:
+            return None
         except OSError:  # EIO: every writer closed the pty
             data = b""
         if not data:
@@ -284,33 +284,30 @@ class _Run:
         self.buf.clear()
         self.buf_bytes = 0
         for answer in self.splitter.feed(data):
-            os.write(self.child.child_fd, answer.encode() + b"\n")
+            self.child.send_line(answer)
 
     def _drain(self, deadline: float) -> None:
         """After a kill: keep what the dying processes still wrote, for the tail and the log."""
         while time.monotonic() < deadline and self.poller.poll(50):
-            if not self._read(time.monotonic()):
+            if self._read(time.monotonic()) is False:
                 break
         self._process()
 
     def _wait_exit(self) -> None:
         """The pty is closed but the child may still run (it closed its output): limits still apply."""
         pause = 0.0005
-        while self.child.isalive():
+        while self.child.alive():
             if self._limit_reached(time.monotonic()):
-                proctree.kill(self.child.pid, self.token, self.ex.kill_grace, self.child.isalive)
+                proctree.kill(self.child.pid, self.token, self.ex.kill_grace, self.child.alive)
                 break
             time.sleep(pause)
             pause = min(pause * 2, 0.05)
-        try:
-            self.child.close(force=True)
-        except pexpect.ExceptionPexpect:
-            pass
+        self.child.close()
 
     def _result(self) -> Result:
         return Result(
-            exit_code=self.child.exitstatus,
-            signal=self.child.signalstatus,
+            exit_code=self.child.exit_code,
+            signal=self.child.signal,
             timed_out=self.timed_out,
             cancelled=self.cancelled,
             duration=time.monotonic() - self.start,

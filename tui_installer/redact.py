@@ -60,14 +60,15 @@ class Redactor:
         self._values: dict[str, str] = {}
         self._pairs: list[tuple[str, str]] = []
         for name, value in (secrets or {}).items():
-            self.add(name, value)
+            if value and len(value) >= MIN_SECRET_LENGTH:
+                self._values[name] = value
+        self._rebuild()
 
     def add(self, name: str, value: str | None) -> None:
         """Register one more secret (e.g. generated during the run)."""
-        if not value or len(value) < MIN_SECRET_LENGTH:
-            return
-        self._values[name] = value
-        self._rebuild()
+        if value and len(value) >= MIN_SECRET_LENGTH:
+            self._values[name] = value
+            self._rebuild()
 
     def _rebuild(self) -> None:
         by_form: dict[str, str] = {}
