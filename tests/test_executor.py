@@ -306,3 +306,39 @@ def test_the_command_is_found_in_the_steps_path(tmp_path: Path) -> None:
     tool.chmod(0o644)
     result, _ = run(tmp_path, step([str(tool)]))
     assert result.exit_code == 126 and result.error
+
+
+def test_prompt_split_across_reads_and_two_prompts_in_order(tmp_path: Path) -> None:
+    script = ('printf "User"; sleep 0.2; printf "name: "; read -r u; '
+              'printf "Pass"; sleep 0.2; printf "word: "; read -r p; echo "$u/$p"')
+    s = step(script, prompts=(Prompt(expect="Username:", answer="admin"),
+                              Prompt(expect="Password:", secret="pw")))
+    result, lines = run(tmp_path, s, {"pw": SECRET})
+    assert result.ok and lines == ["Username: Password: admin/***"]
+
+
+def test_a_step_that_closed_its_output_still_times_out(tmp_path: Path) -> None:
+    result, lines = run(tmp_path, step("echo bye; exec >/dev/null 2>&1 </dev/null; sleep 30", timeout=1))
+    assert result.timed_out == "overall" and lines == ["bye"] and result.duration < 5
+    assert gone(result.pid)
+
+
+def test_a_process_ignoring_sigterm_is_killed(tmp_path: Path) -> None:
+    pid_file = tmp_path / "stubborn.pid"
+    s = step(f"bash -c 'trap \"\" TERM; echo $$ > {pid_file}; while :; do sleep 0.1; done' & "
+             "sleep 0.3; echo ready; wait", timeout=1.5)
+    t0 = time.monotonic()
+    result, lines = run(tmp_path, s)
+    assert result.timed_out == "overall" and lines == ["ready"]
+    assert time.monotonic() - t0 < 1.5 + 1.0 + 3  # timeout + kill grace + SIGKILL round
+    assert gone(int(pid_file.read_text()))
+
+
+def test_a_background_process_holding_the_pty_does_not_hold_the_step(tmp_path: Path) -> None:
+    # it keeps the pty as stdout and ignores the hangup: the step still ends when bash does
+    pid_file = tmp_path / "bg.pid"
+    result, lines = run(tmp_path, step(f"(trap '' HUP; exec sleep 30) & echo $! > {pid_file}; echo done"))
+    try:
+        assert result.ok and "done" in lines and result.duration < 2
+    finally:
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
