@@ -1,0 +1,182 @@
+"""The console script in a real terminal (tmux at 80x24): typed through, read back from the screen.
+
+Also the disconnect test: the terminal (and the TUI with it) is killed mid-step; the install goes on,
+finishes, and `tui-installer attach` shows it. Each test uses its own tmux server (-L).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tuihelpers import PASSPHRASE, PASSWORD, PROFILE, leaked, make_state
+
+from tui_installer import client
+
+pytestmark = [pytest.mark.tui, pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")]
+SCRIPT = Path(sys.executable).parent / "tui-installer"
+
+
+class Terminal:
+    def __init__(self, socket: str) -> None:
+        self.socket = socket
+
+    def tmux(self, *args: str) -> str:
+        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True).stdout
+
+    def start(self, command: list[str], env: dict[str, str] | None = None) -> None:
+        """Run ``command`` in a new 80x24 session (``env`` is set inside the pane: tmux sets TERM)."""
+        envs = ["env", *(f"{k}={v}" for k, v in (env or {}).items())] if env else []
+        subprocess.run(["tmux", "-L", self.socket, "new-session", "-d", "-s", "t", "-x", "80", "-y", "24",
+                        " ".join(envs + command) + "; sleep 600"], check=True)
+
+    def keys(self, *keys: str) -> None:
+        for key in keys:
+            self.tmux("send-keys", "-t", "t", key)
+            time.sleep(0.15)
+
+    def type(self, text: str) -> None:
+        self.tmux("send-keys", "-t", "t", "-l", text)
+        time.sleep(0.3)
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "t")
+
+    def wait(self, text: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"{text!r} never appeared; the screen was:\n{self.screen()}")
+
+    def kill(self) -> None:
+        self.tmux("kill-server")
+
+
+@pytest.fixture
+def terminal() -> Iterator[Terminal]:
+    term = Terminal(f"tui-test-{os.getpid()}-{time.monotonic_ns()}")
+    yield term
+    term.kill()
+
+
+def passphrase_file(tmp_path: Path) -> Path:
+    path = tmp_path / "passphrase"
+    path.write_text(PASSPHRASE + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def test_typed_through_in_tmux(terminal: Terminal, tmp_path: Path) -> None:
+    state, work = make_state(tmp_path), tmp_path / "work"
+    terminal.start([str(SCRIPT), "--state-dir", str(state), "-p", str(PROFILE),
+                    "--keyring-passphrase-file", str(passphrase_file(tmp_path))], {"TERM": "xterm-256color"})
+    terminal.wait("Step 1/6: Host check")
+    terminal.keys("Enter")
+    terminal.wait("Step 2/6: Profile")
+    terminal.keys("Enter")
+    screen = terminal.wait("Step 3/6: Services")
+    assert "Selected 2 (+1 required): base, greet" in screen
+    terminal.keys("C-n")
+    terminal.wait("Step 4/6: Settings")
+    terminal.keys("Tab", "Tab", "Tab")
+    terminal.type(hashlib.sha256(PASSWORD.encode()).hexdigest())
+    terminal.keys("Tab", "Tab")
+    terminal.type(str(work))
+    terminal.keys("C-n")
+    terminal.wait("Status: unlocked")
+    terminal.type(PASSWORD)
+    terminal.keys("Tab")
+    terminal.type(PASSWORD)
+    assert PASSWORD not in terminal.screen()
+    terminal.keys("C-n")
+    screen = terminal.wait("Step 6/6: Review")
+    assert f"$ mkdir -p {str(work)[:20]}" in screen
+    terminal.keys("C-r")
+    screen = terminal.wait("Step failed: greet.configure.flaky")
+    assert "Retry (r)" in screen and "Skip (s)" in screen
+    terminal.keys("r")
+    terminal.wait("Step failed: greet.configure.broken")
+    terminal.keys("s")
+    screen = terminal.wait("Install of tuidemo finished", timeout=60)
+    assert "configure" in screen and "1 ran, 1 skipped" in screen
+    terminal.keys("Escape")
+    assert "| finished |" in terminal.wait("| finished |")
+    run = client.last_run(state)
+    assert run is not None
+    journal = json.loads((state / "runs" / run / "journal.json").read_text())
+    assert journal["state"] == "ok" and journal["steps"]["greet.verify.check"]["status"] == "ok"
+    assert (work / "flaky").exists(), "the typed work_dir reached the plan"
+    assert leaked(state, PASSWORD, PASSPHRASE) == []
+
+
+def test_linux_console_gets_ascii_borders(terminal: Terminal, tmp_path: Path) -> None:
+    state = make_state(tmp_path)
+    answers = tmp_path / "answers.yaml"
+    answers.write_text(f"profile: {PROFILE}\nsettings: {{work_dir: {tmp_path / 'work'}}}\n")
+    terminal.start([str(SCRIPT), "--state-dir", str(state), "-a", str(answers), "--start",
+                    "--keyring-passphrase-file", str(passphrase_file(tmp_path))], {"TERM": "linux"})
+    screen = terminal.wait("Step failed: greet.configure.flaky")
+    assert "+- Phases -" in screen and "╭" not in screen, screen
+    terminal.keys("a")
+    terminal.wait("| FAILED |")  # the engine ends an aborted step's run as failed
+
+
+def test_install_survives_the_terminal(terminal: Terminal, tmp_path: Path) -> None:
+    state, work = make_state(tmp_path), tmp_path / "work"
+    answers = tmp_path / "answers.yaml"
+    answers.write_text(f"profile: {PROFILE}\nsettings: {{work_dir: {work}, slow_seconds: 300}}\n")
+    terminal.start([str(SCRIPT), "--state-dir", str(state), "-a", str(answers), "--start",
+                    "--keyring-passphrase-file", str(passphrase_file(tmp_path))])
+    terminal.wait("Step failed: greet.configure.flaky")
+    terminal.keys("r")
+    terminal.wait("Step failed: greet.configure.broken")
+    terminal.keys("s")
+    terminal.wait("tick 2")
+    tui_pids = terminal.tmux("list-panes", "-a", "-F", "#{pane_pid}").split()
+    terminal.kill()  # the "SSH session" is gone: tmux hangs up on the TUI
+    time.sleep(1)
+    assert tui_pids and not any(_alive_tui(int(p)) for p in tui_pids), "the TUI should be gone"
+    assert client.engine_alive(state), "the engine must outlive the terminal"
+    run = client.last_run(state)
+    assert run is not None
+    journal_path = state / "runs" / run / "journal.json"
+    assert json.loads(journal_path.read_text())["steps"]["greet.start.slow"]["status"] == "running"
+    (work / "go").touch()
+    deadline = time.monotonic() + 30
+    while json.loads(journal_path.read_text())["state"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    journal = json.loads(journal_path.read_text())
+    assert journal["state"] == "ok" and journal["steps"]["greet.start.slow"]["status"] == "ok"
+
+    again = Terminal(terminal.socket + "-again")
+    try:
+        again.start([str(SCRIPT), "attach", "--state-dir", str(state)])
+        screen = again.wait("Install of tuidemo finished")
+        assert "start" in screen
+        again.keys("Escape")
+        screen = again.wait("| finished |")
+        assert "ok start" in screen and "password ok" in screen, screen
+    finally:
+        again.kill()
+
+
+def _alive_tui(shell_pid: int) -> bool:
+    """Whether the pane's shell or a tui-installer under it still runs."""
+    try:
+        import psutil
+
+        proc = psutil.Process(shell_pid)
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except Exception:
+        return False
