@@ -120,14 +120,22 @@ def test_typed_through_in_tmux(terminal: Terminal, tmp_path: Path) -> None:
     assert leaked(state, PASSWORD, PASSPHRASE) == []
 
 
-def test_linux_console_gets_ascii_borders(terminal: Terminal, tmp_path: Path) -> None:
+def test_linux_console_ascii_borders_and_a_shell(terminal: Terminal, tmp_path: Path) -> None:
     state = make_state(tmp_path)
     answers = tmp_path / "answers.yaml"
     answers.write_text(f"profile: {PROFILE}\nsettings: {{work_dir: {tmp_path / 'work'}}}\n")
     terminal.start([str(SCRIPT), "--state-dir", str(state), "-a", str(answers), "--start",
-                    "--keyring-passphrase-file", str(passphrase_file(tmp_path))], {"TERM": "linux"})
+                    "--keyring-passphrase-file", str(passphrase_file(tmp_path))],
+                   {"TERM": "linux", "SHELL": "/bin/sh"})
     screen = terminal.wait("Step failed: greet.configure.flaky")
     assert "+- Phases -" in screen and "╭" not in screen, screen
+    marker = tmp_path / "shell-was-here"
+    terminal.keys("o")  # a shell in the failed step's environment, then back to the same dialog
+    terminal.wait("type `exit` to return")
+    terminal.type(f"echo $TUI_INSTALLER_STEP > {marker}; exit")
+    terminal.keys("Enter")
+    terminal.wait("Step failed: greet.configure.flaky")
+    assert marker.read_text().strip() == "greet.configure.flaky"
     terminal.keys("a")
     terminal.wait("| FAILED |")  # the engine ends an aborted step's run as failed
 

@@ -1,0 +1,99 @@
+"""Recovering without restarting: "Edit settings and retry" from the failure dialog, and quitting the
+TUI mid-install (it asks first; the install goes on without it)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input
+from tui_installer.screens.dialogs import ConfirmScreen
+from tui_installer.screens.failure import FailureScreen
+from tui_installer.screens.progress import ProgressScreen
+from tui_installer.screens.review import ReviewScreen
+from tui_installer.screens.session import Session
+from tui_installer.screens.settings import SettingsScreen
+from tuihelpers import PASSPHRASE, PROFILE, make_state, wait_until
+
+from tui_installer import client
+from tui_installer.app import InstallerApp
+
+pytestmark = pytest.mark.tui
+
+
+def session_for(tmp_path: Path, slow: int) -> Session:
+    answers = tmp_path / "answers.yaml"
+    work = tmp_path / "work"
+    answers.write_text(f"profile: {PROFILE}\nsettings: {{work_dir: {work}, slow_seconds: {slow}}}\n")
+    session = Session(state_dir=make_state(tmp_path), passphrase=PASSPHRASE)
+    session.load_answers(str(answers))
+    return session
+
+
+def test_edit_settings_and_retry(tmp_path: Path) -> None:
+    session = session_for(tmp_path, 1)
+
+    async def walk() -> list[str]:
+        app = InstallerApp(session, mode="start")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_until(pilot, lambda: isinstance(app.screen, FailureScreen), what="failure")
+            first = next(s for s in app.screen_stack if isinstance(s, ProgressScreen))
+            await pilot.press("e")
+            await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen), what="settings")
+            app.screen.query_one("#set-greeting", Input).value = "bonjour"
+            await pilot.press("ctrl+n")
+            await wait_until(pilot, lambda: app.screen.__class__.__name__ == "PasswordsScreen"
+                             and app.screen.store is not None, what="passwords unlocked")
+            await pilot.press("ctrl+n")
+            await wait_until(pilot, lambda: isinstance(app.screen, ReviewScreen), what="review")
+            await pilot.press("ctrl+r")
+            await wait_until(pilot, lambda: isinstance(app.screen, FailureScreen)
+                             and app.screen.failure.step == "greet.configure.broken", what="broken")
+            await pilot.press("s")
+            second = next(s for s in app.screen_stack if isinstance(s, ProgressScreen))
+            await wait_until(pilot, lambda: second.state.over, what="second run over")
+            return [first.state.run, second.state.run]
+
+    first, second = asyncio.run(walk())
+    old = json.loads((session.state_dir / "runs" / first / "journal.json").read_text())
+    new = json.loads((session.state_dir / "runs" / second / "journal.json").read_text())
+    assert old["state"] != "ok" and old["steps"]["greet.configure.flaky"]["status"] == "failed"
+    assert new["state"] == "ok"
+    assert new["steps"]["base.install.prepare"]["reason"] == "done", "resumed, not started over"
+    assert new["steps"]["greet.install.hello"]["status"] == "ok", "its command changed with the setting"
+    log = session.state_dir / "runs" / second / "logs" / "greet.install.hello.log"
+    assert "bonjour 1" in log.read_text()
+
+
+def test_quit_asks_and_the_install_goes_on(tmp_path: Path) -> None:
+    session = session_for(tmp_path, 300)
+    work = tmp_path / "work"
+
+    async def walk() -> str:
+        app = InstallerApp(session, mode="start")
+        async with app.run_test(size=(80, 24)) as pilot:
+            for key in ("r", "s"):
+                await wait_until(pilot, lambda: isinstance(app.screen, FailureScreen), what="failure")
+                await pilot.press(key)
+            progress = next(s for s in app.screen_stack if isinstance(s, ProgressScreen))
+            await wait_until(pilot, lambda: progress.state.current == "greet.start.slow", what="slow step")
+            await pilot.press("ctrl+q")
+            assert isinstance(app.screen, ConfirmScreen)
+            await pilot.press("n")
+            assert isinstance(app.screen, ProgressScreen) and app.is_running
+            await pilot.press("ctrl+q")
+            await pilot.press("y")
+            await wait_until(pilot, lambda: not app.is_running, what="exit")
+            return progress.state.run
+
+    run = asyncio.run(walk())
+    assert client.engine_alive(session.state_dir), "quitting the TUI must not stop the install"
+    (work / "go").touch()
+    journal_path = session.state_dir / "runs" / run / "journal.json"
+    for _ in range(150):
+        if json.loads(journal_path.read_text())["state"] != "running":
+            break
+        asyncio.run(asyncio.sleep(0.2))
+    assert json.loads(journal_path.read_text())["state"] == "ok"
