@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -26,7 +26,8 @@ CHOICES = (("retry", "Retry", "r"), ("skip", "Skip", "s"), ("shell", "Shell", "o
 
 
 class FailureScreen(ModalScreen[str | None]):
-    BINDINGS = [Binding(key, f"choose('{choice}')", label, show=False) for choice, label, key in CHOICES] + [
+    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
+        *(Binding(key, f"choose('{choice}')", label, show=False) for choice, label, key in CHOICES),
         Binding("escape", "dismiss_none", "Hide", show=False)]
 
     def __init__(self, failure: Failure, run_dir: Path, *, can_edit: bool = True) -> None:
