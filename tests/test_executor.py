@@ -342,3 +342,12 @@ def test_a_background_process_holding_the_pty_does_not_hold_the_step(tmp_path: P
         assert result.ok and "done" in lines and result.duration < 2
     finally:
         os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def test_apt_runs_quiet_and_assumes_yes(tmp_path: Path) -> None:
+    result, lines = run(tmp_path, step("apt-config dump"))
+    config = set(lines)
+    assert result.ok
+    assert 'APT::Get::Assume-Yes "true";' in config
+    assert 'DPkg::Progress-Fancy "0";' in config or 'Dpkg::Progress-Fancy "0";' in config
+    assert 'DPkg::Options:: "--force-confold";' in config

@@ -37,20 +37,9 @@ from . import proctree, ptyspawn
 from .executor_io import LINE_CAP, Prompter, Relay, Splitter
 from .model import Step
 from .proctree import STEP_TOKEN_VAR
+from .quiet import QUIET_ENV, quiet_env  # noqa: F401 - QUIET_ENV re-exported
 from .redact import Redactor
 
-#: Set for every step so tools run quietly and never wait for a human.
-QUIET_ENV: dict[str, str] = {
-    "DEBIAN_FRONTEND": "noninteractive",
-    "APT_LISTCHANGES_FRONTEND": "none",
-    "NEEDRESTART_MODE": "a",
-    "PIP_PROGRESS_BAR": "off",
-    "PIP_NO_COLOR": "1",
-    "PIP_NO_INPUT": "1",
-    "PYTHONUNBUFFERED": "1",
-    "PAGER": "cat",
-    "SYSTEMD_PAGER": "cat",
-}
 TAIL_LINES = 30
 READ_SIZE = 65536
 #: Output is processed when this much is buffered, or BATCH_SECONDS after the first unprocessed byte.
@@ -103,7 +92,8 @@ def build_env(
     step: Step, secrets: Mapping[str, str], extra_env: Mapping[str, str] | None, token: str
 ) -> dict[str, str]:
     """os.environ + quiet defaults + extra_env + step.env + secret env + the step marker."""
-    env = {**os.environ, **QUIET_ENV, **(extra_env or {}), **step.env}
+    base = dict(os.environ)
+    env = {**base, **quiet_env(base), **(extra_env or {}), **step.env}
     env.setdefault("TERM", "dumb")
     for var, name in step.secret_env.items():
         env[var] = secrets[name]
@@ -327,7 +317,8 @@ def run_check(cmd: str | list[str] | tuple[str, ...], env: Mapping[str, str] | N
     """
     argv = ["bash", "-c", cmd] if isinstance(cmd, str) else list(cmd)
     token = _random.token_hex(12)
-    full_env = {**os.environ, **QUIET_ENV, **(env or {}), STEP_TOKEN_VAR: token}
+    base = dict(os.environ)
+    full_env = {**base, **quiet_env(base), **(env or {}), STEP_TOKEN_VAR: token}
     try:
         proc = subprocess.Popen(argv, env=full_env, cwd=cwd, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
