@@ -87,8 +87,10 @@ APT_LOCK = ["E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by pr
     (["ERROR: No matching distribution found for nova==99.0.0"], "no release of nova==99.0.0"),
     (["OSError: [Errno 98] Address already in use"], "already in use"),
     (["bind(): Address already in use [core/socket.c line 769]"], "already in use"),
-    (["service nova-api started and died (log: /var/log/nova/nova-api.log)",
-      "ImportError: cannot import name 'x'"], "the service nova-api started and died"),
+    (["nova-api: started and died before listening on 127.0.0.1:8774; last lines of /var/log/nova/api.log:",
+      "  ImportError: cannot import name 'x'"], "the service nova-api started and died"),
+    (["keystone: started and died; last lines of /opt/stack/logs/keystone.log:",
+      "  bind(): Address already in use [core/socket.c line 769]"], "a port is already in use"),
 ])
 def test_recorded_outputs(tail: list[str], expect: str) -> None:
     cause = name_cause(tail, result(100))

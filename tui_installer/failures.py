@@ -6,8 +6,9 @@ that matches wins, so the specific ones come first. Facts of the result (timeout
 exit 127, SIGKILL) are rules too. A message may use ``{0}`` for the regex's first group (the package,
 port or command named in the output).
 
-Service supervisors (issue 3) should print ``service NAME started and died`` when a started service
-is gone at the check, with the last lines of its log after it: that is matched here.
+The service manager (``servicemgr``/``daemon``) prints ``NAME: started and died ...; last lines of LOG:``
+and the log's tail when a started service is gone: matched here. A more specific cause found in those
+log lines (a port in use, no disk, no memory) wins, since its rule comes first.
 """
 
 from __future__ import annotations
@@ -72,10 +73,10 @@ _RULES: tuple[_Rule, ...] = (
               r"address in use"),
           "a port{0} is already in use by another program: find it with `ss -ltnp`, stop it or "
           "change the service's port setting, " + RETRY),
-    _Rule(_rx(r"service (\S+) started and died|(\S+) (?:died|exited) (?:right )?after (?:it )?start|"
-              r"failed to start (\S+)|Job for (\S+) failed"),
-          "the service {0} started and died: read the lines of its log above, fix its configuration, "
-          + RETRY),
+    _Rule(_rx(r"^(?:service )?([\w@.-]+):? started and died|(\S+) (?:died|exited) (?:right )?after "
+              r"(?:it )?start|failed to start (\S+)|Job for (\S+) failed"),
+          "the service {0} started and died: read the last lines of its log (shown above), fix its "
+          "configuration, " + RETRY),
     _Rule(None, "no output for longer than the idle timeout: it is probably waiting for input no "
           "prompt answers (add a prompt) or hung; look at the last lines, " + RETRY,
           lambda r: r.timed_out == "idle"),
