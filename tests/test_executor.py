@@ -351,3 +351,22 @@ def test_apt_runs_quiet_and_assumes_yes(tmp_path: Path) -> None:
     assert 'APT::Get::Assume-Yes "true";' in config
     assert 'DPkg::Progress-Fancy "0";' in config or 'Dpkg::Progress-Fancy "0";' in config
     assert 'DPkg::Options:: "--force-confold";' in config
+
+
+def test_an_invalid_prompt_pattern_is_a_failed_step_not_a_crash(tmp_path: Path) -> None:
+    result, lines = run(tmp_path, step(f"touch {tmp_path}/ran", prompts=(Prompt(expect="([", answer="x"),)))
+    assert not result.ok and result.exit_code == 2 and "invalid prompt pattern" in (result.error or "")
+    assert not (tmp_path / "ran").exists() and lines == [result.error]
+
+
+def test_a_secret_across_the_long_line_cut_is_masked(tmp_path: Path) -> None:
+    # the secret straddles the 64 KiB cut of a line with no end
+    pad = 64 * 1024 - 5
+    s = step(f"head -c {pad} /dev/zero | tr '\\0' a; printf %s \"$PW\"; "
+             "head -c 100000 /dev/zero | tr '\\0' b; echo", secret_env={"PW": "pw"})
+    result, lines = run(tmp_path, s, {"pw": SECRET})
+    assert result.ok
+    joined = "".join(lines)
+    assert joined == "a" * pad + "***" + "b" * 100000
+    assert SECRET.encode() not in (tmp_path / "step.log").read_bytes()
+    assert not any(SECRET[:5] in x for x in lines)

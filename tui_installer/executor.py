@@ -25,6 +25,7 @@ normal exit, daemons the step started keep running.
 from __future__ import annotations
 
 import os
+import re
 import secrets as _random
 import select
 import subprocess
@@ -176,7 +177,12 @@ class _Run:
                  cancel: threading.Event | None) -> None:
         self.ex, self.step, self.secrets, self.relay, self.cancel = ex, step, secrets, relay, cancel
         self.token = _random.token_hex(12)
-        self.prompter = Prompter(step.prompts, secrets, ex.max_answers)
+        self.invalid: str | None = None
+        try:
+            self.prompter = Prompter(step.prompts, secrets, ex.max_answers)
+        except re.error as exc:  # schema validation should have refused it; never crash the engine
+            self.invalid = f"invalid prompt pattern in step {step.id}: {exc}"
+            self.prompter = Prompter((), secrets, ex.max_answers)
         self.splitter = Splitter(relay, self.prompter, LINE_CAP)
         self.buf: list[bytes] = []
         self.buf_bytes = 0
@@ -186,10 +192,13 @@ class _Run:
 
     def execute(self, extra_env: Mapping[str, str] | None) -> Result:
         self.start = self.last_output = time.monotonic()
+        if self.invalid:
+            return self._not_started(self.invalid, 2)
         try:
             self.child = self._spawn(extra_env)
         except OSError as exc:
-            return self._not_started(exc)
+            code = 126 if isinstance(exc, PermissionError) else 127
+            return self._not_started(f"cannot run {self.step.argv[0]!r}: {exc}", code)
         self.fd = self.child.fd
         os.set_blocking(self.fd, False)
         self.poller = select.poll()
@@ -206,9 +215,7 @@ class _Run:
         env = build_env(self.step, self.secrets, extra_env, self.token)
         return ptyspawn.spawn(self.step.argv, env, cwd=self.step.cwd)
 
-    def _not_started(self, exc: BaseException) -> Result:
-        code = 126 if isinstance(exc, PermissionError) else 127
-        message = f"cannot run {self.step.argv[0]!r}: {exc}"
+    def _not_started(self, message: str, code: int) -> Result:
         self.relay.emit_block(message + "\n")
         return Result(code, None, None, False, time.monotonic() - self.start, self.relay.tail_list(),
                       None, lines=self.relay.count, error=message)
