@@ -28,14 +28,14 @@ import os
 import re
 import secrets as _random
 import select
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from . import proctree, ptyspawn
-from .executor_io import LINE_CAP, Prompter, Relay, Splitter
+from .checks import run_check  # noqa: F401 - re-exported: the engine's `unless` checks
+from .executor_io import LINE_CAP, Prompter, Relay, Splitter, open_log
 from .model import Step
 from .proctree import STEP_TOKEN_VAR
 from .quiet import QUIET_ENV, quiet_env  # noqa: F401 - QUIET_ENV re-exported
@@ -106,13 +106,6 @@ def _check_secrets(step: Step, secrets: Mapping[str, str]) -> None:
     missing = [name for name in step.secrets if name not in secrets]
     if missing:
         raise MissingSecretError(f"step {step.id} needs secrets not passed: {', '.join(missing)}")
-
-
-def open_log(path: str | os.PathLike[str]):  # noqa: ANN201 - a binary file object
-    """Open (append) a step log, created with mode 0600 and forced to 0600 if it existed."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-    os.fchmod(fd, 0o600)
-    return os.fdopen(fd, "wb", buffering=1 << 20)
 
 
 class Executor:
@@ -313,26 +306,3 @@ class _Run:
             answered_wrong=self.prompter.looping,
             lines=self.relay.count,
         )
-
-
-def run_check(cmd: str | list[str] | tuple[str, ...], env: Mapping[str, str] | None = None,
-              timeout: float = 60.0, cwd: str | None = None) -> bool:
-    """An ``unless`` check: True when ``cmd`` exits 0.
-
-    Quiet (no pty, no stdin, output discarded); a shell string runs under ``bash -c``. Secrets never
-    go in ``cmd``; pass them in ``env``. On timeout everything the check started is killed.
-    """
-    argv = ["bash", "-c", cmd] if isinstance(cmd, str) else list(cmd)
-    token = _random.token_hex(12)
-    base = dict(os.environ)
-    full_env = {**base, **quiet_env(base), **(env or {}), STEP_TOKEN_VAR: token}
-    try:
-        proc = subprocess.Popen(argv, env=full_env, cwd=cwd, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    except OSError:
-        return False
-    try:
-        return proc.wait(timeout=timeout) == 0
-    except subprocess.TimeoutExpired:
-        proctree.kill(proc.pid, token, 1.0, lambda: proc.poll() is None)
-        return False

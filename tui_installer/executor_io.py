@@ -8,6 +8,7 @@ Python loop would cap the relay far below the 50 MB/s the benchmark asks for.
 from __future__ import annotations
 
 import codecs
+import os
 import re
 import time
 from collections import deque
@@ -27,6 +28,13 @@ _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b\n]*(?:\x07|\x1b\\)?
 _CR_EOL = re.compile(r"\r+\n")
 #: Everything up to the last bare \r of a line: the part a terminal would have overwritten.
 _REDRAW = re.compile(r"^[^\n]*\r", re.MULTILINE)
+
+
+def open_log(path: str | os.PathLike[str]) -> BinaryIO:
+    """Open (append) a step log, created with mode 0600 and forced to 0600 if it existed."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "wb", buffering=1 << 20)
 
 
 def normalise(block: str) -> str:
