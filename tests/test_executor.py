@@ -370,3 +370,13 @@ def test_a_secret_across_the_long_line_cut_is_masked(tmp_path: Path) -> None:
     assert joined == "a" * pad + "***" + "b" * 100000
     assert SECRET.encode() not in (tmp_path / "step.log").read_bytes()
     assert not any(SECRET[:5] in x for x in lines)
+
+
+def test_a_leftover_process_printing_forever_does_not_hold_the_step(tmp_path: Path) -> None:
+    pid_file = tmp_path / "chatty.pid"
+    s = step(f"(trap '' HUP; while :; do echo chatter; done) & echo $! > {pid_file}; sleep 0.3; echo bye")
+    try:
+        result, lines = run(tmp_path, s)
+        assert result.ok and result.duration < 3 and "bye" in lines
+    finally:
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)

@@ -52,6 +52,8 @@ BATCH_WAIT = 0.005
 TICK = 0.1
 #: After the child exited, output from processes still holding the pty is read for this long.
 EXIT_GRACE = 0.2
+#: While output flows, whether the child exited is checked this often (``waitpid``, cheap).
+EXIT_CHECK = 0.25
 KILL_GRACE = 3.0
 
 #: ``on_output(line)``: called once per line (simple); ``on_lines(lines)``: once per block (fast).
@@ -230,6 +232,7 @@ class _Run:
         which leaves the CPU to the step and the kernel's pty worker (~20% more throughput on 2 cores).
         """
         exited_at: float | None = None
+        next_check = 0.0
         while True:
             now = time.monotonic()
             if self._limit_reached(now):
@@ -240,13 +243,15 @@ class _Run:
             if got:
                 if self.buf_bytes >= BATCH_BYTES or now - self.buf_since >= BATCH_SECONDS:
                     self._process()
-                continue
-            if self.poller.poll((BATCH_WAIT if self.buf else TICK) * 1000):
-                continue
-            self._process()
-            if exited_at is None and not self.child.alive():
-                exited_at = now
-            elif exited_at is not None and now - exited_at > EXIT_GRACE:
+            elif not self.poller.poll((BATCH_WAIT if self.buf else TICK) * 1000):
+                self._process()
+                next_check = 0.0  # quiet: a good moment to see whether the child is still there
+            if now >= next_check:
+                next_check = now + EXIT_CHECK
+                if exited_at is None and not self.child.alive():
+                    exited_at = now
+            if exited_at is not None and now - exited_at > EXIT_GRACE:
+                self._process()
                 return False  # the child is gone; whoever still holds the pty is not our concern
 
     def _read(self, now: float) -> bool | None:
