@@ -101,14 +101,24 @@ def _start_unit(answers: Path, state_dir: Path, console: Path, previous: str | N
                 passphrase: str | None, passphrase_file: str | None) -> Launch:
     unit = f"tui-installer-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     env = dict(os.environ)
-    cmd = ["systemd-run", "--unit", unit, "--collect", "--quiet",
-           "-p", f"StandardOutput=append:{console}", "-p", f"StandardError=append:{console}"]
-    if passphrase is not None and passphrase_file is None:
-        env[PASSPHRASE_ENV] = passphrase
-        cmd += ["-E", PASSPHRASE_ENV]
-    cmd += engine_command(answers, state_dir, passphrase_file=passphrase_file)
+    by_env = passphrase is not None and passphrase_file is None
+    if by_env:
+        env[PASSPHRASE_ENV] = str(passphrase)
+    cmd = unit_command(unit, console, answers, state_dir, passphrase_by_env=by_env,
+                       passphrase_file=passphrase_file)
     subprocess.run(cmd, env=env, check=True, stdin=subprocess.DEVNULL, capture_output=True)
     return Launch(0, state_dir, console, previous, time.time(), unit=unit)
+
+
+def unit_command(unit: str, console: Path, answers: Path, state_dir: Path, *, passphrase_by_env: bool,
+                 passphrase_file: str | None) -> list[str]:
+    """systemd-run as a transient unit (outlives the login session); ``-E NAME`` copies the value of
+    NAME from our environment, so the passphrase never appears in an argv."""
+    cmd = ["systemd-run", "--unit", unit, "--collect", "--quiet",
+           "-p", f"StandardOutput=append:{console}", "-p", f"StandardError=append:{console}"]
+    if passphrase_by_env:
+        cmd += ["-E", PASSPHRASE_ENV]
+    return cmd + engine_command(answers, state_dir, passphrase_file=passphrase_file)
 
 
 def _reap_later(proc: subprocess.Popen[bytes]) -> None:

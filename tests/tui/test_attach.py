@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 from textual.widgets import Static
 from tui_installer.screens.failure import FailureScreen
@@ -77,6 +78,8 @@ def test_dead_engine_is_noticed_and_resumed(tmp_path: Path) -> None:
                 await pilot.press(key)
             first = progress_of(app)
             await wait_until(pilot, lambda: first.state.current == "greet.start.slow", what="slow step")
+            engine = psutil.Process(first.state.pid)
+            assert not any(PASSPHRASE in part for part in engine.cmdline() + list(engine.environ().values()))
             os.kill(first.state.pid, signal.SIGKILL)
             (work / "go").touch()  # lets the orphaned step end
             dead = first.query_one("#engine-dead", Static)

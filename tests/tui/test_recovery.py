@@ -97,3 +97,26 @@ def test_quit_asks_and_the_install_goes_on(tmp_path: Path) -> None:
             break
         asyncio.run(asyncio.sleep(0.2))
     assert json.loads(journal_path.read_text())["state"] == "ok"
+
+
+def test_starting_the_tui_again_offers_the_running_install(tmp_path: Path) -> None:
+    session = session_for(tmp_path, 300)
+    answers = Path(str(session.answers_source))
+    run = client.wait_for_run(client.start_engine(answers, session.state_dir, passphrase=PASSPHRASE))
+
+    async def walk() -> str:
+        app = InstallerApp(Session(state_dir=session.state_dir), mode="flow")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="offer")
+            assert "An install is running" in str(app.screen.question)
+            await pilot.press("y")
+            await wait_until(pilot, lambda: isinstance(app.screen, (ProgressScreen, FailureScreen)),
+                             what="progress")
+            progress = next(s for s in app.screen_stack if isinstance(s, ProgressScreen))
+            await wait_until(pilot, lambda: progress.state.run == run, what="the running install")
+            await wait_until(pilot, lambda: isinstance(app.screen, FailureScreen), what="its failure")
+            await pilot.press("a")
+            await wait_until(pilot, lambda: progress.state.over, what="aborted")
+            return progress.state.state
+
+    assert asyncio.run(walk()) == "failed"

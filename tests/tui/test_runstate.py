@@ -123,3 +123,13 @@ def test_engine_alive_follows_the_lock(tmp_path: Path) -> None:
         holder.wait()
     (tmp_path / "engine.lock").write_text("999999")  # a stale pid, and a free lock
     assert not client.engine_alive(tmp_path)
+
+
+def test_systemd_unit_command_keeps_the_passphrase_out_of_argv(tmp_path: Path) -> None:
+    cmd = client.unit_command("tui-installer-x", tmp_path / "console.log", tmp_path / "a.yaml", tmp_path,
+                              passphrase_by_env=True, passphrase_file=None)
+    assert cmd[:5] == ["systemd-run", "--unit", "tui-installer-x", "--collect", "--quiet"]
+    assert cmd[cmd.index("-E") + 1] == client.PASSPHRASE_ENV and "=" not in cmd[cmd.index("-E") + 1]
+    tail = cmd[cmd.index("tui_installer") - 2:]
+    assert tail[3:] == ["install", "-a", str(tmp_path / "a.yaml"), "--yes", "--on-failure", "ask",
+                        "--state-dir", str(tmp_path)]
