@@ -380,3 +380,19 @@ def test_a_leftover_process_printing_forever_does_not_hold_the_step(tmp_path: Pa
         assert result.ok and result.duration < 3 and "bye" in lines
     finally:
         os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def test_an_exception_in_the_loop_kills_the_step_and_propagates(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+
+    class Boom(BaseException):
+        pass
+
+    def on_lines(lines: list[str]) -> None:
+        if "ready" in lines:
+            raise Boom  # not an Exception: a KeyboardInterrupt-like event, not a listener bug
+
+    s = step(f"sleep 100 & echo $! > {pid_file}; echo ready; wait")
+    with pytest.raises(Boom):
+        Executor(kill_grace=1.0).run(s, secrets={}, log_path=tmp_path / "x.log", on_lines=on_lines)
+    assert gone(int(pid_file.read_text()))

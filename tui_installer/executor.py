@@ -198,13 +198,21 @@ class _Run:
         os.set_blocking(self.fd, False)
         self.poller = select.poll()
         self.poller.register(self.fd, select.POLLIN)
-        stopped = self._loop()
+        try:
+            stopped = self._loop()
+        except BaseException:  # KeyboardInterrupt, a bug: never leave the step's processes behind
+            self._kill()
+            self.child.close()
+            raise
         if stopped:
-            proctree.kill(self.child.pid, self.token, self.ex.kill_grace, self.child.alive)
+            self._kill()
             self._drain(deadline=time.monotonic() + 1.0)
         self.splitter.finish()
         self._wait_exit()
         return self._result()
+
+    def _kill(self) -> None:
+        proctree.kill(self.child.pid, self.token, self.ex.kill_grace, self.child.alive)
 
     def _spawn(self, extra_env: Mapping[str, str] | None) -> ptyspawn.PtyChild:
         env = build_env(self.step, self.secrets, extra_env, self.token)
@@ -293,7 +301,7 @@ class _Run:
         pause = 0.0005
         while self.child.alive():
             if self._limit_reached(time.monotonic()):
-                proctree.kill(self.child.pid, self.token, self.ex.kill_grace, self.child.alive)
+                self._kill()
                 break
             time.sleep(pause)
             pause = min(pause * 2, 0.05)

@@ -58,8 +58,13 @@ class PtyChild:
             self.exit_code = os.waitstatus_to_exitcode(status)
         return False
 
-    def send_line(self, text: str) -> None:
-        os.write(self.fd, text.encode() + b"\n")
+    def send_line(self, text: str) -> bool:
+        """Type ``text`` and Enter; False if nobody reads any more (the child is gone)."""
+        try:
+            os.write(self.fd, text.encode() + b"\n")
+        except OSError:  # EIO after the child left, EAGAIN if its input is full: it is not listening
+            return False
+        return True
 
     def close(self) -> None:
         if self.fd >= 0:
