@@ -102,7 +102,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_install(args: argparse.Namespace) -> int:
     from tui_installer import engine
-    from tui_installer.cli import open_secrets
+    from tui_installer.context import open_secrets
 
     policy = engine.Policy.parse(args.on_failure)
     plan = load_plan(args)
@@ -119,7 +119,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
     from tui_installer import engine
-    from tui_installer.cli import open_secrets
+    from tui_installer.context import open_secrets
 
     plan = load_plan(args, removal=True, purge=args.purge)
     what = "stop every service and remove its data (--purge)" if args.purge else "stop every service"
@@ -135,7 +135,7 @@ def cmd_uninstall(args: argparse.Namespace) -> int:
 def _run_engine(args: argparse.Namespace, plan: Plan, secrets: dict[str, str], policy: engine.Policy,
                 *, kind: str, resume: bool = True) -> int:
     from tui_installer import engine
-    from tui_installer.cli import install_signal_handlers, state_dir_of
+    from tui_installer.context import install_signal_handlers, state_dir_of
     from tui_installer.headless import Printer
 
     listener = None if getattr(args, "quiet", False) else Printer()
@@ -170,7 +170,7 @@ def last_run_dir(state_dir: Path) -> Path:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from tui_installer import engine
-    from tui_installer.cli import state_dir_of
+    from tui_installer.context import state_dir_of
 
     state_dir = state_dir_of(args)
     run_dir = last_run_dir(state_dir)
@@ -208,7 +208,7 @@ def _step_line(step_id: str, step: journal.StepRecord) -> str:
 
 def cmd_answer(args: argparse.Namespace) -> int:
     from tui_installer import engine
-    from tui_installer.cli import state_dir_of
+    from tui_installer.context import state_dir_of
 
     run_dir = last_run_dir(state_dir_of(args))
     record = journal.load(run_dir / "journal.json")

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
 def open_store(args: argparse.Namespace) -> SecretStore:
     """The store under the global options, as every command opens it (a prompt only on a terminal)."""
-    from tui_installer.cli import open_secrets
+    from tui_installer.context import open_secrets
 
     store: SecretStore = open_secrets(args, interactive=True)
     return store

@@ -1,0 +1,54 @@
+"""What every command needs from its arguments: the state directory, the unlocked secret store, and
+signal handling for a run. Kept apart from ``cli`` (which may start the TUI) so engine-side commands
+never reach Textual, not even through a lazy import."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from tui_installer import paths
+from tui_installer.errors import UserError
+
+
+def option(args: argparse.Namespace, name: str) -> Any:
+    return getattr(args, name, None)
+
+
+def state_dir_of(args: argparse.Namespace) -> Path:
+    return paths.state_dir(option(args, "state_dir"))
+
+
+def open_secrets(args: argparse.Namespace, *, interactive: bool) -> Any:
+    """The secret store, unlocked from --keyring-passphrase-file, the environment, or (only when allowed
+    and a terminal is there) a prompt — never a prompt behind the user's back."""
+    from tui_installer.secrets import PASSPHRASE_ENV, SecretStore
+
+    ask = _ask_passphrase if interactive and sys.stdin.isatty() else None
+    store = SecretStore.open(state_dir_of(args), passphrase_file=option(args, "keyring_passphrase_file"), ask=ask)
+    # Steps inherit this process's environment: the master passphrase must not reach them.
+    os.environ.pop(PASSPHRASE_ENV, None)
+    return store
+
+
+def _ask_passphrase(prompt: str = "Keyring passphrase: ", confirm: bool = False) -> str:
+    first = getpass.getpass(prompt)
+    if confirm and getpass.getpass("Again: ") != first:
+        raise UserError("the two passphrases differ", hint="run the command again")
+    return first
+
+
+def install_signal_handlers(cancel: Any) -> None:
+    """SIGTERM/SIGINT cancel the running step (its whole process tree) and end the run as aborted; a
+    lost terminal (SIGHUP) must not kill an install half-way through dpkg."""
+    def handler(signum: int, frame: Any) -> None:
+        cancel()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
