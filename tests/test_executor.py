@@ -183,6 +183,7 @@ def test_long_line_is_cut_and_continues(tmp_path: Path) -> None:
     assert result.ok and lines[-1] == "after"
     pieces = lines[:-1]
     assert "".join(pieces) == "a" * size and max(map(len, pieces)) <= 64 * 1024
+    assert result.tail[-1] == "after" and result.tail[0] == "a" * 4096 + " [...]"  # the tail stays small
 
 
 def test_ansi_escapes_are_dropped(tmp_path: Path) -> None:

@@ -20,6 +20,8 @@ from .redact import Redactor
 
 #: Longer lines are cut into pieces of this many characters (the rest continues on the next line).
 LINE_CAP = 64 * 1024
+#: Lines of ``Result.tail`` are cut to this (the log keeps them whole).
+TAIL_LINE_CAP = 4096
 #: The log file is flushed at least this often while output flows (others may tail it).
 FLUSH_SECONDS = 0.5
 
@@ -84,7 +86,7 @@ class Relay:
         if len(block) > self.cap and max(map(len, lines), default=0) > self.cap:
             lines = cap_lines(lines, self.cap)
         self.count += len(lines)
-        self.tail.extend(lines)
+        self.tail.extend(lines[-(self.tail.maxlen or 0):])
         self._callback(lines)
         now = time.monotonic()
         if now - self._flushed > FLUSH_SECONDS:
@@ -105,7 +107,8 @@ class Relay:
             self.log.write(f"[tui-installer: output listener failed, detached: {exc!r}]\n".encode())
 
     def tail_list(self) -> list[str]:
-        return list(self.tail)
+        """The last lines, each cut to ``TAIL_LINE_CAP`` (they travel in events and the journal)."""
+        return [x if len(x) <= TAIL_LINE_CAP else x[:TAIL_LINE_CAP] + " [...]" for x in self.tail]
 
 
 class Prompter:
