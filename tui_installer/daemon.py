@@ -97,6 +97,11 @@ def start_argv(unit: Unit) -> list[str]:
 
 def start(unit: Unit, *, wait: float = 3.0) -> int:
     """Start ``unit`` unless it runs; fail (with the log's tail) if it dies within ``wait`` seconds."""
+    return launch(unit) or watch([unit], wait)
+
+
+def launch(unit: Unit) -> int:
+    """Start ``unit`` in the background unless it already runs; does not wait."""
     if running_pid(unit):
         print(f"{unit.name}: already running (pid {running_pid(unit)})")
         return 0
@@ -109,13 +114,20 @@ def start(unit: Unit, *, wait: float = 3.0) -> int:
         print(f"{unit.name}: start-stop-daemon exited {rc}", file=sys.stderr)
         return 1
     _record_state(unit)
+    return 0
+
+
+def watch(units: list[Unit], wait: float) -> int:
+    """Fail (with the log's tail) if one of ``units`` dies within ``wait`` seconds."""
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         time.sleep(0.2)
-        if not running_pid(unit):
-            return _died(unit)
-    _record_state(unit)  # again: the service may have called setsid() itself (nova does)
-    print(f"{unit.name}: running (pid {running_pid(unit)}), log {unit.log_file}")
+        for unit in units:
+            if not running_pid(unit):
+                return _died(unit)
+    for unit in units:
+        _record_state(unit)  # again: the service may have called setsid() itself (nova does)
+        print(f"{unit.name}: running (pid {running_pid(unit)}), log {unit.log_file}")
     return 0
 
 
@@ -157,7 +169,8 @@ def stop(unit: Unit) -> int:
 
 
 def _kill_all(unit: Unit, *, timeout: float) -> int:
-    """SIGTERM the service, its descendants and its sessions; after ``timeout``, SIGKILL the rest."""
+    """Stop like systemd's ``KillMode=mixed``: SIGTERM the main process and give it ``timeout`` to shut
+    down its own children; then SIGKILL whatever is left of its tree and sessions (privsep-helper)."""
     state = _read_state(unit)
     main = _alive(_read_pid(unit), state.get("create_time")) if state else None
     sids = set(state.get("sids", []))
@@ -167,10 +180,13 @@ def _kill_all(unit: Unit, *, timeout: float) -> int:
         except OSError:
             pass
     targets = _targets(main, sids)
-    for proc in targets:
+    first = [main] if main else targets
+    for proc in first:
         _signal(proc, "terminate")
-    _, alive = psutil.wait_procs(targets, timeout=timeout)
-    for proc in alive + _targets(main, sids):
+    psutil.wait_procs(first, timeout=timeout)
+    rest = {p.pid: p for p in targets + _targets(None, sids) if p.is_running()}
+    _, alive = psutil.wait_procs(list(rest.values()), timeout=1)
+    for proc in alive:
         _signal(proc, "kill")
     psutil.wait_procs(alive, timeout=5)
     pid_file(unit).unlink(missing_ok=True)
