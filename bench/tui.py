@@ -1,0 +1,208 @@
+"""TUI benchmark: key-to-screen latency while a step floods its output vs while it is idle, RSS of the
+engine + TUI, and cold start to the first screen. Not a timed test: prints a table.
+
+The TUI runs for real in a pty at 80x24 (pexpect), started as an operator would start it
+(`tui-installer -a ANSWERS --start`); it starts the engine detached. A "key-to-screen" sample is the
+time from writing F1 to the pty until the help dialog's title arrives in the terminal output.
+
+    .venv/bin/python bench/tui.py [--samples 30] [--cold 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pexpect
+import psutil
+
+SCRIPT = str(Path(sys.executable).parent / "tui-installer")
+F1 = "\x1bOP"
+PROFILE = """\
+name: tuibench
+description: one step that floods its output, one that sleeps
+services: [bench]
+service_definitions:
+  bench:
+    settings: {{work: {work}}}
+    phases:
+      install:
+        - name: flood
+          description: print 2M lines of 100 bytes, again and again until told to stop
+          run: "while [ ! -e {{{{ work }}}}/stop-flood ]; do seq -f '%0100g' 1 2000000; done"
+          timeout: 600
+        - name: idle
+          description: silent until told to stop
+          run: "while [ ! -e {{{{ work }}}}/stop-idle ]; do sleep 0.2; done"
+          timeout: 600
+"""
+
+
+def setup(root: Path) -> tuple[Path, Path, Path]:
+    state, work = root / "state", root / "work"
+    state.mkdir(mode=0o700)
+    work.mkdir()
+    (root / "profile.yaml").write_text(PROFILE.format(work=work))
+    answers = root / "answers.yaml"
+    answers.write_text(f"profile: {root / 'profile.yaml'}\n")
+    passphrase = root / "passphrase"
+    passphrase.write_text("bench-passphrase-123\n")
+    passphrase.chmod(0o600)
+    return state, work, answers
+
+
+def spawn(args: list[str]) -> pexpect.spawn:
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24"}
+    child = pexpect.spawn(SCRIPT, args, env=env, dimensions=(24, 80), encoding="utf-8",
+                          codec_errors="replace", timeout=60)
+    child.delaybeforesend = None  # pexpect sleeps 50 ms before every send by default
+    return child
+
+
+def latency(tui: pexpect.spawn, samples: int) -> list[float]:
+    """Seconds from F1 to the help dialog's title on the terminal; the dialog is closed after each."""
+    found = []
+    for _ in range(samples):
+        drain(tui)
+        start = time.perf_counter()
+        tui.send(F1)
+        tui.expect("Keys", timeout=10)
+        found.append(time.perf_counter() - start)
+        time.sleep(0.05)
+        tui.send("q")
+        time.sleep(0.3)
+    return found
+
+
+def drain(tui: pexpect.spawn) -> None:
+    try:
+        while True:
+            tui.read_nonblocking(1 << 16, timeout=0.05)
+    except (pexpect.TIMEOUT, pexpect.EOF):
+        pass
+
+
+def current_step(state: Path) -> tuple[str | None, int | None]:
+    run = (state / "last-run").read_text().strip() if (state / "last-run").exists() else None
+    if not run:
+        return None, None
+    journal = json.loads((state / "runs" / run / "journal.json").read_text())
+    running = [s for s, r in journal["steps"].items() if r["status"] == "running"]
+    return (running[0] if running else None), journal.get("pid")
+
+
+def wait_step(state: Path, step: str, timeout: float = 60) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            current, pid = current_step(state)
+        except (OSError, ValueError, KeyError):
+            current, pid = None, None
+        if current == step and pid:
+            return pid
+        time.sleep(0.1)
+    raise SystemExit(f"step {step} never started")
+
+
+def wait_finished(state: Path, timeout: float = 60) -> None:
+    run = (state / "last-run").read_text().strip()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if json.loads((state / "runs" / run / "journal.json").read_text())["state"] != "running":
+            return
+        time.sleep(0.1)
+
+
+def rss(pid: int) -> int:
+    """RSS of one process (the engine, or the TUI): the step's own processes are the workload."""
+    return int(psutil.Process(pid).memory_info().rss)
+
+
+def measure_run(root: Path, samples: int) -> dict[str, object]:
+    state, work, answers = setup(root)
+    tui = spawn(["--state-dir", str(state), "-a", str(answers), "--start",
+                 "--keyring-passphrase-file", str(root / "passphrase")])
+    engine = wait_step(state, "bench.install.flood")
+    time.sleep(2)
+    log = next((state / "runs").iterdir()) / "logs" / "bench.install.flood.log"
+    cpu0 = cpu_seconds(tui.pid)
+    time.sleep(5)  # no keys: what following the flood alone costs the TUI
+    tui_cpu_watch = (cpu_seconds(tui.pid) - cpu0) / 5 * 100
+    size0, t0 = log.stat().st_size, time.monotonic()
+    cpu0 = cpu_seconds(tui.pid)
+    busy = latency(tui, samples)
+    elapsed = time.monotonic() - t0
+    rate = (log.stat().st_size - size0) / elapsed / 1e6
+    tui_cpu_busy = (cpu_seconds(tui.pid) - cpu0) / elapsed * 100
+    rss_busy = rss(engine) + rss(tui.pid)
+    (work / "stop-flood").touch()
+    wait_step(state, "bench.install.idle")
+    time.sleep(2)
+    cpu0, t0 = cpu_seconds(tui.pid), time.monotonic()
+    idle = latency(tui, samples)
+    tui_cpu_idle = (cpu_seconds(tui.pid) - cpu0) / (time.monotonic() - t0) * 100
+    rss_idle = rss(engine) + rss(tui.pid)
+    (work / "stop-idle").touch()
+    wait_finished(state)
+    time.sleep(1)  # the TUI may see run_finished a moment after the journal says so
+    tui.sendcontrol("q")
+    if tui.expect([pexpect.EOF, "Quit the TUI"], timeout=30) == 1:
+        tui.send("y")
+        tui.expect(pexpect.EOF, timeout=30)
+    return {"busy": busy, "idle": idle, "rss_busy": rss_busy, "rss_idle": rss_idle, "mb_s": rate,
+            "cpu_busy": tui_cpu_busy, "cpu_idle": tui_cpu_idle, "cpu_watch": tui_cpu_watch}
+
+
+def cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def cold_start(root: Path, runs: int) -> list[float]:
+    times = []
+    for i in range(runs):
+        state = root / f"cold{i}"
+        start = time.perf_counter()
+        tui = spawn(["--state-dir", str(state)])
+        tui.expect("Step 1/6: Host check", timeout=30)
+        times.append(time.perf_counter() - start)
+        tui.sendcontrol("q")
+        tui.expect(pexpect.EOF, timeout=10)
+    return times
+
+
+def stats(values: list[float]) -> str:
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return f"median {statistics.median(values) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {ordered[-1] * 1000:.0f} ms"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=30)
+    parser.add_argument("--cold", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tui-bench-") as tmp:
+        result = measure_run(Path(tmp), args.samples)
+        cold = cold_start(Path(tmp), args.cold)
+    load = os.getloadavg()[0]
+    print(f"# TUI benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load {load:.1f}")
+    print(f"key-to-screen, step idle:          {stats(result['idle'])}"  # type: ignore[arg-type]
+          f" (TUI CPU {result['cpu_idle']:.0f}%)")
+    print(f"key-to-screen, step flooding:      {stats(result['busy'])}"  # type: ignore[arg-type]
+          f" (TUI CPU {result['cpu_busy']:.0f}%; the step relayed {result['mb_s']:.0f} MB/s to its log)")
+    print(f"TUI CPU while it only watches the flood: {result['cpu_watch']:.0f}%")
+    print(f"engine + TUI RSS, flooding / idle: {result['rss_busy'] / 2**20:.0f} MB / "  # type: ignore[operator]
+          f"{result['rss_idle'] / 2**20:.0f} MB")  # type: ignore[operator]
+    print(f"cold start to the first screen:    {stats(cold)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
