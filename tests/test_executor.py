@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import pexpect
 import psutil
 import pytest
 
@@ -397,3 +398,27 @@ def test_an_exception_in_the_loop_kills_the_step_and_propagates(tmp_path: Path) 
     with pytest.raises(Boom):
         Executor(kill_grace=1.0).run(s, secrets={}, log_path=tmp_path / "x.log", on_lines=on_lines)
     assert gone(int(pid_file.read_text()))
+
+
+def test_the_pty_is_driven_by_pexpect_with_timeout_and_eof() -> None:
+    from pexpect.fdpexpect import fdspawn
+
+    from tui_installer import ptyspawn
+
+    child = ptyspawn.spawn(["bash", "-c", "read -r x; echo got:$x; exit 3"], os.environ)
+    try:
+        assert isinstance(child.io, fdspawn) and child.io.encoding is None
+        with pytest.raises(pexpect.TIMEOUT):
+            child.io.read_nonblocking(100, 0.2)  # bash waits for its line
+        assert child.send_line("hi")
+        data = b""
+        with pytest.raises(pexpect.EOF):  # not TIMEOUT: bash exits and the pty reports the end
+            while True:
+                data += child.io.read_nonblocking(100, 5)
+        assert data == b"got:hi\n"  # no echo of the answer, no \r added
+        deadline = time.monotonic() + 5
+        while child.alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert child.exit_code == 3
+    finally:
+        child.close()

@@ -1,12 +1,17 @@
 """The one executor: every step's command runs here, in a pty.
 
 Why a pty: tools behave as on an operator's terminal (sudo, password prompts, line-buffered output).
-The process is started by ``ptyspawn`` (posix_spawn on a fresh pty: pexpect's fork of the interpreter
-cost more per step than the step's own ``bash -c``); the loop is ansible-runner's pexpect loop, by hand.
-Why not ``expect()`` per line: at ~2M lines a regex round trip per line is far too slow; the executor
-reads the pty in large chunks, and works on blocks of lines with C-speed string operations (decode,
-split, redact, write). Prompts are regexes searched over the not yet scanned text, including the
-partial last line (prompts rarely end with a newline).
+The process is started by ``ptyspawn`` (posix_spawn on a fresh pty: ``pexpect.spawn``'s fork of the
+interpreter cost more per step than the step's own ``bash -c``) and its pty is driven by pexpect
+(``fdpexpect.fdspawn``, bytes mode). The loop is ansible-runner's pexpect loop: each pass checks cancel
+and the timeouts, then reads with a short timeout; ``pexpect.TIMEOUT`` (quiet for a moment) and
+``pexpect.EOF`` (every writer closed the pty) are the loop's two other outcomes, and after a kill a last
+read keeps what the dying processes wrote. Why ``read_nonblocking`` and not ``expect()`` per line: at
+~2M lines a regex round trip per line is far too slow; the executor takes the pty's output in chunks and
+works on blocks of lines with C-speed string operations (decode, split, redact, write). Prompts are
+regexes searched over the not yet scanned text, including the partial last line (prompts rarely end
+with a newline), and answered with pexpect's ``sendline``. (pexpect's ``logfile_read`` is not used: it
+would see raw chunks, and the log may only get redacted, normalised, complete lines.)
 
 Output handling: the pty's output post-processing (OPOST) is switched off, so ``\\n`` stays
 ``\\n`` and the kernel does half the work; a bare ``\\r`` (a progress redraw) keeps the final state of its
@@ -27,11 +32,12 @@ from __future__ import annotations
 import os
 import re
 import secrets as _random
-import select
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+
+import pexpect
 
 from . import proctree, ptyspawn
 from .checks import run_check  # noqa: F401 - re-exported: the engine's `unless` checks
@@ -194,10 +200,7 @@ class _Run:
         except OSError as exc:
             code = 126 if isinstance(exc, PermissionError) else 127
             return self._not_started(f"cannot run {self.step.argv[0]!r}: {exc}", code)
-        self.fd = self.child.fd
-        os.set_blocking(self.fd, False)
-        self.poller = select.poll()
-        self.poller.register(self.fd, select.POLLIN)
+        self.io = self.child.io
         try:
             stopped = self._loop()
         except BaseException:  # KeyboardInterrupt, a bug: never leave the step's processes behind
@@ -216,7 +219,7 @@ class _Run:
 
     def _spawn(self, extra_env: Mapping[str, str] | None) -> ptyspawn.PtyChild:
         env = build_env(self.step, self.secrets, extra_env, self.token)
-        return ptyspawn.spawn(self.step.argv, env, cwd=self.step.cwd)
+        return ptyspawn.spawn(self.step.argv, env, cwd=self.step.cwd, maxread=READ_SIZE)
 
     def _not_started(self, message: str, code: int) -> Result:
         self.relay.emit_block(message + "\n")
@@ -236,8 +239,9 @@ class _Run:
     def _loop(self) -> bool:
         """Read until EOF (False) or until the step must be stopped (True).
 
-        The pty is non-blocking: while output flows, each pass is one ``read`` syscall (no ``poll``),
-        which leaves the CPU to the step and the kernel's pty worker (~20% more throughput on 2 cores).
+        While output flows each pass is one ``read`` (see ``ptyspawn.PtyIO``); when the pty is quiet
+        the read waits up to ``BATCH_WAIT`` (something is buffered: a prompt may be waiting for us) or
+        ``TICK``, and a ``TIMEOUT`` is the moment to process what is buffered.
         """
         exited_at: float | None = None
         next_check = 0.0
@@ -245,15 +249,14 @@ class _Run:
             now = time.monotonic()
             if self._limit_reached(now):
                 return True
-            got = self._read(now)
-            if got is False:
-                return False
-            if got:
-                if self.buf_bytes >= BATCH_BYTES or now - self.buf_since >= BATCH_SECONDS:
-                    self._process()
-            elif not self.poller.poll((BATCH_WAIT if self.buf else TICK) * 1000):
+            try:
+                self._take(self.io.read_nonblocking(READ_SIZE, BATCH_WAIT if self.buf else TICK))
+            except pexpect.TIMEOUT:
                 self._process()
                 next_check = 0.0  # quiet: a good moment to see whether the child is still there
+            except pexpect.EOF:
+                self._process()
+                return False
             if now >= next_check:
                 next_check = now + EXIT_CHECK
                 if exited_at is None and not self.child.alive():
@@ -262,23 +265,16 @@ class _Run:
                 self._process()
                 return False  # the child is gone; whoever still holds the pty is not our concern
 
-    def _read(self, now: float) -> bool | None:
-        """Read what is there: True if something was read, None if nothing yet, False at end of file."""
-        try:
-            data = os.read(self.fd, READ_SIZE)
-        except BlockingIOError:
-            return None
-        except OSError:  # EIO: every writer closed the pty
-            data = b""
-        if not data:
-            self._process()
-            return False
+    def _take(self, data: bytes) -> None:
+        """Buffer a chunk; process the buffer once it is big or old enough."""
+        now = time.monotonic()
         if not self.buf:
             self.buf_since = now
         self.buf.append(data)
         self.buf_bytes += len(data)
         self.last_output = now
-        return True
+        if self.buf_bytes >= BATCH_BYTES or now - self.buf_since >= BATCH_SECONDS:
+            self._process()
 
     def _process(self) -> None:
         if not self.buf:
@@ -290,9 +286,12 @@ class _Run:
             self.child.send_line(answer)
 
     def _drain(self, deadline: float) -> None:
-        """After a kill: keep what the dying processes still wrote, for the tail and the log."""
-        while time.monotonic() < deadline and self.poller.poll(50):
-            if self._read(time.monotonic()) is False:
+        """After a kill, the last read: keep what the dying processes still wrote, for the tail and
+        the log (until EOF, 50 ms of quiet, or ``deadline``)."""
+        while time.monotonic() < deadline:
+            try:
+                self._take(self.io.read_nonblocking(READ_SIZE, 0.05))
+            except (pexpect.TIMEOUT, pexpect.EOF):
                 break
         self._process()
 
