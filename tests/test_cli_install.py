@@ -110,6 +110,13 @@ def test_resume_after_kill_9_mid_step(tmp_path):
                              "-p", str(profile), "--yes"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     wait_for(lambda: (work / "slow.started").exists())
+
+    def slow_is_running() -> bool:
+        run = (state / "last-run").read_text().strip()
+        steps = json.loads((state / "runs" / run / "journal.json").read_text())["steps"]
+        return steps["k.install.slow"]["status"] == "running"
+
+    wait_for(slow_is_running, timeout=5)  # a running step reaches the journal within the ticker's period
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
 

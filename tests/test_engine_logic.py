@@ -26,11 +26,11 @@ class ScriptedExecutor:
         self.calls: list[str] = []
         self.hold = hold
 
-    def run(self, step, *, secrets, log_path, on_output=None, cancel=None, extra_env=None):
+    def run(self, step, *, secrets, log_path, on_lines=None, cancel=None, extra_env=None):
         self.calls.append(step.id)
         Path(log_path).write_text("fake\n")
-        if on_output:
-            on_output(f"running {step.id}")
+        if on_lines:
+            on_lines([f"running {step.id}"])
         if self.hold is not None:
             self.hold.wait(5)
         codes = self.script.get(step.id)

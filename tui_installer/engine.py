@@ -241,14 +241,14 @@ class Engine:
         record = self.journal.steps[step.id]
         attempt = record.attempts + 1
         self.journal.update(step.id, status=journal.RUNNING, attempts=attempt, started=time.time(),
-                            finished=None, exit_code=None, signal=None, cause=None, reason=None)
+                            finished=None, exit_code=None, signal=None, cause=None, reason=None, flush=False)
         self.events.emit("step_started", step=step.id, phase=step.phase, title=step.description or step.name,
                          command=step.display, attempt=attempt)
         with self._lock:
             self._current, self._pending, self._dropped = step.id, [], 0
         try:
             return self.executor.run(step, secrets=self.secrets, log_path=self.run_dir / record.log,
-                                     on_output=self._on_output, cancel=self.cancel_event,
+                                     on_lines=self._on_lines, cancel=self.cancel_event,
                                      extra_env=self._step_env())
         finally:
             self._flush_output()
@@ -305,12 +305,14 @@ class Engine:
 
     # -- output and resources --------------------------------------------------------------------
 
-    def _on_output(self, line: str) -> None:
+    def _on_lines(self, lines: list[str]) -> None:
+        """Keep the last 10 lines for the next flush (≤ 5 output events a second, whatever the step
+        prints): the full output is in the step's log."""
         with self._lock:
-            self._pending.append(line)
+            self._pending.extend(lines)
             if len(self._pending) > 10:
-                del self._pending[0]
-                self._dropped += 1
+                self._dropped += len(self._pending) - 10
+                del self._pending[:-10]
 
     def _flush_output(self) -> None:
         with self._lock:
@@ -323,6 +325,7 @@ class Engine:
         monitor, last_sample = Monitor(), 0.0
         while not self._ticker_stop.wait(OUTPUT_FLUSH):
             self._flush_output()
+            self.journal.flush()
             if time.monotonic() - last_sample >= RESOURCE_EVERY:
                 last_sample = time.monotonic()
                 self.events.emit("resources", step=self._current, **monitor.sample(os.getpid()))
