@@ -3,8 +3,10 @@
 (a) 300 trivial steps through the engine vs the same commands in a plain bash loop: overhead per step
     (target <= 5 ms).
 (b) a step printing 200 MB in ~2M lines, relayed to its log, vs ``cat FILE > /dev/null`` of the same
-    file and vs a bare read loop on a pty (the kernel's ceiling): MB/s side by side, and the installer
-    process's peak RSS (target >= 50 MB/s relayed, RSS <= 150 MB).
+    file, vs a bare read loop on a pty (the kernel's ceiling) and vs pexpect read loops that do nothing
+    with what they read (plain ``fdspawn``: a poll before every read; the executor's ``PtyIO``: read
+    first): MB/s side by side, and the installer process's peak RSS (target >= 50 MB/s relayed,
+    RSS <= 150 MB).
 
 Both parts run in the same process, one after the other, on the same machine state. The input file is
 written by a child process, so its buffers do not count in our RSS.
@@ -20,13 +22,17 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import pexpect  # noqa: E402
+from pexpect.fdpexpect import fdspawn  # noqa: E402
+
 from tui_installer.executor import Executor  # noqa: E402
 from tui_installer.model import Phase, Plan, Step  # noqa: E402
-from tui_installer.ptyspawn import spawn  # noqa: E402
+from tui_installer.ptyspawn import PtyIO, spawn  # noqa: E402
 
 LINE_PAYLOAD = 90  # + "line NNNNNNN " prefix and "\n": about 100 bytes a line
 #: a realistic set of secrets to redact (an all-in-one deployment has about this many)
@@ -63,8 +69,7 @@ def run_cat(path: Path) -> None:
 def run_bare_pty(path: Path) -> None:
     """``cat`` in a pty set up as the executor does (no OPOST, non-blocking), read by the tightest
     loop Python allows: no decoding, no splitting, no log. The ceiling for any pty relay here."""
-    child = spawn(["cat", str(path)], os.environ)
-    os.set_blocking(child.fd, False)
+    child = spawn(["cat", str(path)], os.environ)  # (its fd is non-blocking)
     poller = select.poll()
     poller.register(child.fd, select.POLLIN)
     while True:
@@ -74,6 +79,25 @@ def run_bare_pty(path: Path) -> None:
         except BlockingIOError:
             poller.poll(100)
         except OSError:
+            break
+    child.close()
+    while child.alive():
+        time.sleep(0.001)
+
+
+def run_pexpect_loop(path: Path, make_io: Callable[[int], fdspawn]) -> None:
+    """``cat`` in the executor's pty, read through pexpect until ``EOF``; nothing done with the data.
+
+    ``make_io(fd)`` gives the pexpect object: a plain ``fdspawn`` (it polls before every read) or the
+    executor's ``PtyIO`` (it reads first and polls only when nothing is there)."""
+    child = spawn(["cat", str(path)], os.environ)
+    io = make_io(child.fd)
+    while True:
+        try:
+            io.read_nonblocking(65536, 0.1)
+        except pexpect.TIMEOUT:
+            continue
+        except pexpect.EOF:
             break
     child.close()
     while child.alive():
@@ -107,6 +131,9 @@ def part_b(megabytes: int, repeat: int) -> None:
         variants = {
             "cat FILE > /dev/null": lambda: run_cat(path),
             "bare pty read loop (ceiling)": lambda: run_bare_pty(path),
+            "pexpect fdspawn loop (poll+read)": lambda: run_pexpect_loop(
+                path, lambda fd: fdspawn(fd, encoding=None, maxread=65536, use_poll=True)),
+            "pexpect PtyIO loop (read first)": lambda: run_pexpect_loop(path, lambda fd: PtyIO(fd, 65536)),
             "executor -> log + on_lines": lambda: run_relay(path, folder / "a.log", False),
             "executor -> log + on_output per line": lambda: run_relay(path, folder / "b.log", True),
         }

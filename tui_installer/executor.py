@@ -297,13 +297,10 @@ class _Run:
 
     def _wait_exit(self) -> None:
         """The pty is closed but the child may still run (it closed its output): limits still apply."""
-        pause = 0.0005
-        while self.child.alive():
+        while not self.child.wait(TICK):
             if self._limit_reached(time.monotonic()):
                 self._kill()
                 break
-            time.sleep(pause)
-            pause = min(pause * 2, 0.05)
         self.child.close()
 
     def _result(self) -> Result:

@@ -27,10 +27,12 @@ from __future__ import annotations
 import fcntl
 import os
 import pty
+import select
 import shutil
 import signal
 import struct
 import termios
+import time
 from collections.abc import Mapping, Sequence
 
 import pexpect
@@ -102,6 +104,27 @@ class PtyChild:
         else:
             self.exit_code = os.waitstatus_to_exitcode(status)
         return False
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the exit; True once it exited (and was reaped).
+
+        Why a pidfd: it wakes at the exit itself, where sleeping in steps would add up to a sleep's
+        length to every step (a process usually exits a moment after it closed the pty).
+        """
+        if not self.alive():
+            return True
+        try:
+            pidfd = os.pidfd_open(self.pid)
+        except OSError:  # a kernel without pidfds (< 5.3)
+            time.sleep(min(timeout, 0.01))
+            return not self.alive()
+        try:
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            poller.poll(timeout * 1000)
+        finally:
+            os.close(pidfd)
+        return not self.alive()
 
     def send_line(self, text: str) -> bool:
         """Type ``text`` and Enter; False if nobody reads any more (the child is gone)."""
