@@ -178,6 +178,9 @@ class ProgressScreen(Screen[None]):
 
     def eta_text(self, done: int, total: int) -> str:
         text = f"{done}/{total} steps"
+        if self.app.has_class("ascii"):  # the bar's glyphs do not exist on the Linux console
+            filled = 20 * done // max(total, 1)
+            text = f"[{'#' * filled}{'-' * (20 - filled)}] " + text
         if self.state.over:
             return text + (" - press s for the summary" if self.state.finished_ok else "")
         left = self.state.remaining(self.history)

@@ -42,7 +42,12 @@ class ReviewScreen(FlowScreen):
         except UserError as exc:
             self.query_one("#review-error", Label).update(f"Cannot make a plan: {exc}")
             return
-        fill_tree(self.query_one("#plan-tree", Tree), plan)
+        tree = self.query_one("#plan-tree", Tree)
+        if self.app.has_class("ascii"):  # the Linux console has no box-drawing glyphs
+            tree.ICON_NODE, tree.ICON_NODE_EXPANDED = "+ ", "- "
+            ascii_lines = ("  ", "| ", "`-", "|-")
+            tree.LINES = {"default": ascii_lines, "bold": ascii_lines, "double": ascii_lines}
+        fill_tree(tree, plan)
         added = "; ".join(f"{k} ({v})" for k, v in plan.added.items())
         self.query_one("#plan-summary", Static).update(
             f"Profile {plan.profile}: {len(plan.steps())} steps, services {', '.join(plan.services)}"
