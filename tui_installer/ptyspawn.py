@@ -46,7 +46,8 @@ _DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGQUI
 class PtyIO(fdspawn):  # type: ignore[misc]  # pexpect ships no type hints
     """pexpect over the pty master: ``read_nonblocking`` raises ``pexpect.TIMEOUT`` when nothing came
     within ``timeout`` seconds and ``pexpect.EOF`` once every writer closed the pty; answers go out with
-    ``sendline``. Bytes mode (``encoding=None``): the executor decodes whole blocks itself."""
+    ``sendline``. Bytes mode (``encoding=None``): the executor decodes whole blocks itself. No
+    ``logfile``/``logfile_send``: answers are often secrets, and pexpect would log them as sent."""
 
     def __init__(self, fd: int, maxread: int) -> None:
         super().__init__(fd, encoding=None, maxread=maxread, use_poll=True)  # poll: no FD_SETSIZE limit
