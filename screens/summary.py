@@ -20,9 +20,10 @@ class SummaryScreen(Screen[None]):
     BINDINGS = [Binding("escape,b", "app.pop_screen", "Back to progress"),
                 Binding("q", "app.quit", "Quit")]
 
-    def __init__(self, state_dir: Path, state: RunState, clouds_yaml: Path = CLOUDS_YAML) -> None:
+    def __init__(self, state_dir: Path, state: RunState, clouds_yaml: Path | None = None) -> None:
         super().__init__()
-        self.state_dir, self.state, self.clouds_yaml = state_dir, state, clouds_yaml
+        self.state_dir, self.state = state_dir, state
+        self.clouds_yaml = clouds_yaml or CLOUDS_YAML
 
     def compose(self) -> ComposeResult:
         s = self.state

@@ -12,7 +12,7 @@ import types
 from pathlib import Path
 
 import pytest
-from tui_installer.screens import hostinfo, progress, runstate
+from tui_installer.screens import hostinfo, progress, runstate, summary
 from tui_installer.screens.session import Session
 from tuihelpers import PASSWORD, PROFILE
 
@@ -107,6 +107,7 @@ def fixed(monkeypatch: pytest.MonkeyPatch) -> Path:
         catalog.ProfileInfo("all-in-one", "A whole OpenStack cloud on this host", "x"),
         catalog.ProfileInfo("compute-only", "A compute node joining a controller", "x")])
     monkeypatch.setattr(catalog, "load_services", lambda: {})
+    monkeypatch.setattr(summary, "CLOUDS_YAML", STATE / "no-clouds.yaml")
     return STATE
 
 
