@@ -19,6 +19,7 @@ import os
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -55,7 +56,7 @@ class Keystone:
         return json.loads(raw) if raw else {}
 
     def find(self, kind: str, **query: str) -> dict[str, Any] | None:
-        qs = "&".join(f"{k}={urllib.request.quote(v)}" for k, v in query.items())
+        qs = urllib.parse.urlencode(query)
         items = self.call("GET", f"/{kind}?{qs}")[kind]
         return items[0] if items else None
 

@@ -23,10 +23,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from tui_installer import daemon
 
 UNIT_DIR_ENV = "TUI_INSTALLER_UNIT_DIR"
 MANAGER_ENV = "TUI_INSTALLER_SERVICE_MANAGER"  # "systemd" | "daemon": overrides detection
@@ -102,8 +104,10 @@ def _escape_env(value: str) -> str:
 
 
 def write_unit(unit: Unit, *, directory: Path | None = None, systemd_dir: Path | None = None,
-               systemd: bool | None = None) -> bool:
-    """Record ``unit`` (JSON) and, on systemd, its unit file; True if anything changed."""
+               systemd: bool | None = None, reload: bool = True) -> bool:
+    """Record ``unit`` (JSON) and, on systemd, its unit file; True if anything changed.
+
+    ``systemd=True, systemd_dir=tmp, reload=False`` renders the unit file on any host (tests)."""
     directory = directory or unit_dir()
     unit.argv[0] = _absolute(unit.argv[0], unit.env.get("PATH"))
     changed = _write_if_changed(directory / f"{unit.name}.json", json.dumps(asdict(unit), indent=2) + "\n")
@@ -111,7 +115,8 @@ def write_unit(unit: Unit, *, directory: Path | None = None, systemd_dir: Path |
         target = (systemd_dir or Path(SYSTEMD_DIR)) / unit.unit_name
         if _write_if_changed(target, render_systemd(unit)):
             changed = True
-            _run(["systemctl", "daemon-reload"])
+            if reload:
+                _run(["systemctl", "daemon-reload"])
     if unit.log_file:
         Path(unit.log_file).parent.mkdir(parents=True, exist_ok=True)
     return changed
@@ -150,13 +155,6 @@ def _run(argv: list[str], check: bool = True) -> int:
     return subprocess.run(argv, check=check).returncode
 
 
-def _daemon() -> object:
-    """The non-systemd supervisor, imported lazily (it needs psutil)."""
-    from tui_installer import daemon
-
-    return daemon
-
-
 def start(names: str | list[str], *, wait: float = 3.0, tcp: str | None = None,
           timeout: float = 90.0) -> int:
     """Start (and enable) services; they must stay up ``wait`` seconds, or with ``tcp`` (HOST:PORT or a
@@ -166,9 +164,8 @@ def start(names: str | list[str], *, wait: float = 3.0, tcp: str | None = None,
     if uses_systemd():
         rc = _run(["systemctl", "enable", "--now", *[u.unit_name for u in units]], check=False)
     else:
-        daemon = _daemon()
-        rc = max(daemon.launch(u) for u in units)  # type: ignore[attr-defined]
-        rc = rc or daemon.watch(units, 0.5 if tcp else wait)  # type: ignore[attr-defined]
+        rc = max(daemon.launch(u) for u in units)
+        rc = rc or daemon.watch(units, 0.5 if tcp else wait)
     if rc != 0 or not tcp:
         return int(rc)
     return max(wait_tcp(n, tcp, timeout) for n in names)
@@ -186,7 +183,7 @@ def wait_tcp(name: str, address: str, timeout: float) -> int:
             unit = load_unit(name)
             print(f"{name}: started and died before listening on {address}; last lines of {unit.log_file}:",
                   file=sys.stderr)
-            for line in _tail(unit.log_file):
+            for line in daemon.tail(unit.log_file):
                 print("  " + line, file=sys.stderr)
             return 1
     print(f"{name}: not listening on {address} after {timeout:.0f}s", file=sys.stderr)
@@ -211,13 +208,6 @@ def _answers(address: str) -> bool:
         return False
 
 
-def _tail(path: str | None, lines: int = 20) -> list[str]:
-    if not path or not os.path.exists(path):
-        return []
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        return [line.rstrip("\n") for line in deque(fh, maxlen=lines)]
-
-
 def stop(names: str | list[str]) -> int:
     """Stop services; several at once in parallel (each may need its grace period)."""
     names = [names] if isinstance(names, str) else names
@@ -225,7 +215,7 @@ def stop(names: str | list[str]) -> int:
     if uses_systemd():
         return _run(["systemctl", "stop", *[u.unit_name for u in units]], check=False)
     with ThreadPoolExecutor(max_workers=max(1, len(units))) as pool:
-        return max(pool.map(_daemon().stop, units))  # type: ignore[attr-defined, no-any-return]
+        return max(pool.map(daemon.stop, units))
 
 
 def status(name: str, *, quiet: bool = False) -> int:
@@ -233,12 +223,12 @@ def status(name: str, *, quiet: bool = False) -> int:
     unit = load_unit(name)
     if uses_systemd():
         rc = subprocess.run(["systemctl", "is-active", "--quiet", unit.unit_name]).returncode
-        pid = None if rc else "systemd"
+        pid = None if rc else 0
     else:
-        pid = _daemon().running_pid(unit)  # type: ignore[attr-defined]
+        pid = daemon.running_pid(unit)
     if not quiet:
-        print(f"{name}: running (pid {pid})" if pid else f"{name}: stopped")
-    return 0 if pid else 3
+        print(f"{name}: stopped" if pid is None else f"{name}: running" + (f" (pid {pid})" if pid else ""))
+    return 3 if pid is None else 0
 
 
 def restart(name: str) -> int:
@@ -324,8 +314,11 @@ def main(argv: list[str] | None = None) -> int:
         return system(args.action, args.name)
     if args.cmd == "start":
         return start(args.name, wait=args.wait, tcp=args.tcp, timeout=args.timeout)
-    func = {"stop": stop, "status": status, "restart": restart, "enable": enable, "remove": remove}[args.cmd]
-    return int(func(args.name))
+    if args.cmd == "stop":
+        return stop(args.name)
+    func: Callable[[str], int] = {"status": status, "restart": restart, "enable": enable,
+                                  "remove": remove}[args.cmd]
+    return func(args.name)
 
 
 if __name__ == "__main__":
