@@ -13,6 +13,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, Static
 from tui_installer.screens.runstate import RunState, fmt_duration
 
+from tui_installer.client import read_json
+
 CLOUDS_YAML = Path("/etc/openstack/clouds.yaml")
 
 
@@ -32,6 +34,7 @@ class SummaryScreen(Screen[None]):
         with VerticalScroll(classes="body"):
             yield Static(phase_table(s), id="sum-phases")
             yield Static(credentials_text(self.state_dir, self.clouds_yaml), id="sum-creds")
+            yield Static(endpoints_text(self.state_dir / "runs" / s.run / "plan.json"), id="sum-endpoints")
             yield Static(next_steps(self.state_dir, s), id="sum-next")
         yield Footer()
 
@@ -65,6 +68,16 @@ def credentials_text(state_dir: Path, clouds_yaml: Path) -> str:
     return "\n".join(lines)
 
 
+def endpoints_text(plan_json: Path) -> str:
+    """Service endpoints from the plan's settings (``host_ip`` and every ``*_port``)."""
+    settings = read_json(plan_json).get("settings", {})
+    host = settings.get("host_ip")
+    ports = {k[:-5]: v for k, v in sorted(settings.items()) if k.endswith("_port")}
+    if not host or not ports:
+        return ""
+    return "\nEndpoints:\n" + "\n".join(f"  {name:<12} {host}:{port}" for name, port in ports.items())
+
+
 def _read_clouds(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())
@@ -80,8 +93,8 @@ def next_steps(state_dir: Path, s: RunState) -> str:
     if s.state == "ok" and (state_dir / "admin-openrc").exists():
         lines += ["  export OS_CLOUD=admin; openstack service list",
                   "  openstack server list      (or: source the openrc above)"]
-    else:
-        lines += ["  tui-installer status        the journal, step by step",
-                  "  tui-installer               run again: finished steps are skipped"]
+    lines.append("  tui-installer status        the journal, step by step")
+    if s.state != "ok":
+        lines.append("  tui-installer               run again: finished steps are skipped")
     lines += [f"  step logs: {logs}", "", "Escape: back to the progress view.  q: quit."]
     return "\n".join(lines)

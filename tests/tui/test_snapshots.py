@@ -115,6 +115,8 @@ def recorded_run(state: Path, events: list[dict[str, object]]) -> None:
     run_dir = state / "runs" / RUN
     run_dir.mkdir(parents=True)
     (run_dir / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    (run_dir / "plan.json").write_text(json.dumps({"settings": {"host_ip": "10.0.0.5", "keystone_port": 5000,
+                                                                "glance_port": 9292}}))
     (state / "last-run").write_text(RUN)
     old = state / "runs" / "20251231-000000-1"
     old.mkdir()
