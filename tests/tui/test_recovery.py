@@ -120,3 +120,26 @@ def test_starting_the_tui_again_offers_the_running_install(tmp_path: Path) -> No
             return progress.state.state
 
     assert asyncio.run(walk()) == "failed"
+
+
+def test_a_silent_step_gets_a_stall_notice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TUI_INSTALLER_STALL_SECONDS", "2")
+    release = tmp_path / "go"
+    answers = tmp_path / "answers.yaml"
+    answers.write_text(f"profile: {PROFILE.parent / 'silent.yaml'}\nsettings: {{release_file: {release}}}\n")
+    session = Session(state_dir=make_state(tmp_path), passphrase=PASSPHRASE)
+    session.load_answers(str(answers))
+
+    async def walk() -> str:
+        app = InstallerApp(session, mode="start")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_until(pilot, lambda: isinstance(app.screen, ProgressScreen), what="progress")
+            stall = app.screen.query_one("#stall")
+            await wait_until(pilot, lambda: stall.has_class("-visible"), timeout=20, what="stall notice")
+            text = str(stall.render())
+            release.touch()
+            await wait_until(pilot, lambda: not stall.has_class("-visible"), what="notice gone")
+            return text
+
+    text = asyncio.run(walk())
+    assert text.startswith("No output for ") and "waiting for: sleep 0.3" in text, text
