@@ -39,6 +39,13 @@ def procs_with(token: str) -> list[psutil.Process]:
     return found
 
 
+def alive(pid: int | None) -> bool:
+    try:
+        return pid is not None and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 def test_systemd_unit_rendered_without_systemd(tmp_path: Path) -> None:
     unit = Unit("nova-api", ["sleep", "--ini", "/etc/nova/nova-api-uwsgi.ini"], prefix="openstack",
                 env={"OS_NOVA_CONFIG_FILES": "api-paste.ini;nova.conf", "PCT": "100%", "D": "$HOME"},
@@ -163,3 +170,25 @@ def test_remove_deletes_the_definition(dirs: dict[str, str]) -> None:
     assert sm("remove", "gone").returncode == 0
     assert not (Path(dirs["TUI_INSTALLER_UNIT_DIR"]) / "gone.json").exists()
     assert "no service named" in sm("status", "gone").stderr
+
+
+def test_start_restarts_a_service_whose_config_changed(dirs: dict[str, str], tmp_path: Path) -> None:
+    """A re-run that rewrote a config file must not leave the old process serving the old settings."""
+    conf = tmp_path / "svc.conf"
+    conf.write_text("[DEFAULT]\ndebug = false\n")
+    sm("write-unit", "cfg", "--", "bash", "-c", 'sleep 600; : "$0"', str(conf))
+    assert sm("start", "cfg", "--wait", "0.5").returncode == 0
+    pid = servicemgr.daemon.running_pid(servicemgr.load_unit("cfg"))
+    again = sm("start", "cfg", "--wait", "0.5")
+    assert "already running" in again.stdout and "restarting" not in again.stdout
+    time.sleep(1.1)
+    conf.write_text("[DEFAULT]\ndebug = true\n")
+    future = time.time() + 2
+    os.utime(conf, (future, future))
+    restarted = sm("start", "cfg", "--wait", "0.5")
+    try:
+        assert "restarting" in restarted.stdout, restarted.stdout + restarted.stderr
+        new_pid = servicemgr.daemon.running_pid(servicemgr.load_unit("cfg"))
+        assert new_pid and new_pid != pid and not alive(pid)
+    finally:
+        sm("stop", "cfg")

@@ -28,6 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import psutil
+
 from tui_installer import daemon
 
 UNIT_DIR_ENV = "TUI_INSTALLER_UNIT_DIR"
@@ -161,6 +163,10 @@ def start(names: str | list[str], *, wait: float = 3.0, tcp: str | None = None,
     URL) until it answers. Several names are started together and watched once: faster than in turn."""
     names = [names] if isinstance(names, str) else names
     units = [load_unit(n) for n in names]
+    stale = [u for u in units if _stale(u)]
+    if stale:
+        print(f"restarting (configuration newer than the process): {', '.join(u.name for u in stale)}")
+        stop([u.name for u in stale])
     if uses_systemd():
         rc = _run(["systemctl", "enable", "--now", *[u.unit_name for u in units]], check=False)
     else:
@@ -169,6 +175,39 @@ def start(names: str | list[str], *, wait: float = 3.0, tcp: str | None = None,
     if rc != 0 or not tcp:
         return int(rc)
     return max(wait_tcp(n, tcp, timeout) for n in names)
+
+
+def _main_pid(unit: Unit) -> int | None:
+    if not uses_systemd():
+        return daemon.running_pid(unit)
+    out = subprocess.run(["systemctl", "show", "-p", "MainPID", "--value", unit.unit_name],
+                         capture_output=True, text=True).stdout.strip()
+    return int(out) if out.isdigit() and int(out) > 0 else None
+
+
+def watched_files(unit: Unit) -> list[Path]:
+    """The unit's definition and every existing file (or file of a directory) its argv and env name."""
+    words = [w for arg in [*unit.argv[1:], *unit.env.values()] for w in arg.split(";")]
+    files = [unit_dir() / f"{unit.name}.json"]
+    for word in words:
+        path = Path(word)
+        if path.is_absolute() and path.is_file():
+            files.append(path)
+        elif path.is_absolute() and path.is_dir() and str(path).startswith("/etc/"):
+            files.extend(p for p in path.iterdir() if p.is_file())
+    return files
+
+
+def _stale(unit: Unit) -> bool:
+    """Running, but started before its configuration last changed: a re-run changed a setting."""
+    pid = _main_pid(unit)
+    if not pid:
+        return False
+    try:
+        started = psutil.Process(pid).create_time()
+    except psutil.Error:
+        return False
+    return any(f.exists() and f.stat().st_mtime > started + 1 for f in watched_files(unit))
 
 
 def wait_tcp(name: str, address: str, timeout: float) -> int:
