@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from rich.text import Text
+from textual import work
 from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Static
@@ -18,14 +19,21 @@ class HostScreen(FlowScreen):
     NAME = "host"
 
     def body(self) -> Iterable[Widget]:
-        profile = self.session.profile.name if self.session.profile else "all-in-one"
+        profile = self.session.profile_arg or "all-in-one"
         with VerticalScroll(classes="body", id="host-body"):
             yield Static(render_facts(self.session.state_dir), id="host-facts")
-            yield Static(render_checks(profile, self.session.state_dir), id="checks")
+            yield Static(f"\nChecking the host for profile {profile}...", id="checks")
 
 
     def on_mount(self) -> None:
         self.query_one("#next").focus()
+        self.run_checks(self.session.profile_arg or "all-in-one")
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def run_checks(self, profile: str) -> None:
+        """Builds the profile's plan and probes ports (~0.2 s): off the UI thread."""
+        text = render_checks(profile, self.session.state_dir)
+        self.app.call_from_thread(self.query_one("#checks", Static).update, text)
 
 
 def render_facts(state_dir) -> Text:  # type: ignore[no-untyped-def]

@@ -1,24 +1,26 @@
-"""Host facts and the TUI's host checks (psutil, /etc/os-release); no Textual, so it is unit-testable.
+"""Host facts and the chosen profile's preflight checks (psutil, /etc/os-release); no Textual.
 
-These checks only read the host. They are the operator's first look; the profile's own ``preflight``
-phase (run by the engine) is what refuses an install.
+These checks only read the host: the same checks the profile's ``preflight`` phase runs (and refuses an
+install with), taken from its plan and run here early for the operator's first look.
 """
 
 from __future__ import annotations
 
-import os
+import argparse
+import shlex
 import shutil
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
+from tui_installer import catalog, preflight
+from tui_installer import plan as planning
+from tui_installer.errors import UserError
+
 GIB = 1024 ** 3
-SUPPORTED = {("debian", "12"), ("debian", "13"), ("ubuntu", "22.04"), ("ubuntu", "24.04")}
-#: (min RAM GiB to pass, to warn; min free disk GiB to pass, to warn) per profile; default for others
-NEEDS = {"all-in-one": (8, 4, 20, 10), "compute-only": (4, 2, 10, 5)}
-DEFAULT_NEEDS = (2, 1, 2, 1)
 
 
 @dataclass(frozen=True)
@@ -79,48 +81,44 @@ def facts(state_dir: Path) -> list[tuple[str, str]]:
 
 
 def checks(profile: str | None, state_dir: Path) -> list[Check]:
-    ram_ok, ram_warn, disk_ok, disk_warn = NEEDS.get(profile or "", DEFAULT_NEEDS)
-    rel = os_release()
-    distro = (rel.get("ID", ""), rel.get("VERSION_ID", ""))
-    mem = psutil.virtual_memory().total / GIB
-    free = shutil.disk_usage(_existing(state_dir)).free / GIB
-    result = [
-        Check("root", "pass" if os.geteuid() == 0 else "fail",
-              "running as root" if os.geteuid() == 0 else "the install needs root (packages, services)"),
-        _distro_check(distro, rel.get("ID_LIKE", "")),
-        _level("memory", mem, ram_ok, ram_warn, "GiB RAM"),
-        _level("disk", free, disk_ok, disk_warn, "GiB free"),
-        _resolvable(),
-        Check("network", "pass" if host_addresses() else "warn",
-              "an interface is up" if host_addresses() else "no interface with an address is up"),
-    ]
+    """The chosen profile's own preflight checks (the ``tui_installer.preflight`` steps of its plan),
+    run here read-only, plus whether any interface is up. Default profile: all-in-one."""
+    limits, problem = preflight_limits(profile or "all-in-one")
+    found = preflight.run_checks(min_ram_mb=limits["min_ram_mb"], min_disk_gb=limits["min_disk_gb"],
+                                 disk_path=limits["disk_path"] or str(_existing(state_dir)),
+                                 ports=limits["ports"], host_name=limits["host_name"])
+    result = [Check(c.name, c.status, c.detail) for c in found]
+    if problem:
+        result.append(Check("plan", "warn", problem))
+    up = bool(host_addresses())
+    result.append(Check("network", "pass" if up else "warn",
+                        "an interface is up" if up else "no interface with an address is up"))
     return result
 
 
-def _distro_check(distro: tuple[str, str], like: str) -> Check:
-    name = " ".join(distro).strip() or "unknown"
-    if distro in SUPPORTED:
-        return Check("distribution", "pass", f"{name} is supported")
-    if distro[0] in ("debian", "ubuntu") or "debian" in like:
-        return Check("distribution", "warn", f"{name} is not tested; Debian 12 or Ubuntu 22.04/24.04 are")
-    return Check("distribution", "fail", f"{name}: only Debian and Ubuntu are supported")
-
-
-def _level(name: str, value: float, ok: float, warn: float, unit: str) -> Check:
-    if value >= ok:
-        return Check(name, "pass", f"{value:.1f} {unit} (>= {ok} wanted)")
-    if value >= warn:
-        return Check(name, "warn", f"{value:.1f} {unit}: enough for a lab, {ok} recommended")
-    return Check(name, "fail", f"{value:.1f} {unit}: at least {warn} needed")
-
-
-def _resolvable() -> Check:
-    name = socket.gethostname()
+def preflight_limits(profile: str) -> tuple[dict[str, Any], str]:
+    """Thresholds and ports from the plan's preflight steps, merged (strictest wins)."""
+    limits: dict[str, Any] = {"min_ram_mb": 0, "min_disk_gb": 0.0, "disk_path": None, "ports": [],
+                              "host_name": None}
     try:
-        socket.getaddrinfo(name, None)
-    except OSError:
-        return Check("host name", "fail", f"{name} does not resolve (add it to /etc/hosts)")
-    return Check("host name", "pass", f"{name} resolves")
+        plan = planning.build(catalog.load_profile(profile))
+    except (UserError, OSError) as exc:
+        return limits, f"no plan for {profile} yet: {exc}"
+    parser = argparse.ArgumentParser(add_help=False)
+    for option in ("--min-ram-mb", "--min-disk-gb", "--disk-path", "--host-name"):
+        parser.add_argument(option)
+    parser.add_argument("--port", action="append", default=[])
+    for step in (s for phase in plan.phases if phase.name == "preflight" for s in phase.steps):
+        words = shlex.split(step.shell) if step.shell else list(step.argv)
+        if "tui_installer.preflight" not in words:
+            continue
+        args, _ = parser.parse_known_args(words[words.index("tui_installer.preflight") + 1:])
+        limits["min_ram_mb"] = max(limits["min_ram_mb"], int(args.min_ram_mb or 0))
+        limits["min_disk_gb"] = max(limits["min_disk_gb"], float(args.min_disk_gb or 0))
+        limits["disk_path"] = args.disk_path or limits["disk_path"]
+        limits["host_name"] = args.host_name or limits["host_name"]
+        limits["ports"] += [preflight._port_spec(p) for p in args.port]
+    return limits, ""
 
 
 def _cpu_model() -> str:

@@ -133,3 +133,16 @@ def test_systemd_unit_command_keeps_the_passphrase_out_of_argv(tmp_path: Path) -
     tail = cmd[cmd.index("tui_installer") - 2:]
     assert tail[3:] == ["install", "-a", str(tmp_path / "a.yaml"), "--yes", "--on-failure", "ask",
                         "--state-dir", str(tmp_path)]
+
+
+def test_host_checks_come_from_the_profiles_preflight_steps(tmp_path: Path) -> None:
+    from tui_installer.screens import hostinfo
+
+    limits, problem = hostinfo.preflight_limits("all-in-one")
+    assert problem == "" and limits["min_ram_mb"] > 0 and limits["min_disk_gb"] > 0
+    assert 5000 in [port for port, _ in limits["ports"]], "keystone's port is checked"
+    limits, problem = hostinfo.preflight_limits("compute-only")
+    assert "controller_host" in problem, "no plan without its required setting, and it says why"
+    names = [c.name for c in hostinfo.checks(str(Path(__file__).parent / "profiles" / "tuidemo.yaml"),
+                                             tmp_path)]
+    assert names[:3] == ["root", "distro", "hostname"] and names[-1] == "network"

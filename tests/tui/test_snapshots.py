@@ -132,8 +132,13 @@ def flow_app(state: Path, mode: str = "flow") -> InstallerApp:
     return InstallerApp(session, mode=mode)
 
 
+async def _checked(pilot) -> None:  # type: ignore[no-untyped-def]
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
 def test_host(snap_compare, fixed: Path) -> None:  # type: ignore[no-untyped-def]
-    assert snap_compare(flow_app(fixed))
+    assert snap_compare(flow_app(fixed), run_before=_checked)
 
 
 def test_profile(snap_compare, fixed: Path) -> None:  # type: ignore[no-untyped-def]
@@ -204,7 +209,10 @@ def test_summary(snap_compare, fixed: Path) -> None:  # type: ignore[no-untyped-
 
 
 def test_help(snap_compare, fixed: Path) -> None:  # type: ignore[no-untyped-def]
-    assert snap_compare(flow_app(fixed), press=["f1"])
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _checked(pilot)
+        await pilot.press("f1")
+    assert snap_compare(flow_app(fixed), run_before=run_before)
 
 
 def test_no_password_in_any_snapshot() -> None:
