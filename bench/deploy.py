@@ -1,0 +1,136 @@
+"""Benchmark (issue 3): all-in-one from a clean machine, the installer against its own plan run as a script.
+
+    sudo .venv/bin/python bench/deploy.py [--keep-packages] [--keep]
+
+In one run, on this machine's real paths (it purges any deployment first):
+  A. ``tui-installer install -p all-in-one --yes --set virt_driver=fake --set ovs_datapath=netdev``
+     from clean (apt packages purged, apt and pip caches empty), per-phase wall times from its events;
+  B. the same install again (every step skipped);
+  C. uninstall --purge and the same clean-up, then ``plan --format sh`` of the same profile run by plain
+     ``bash`` with the same secrets, per-phase wall times from its ``=== phase`` lines.
+Targets: A ≤ 1.05 × C; A (apt + pip + deploy + verify) ≤ 300 s; B ≤ 60 s. Not a test: it prints figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PHASES = ("preflight", "packages", "install", "configure", "init", "start", "verify")
+SETTINGS = ["--set", "virt_driver=fake", "--set", "ovs_datapath=netdev"]
+APT = ["mariadb-server", "mariadb-common", "rabbitmq-server", "erlang-base", "memcached", "openvswitch-switch",
+       "openvswitch-common"]
+PASSPHRASE = "bench-keyring-passphrase"
+
+
+def ti(state: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TUI_INSTALLER_KEYRING_PASSPHRASE": PASSPHRASE, "PIP_NO_CACHE_DIR": "1"}
+    done = subprocess.run([sys.executable, "-m", "tui_installer", *args, "--state-dir", str(state)],
+                          capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
+    if check and done.returncode != 0:
+        sys.exit(f"tui-installer {' '.join(args)} failed:\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}")
+    return done
+
+
+def clean(state: Path, keep_packages: bool) -> None:
+    """Purge the deployment; without --keep-packages also the apt packages and both download caches."""
+    ti(state, "uninstall", "-p", "all-in-one", *SETTINGS, "--yes", "--purge", check=False)
+    if not keep_packages:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "purge", "-y", "-q", *APT], env=env, capture_output=True)
+        subprocess.run(["apt-get", "autoremove", "--purge", "-y", "-q"], env=env, capture_output=True)
+        subprocess.run(["apt-get", "clean"], check=True)
+        subprocess.run(["rm", "-rf", "/var/lib/mysql", "/var/lib/rabbitmq", "/etc/openvswitch"], check=True)
+    subprocess.run(["rm", "-rf", os.path.expanduser("~/.cache/pip")], check=True)
+
+
+def installer_phases(state: Path) -> dict[str, float]:
+    run = (state / "last-run").read_text().strip()
+    times: dict[str, float] = {}
+    for line in (state / "runs" / run / "events.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        if event["type"] == "phase_finished":
+            times[event["phase"]] = float(event.get("duration") or 0.0)
+    return times
+
+
+def run_installer(state: Path) -> tuple[float, dict[str, float]]:
+    t0 = time.monotonic()
+    ti(state, "install", "-p", "all-in-one", "--yes", *SETTINGS)
+    return time.monotonic() - t0, installer_phases(state)
+
+
+def secrets_env(state: Path) -> dict[str, str]:
+    names = [n for n in ti(state, "passwords", "list").stdout.split() if n.endswith("password")]
+    return {f"TUI_SECRET_{n.upper()}": ti(state, "passwords", "show", n).stdout.strip() for n in names}
+
+
+def run_script(state: Path, workdir: Path) -> tuple[float, dict[str, float]]:
+    """The exported plan under plain bash; phases timed from its '=== phase' lines as they appear."""
+    script = workdir / "plan.sh"
+    script.write_text(ti(state, "plan", "-p", "all-in-one", *SETTINGS, "--format", "sh").stdout)
+    env = {**os.environ, **secrets_env(state), "TUI_INSTALLER_STATE_DIR": str(workdir / "sh-state"),
+           "PIP_NO_CACHE_DIR": "1", "DEBIAN_FRONTEND": "noninteractive"}
+    (workdir / "sh-state").mkdir(mode=0o700, exist_ok=True)
+    marks: list[tuple[str, float]] = []
+    t0 = time.monotonic()
+    with open(workdir / "plan.log", "w") as log:
+        proc = subprocess.Popen(["bash", str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, env=env, stdin=subprocess.DEVNULL)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            if line.startswith("=== ") and line[4:].strip() in PHASES:
+                marks.append((line[4:].strip(), time.monotonic()))
+        if proc.wait() != 0:
+            sys.exit(f"plain script failed: see {workdir / 'plan.log'}")
+    end = time.monotonic()
+    bounds = [t for _, t in marks[1:]] + [end]
+    return end - t0, {name: stop - start for (name, start), stop in zip(marks, bounds, strict=True)}
+
+
+def report(a: tuple[float, dict[str, float]], b: float, c: tuple[float, dict[str, float]]) -> None:
+    print(f"\n{'phase':<12}{'installer (s)':>15}{'plain sh (s)':>15}{'ratio':>8}")
+    for phase in PHASES:
+        x, y = a[1].get(phase, 0.0), c[1].get(phase, 0.0)
+        print(f"{phase:<12}{x:>15.1f}{y:>15.1f}{(x / y if y > 0.05 else float('nan')):>8.2f}")
+    print(f"{'total':<12}{a[0]:>15.1f}{c[0]:>15.1f}{a[0] / c[0]:>8.3f}")
+    print(f"\ninstaller / plain script: {a[0] / c[0]:.3f} (target <= 1.05)")
+    print(f"apt + pip + deploy + verify: {a[0]:.0f} s (target <= 300 s)")
+    print(f"re-run, every step skipped: {b:.1f} s (target <= 60 s)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--keep-packages", action="store_true", help="do not purge apt packages between runs")
+    parser.add_argument("--keep", action="store_true", help="leave the last deployment installed")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench/deploy.py deploys OpenStack on this machine: run it as root")
+    work = Path(tempfile.mkdtemp(prefix="bench-deploy-"))
+    state = work / "state"
+    print(f"work dir {work}; cleaning the machine ...", flush=True)
+    clean(state, args.keep_packages)
+    print("A: installer from clean ...", flush=True)
+    a = run_installer(state)
+    print(f"   {a[0]:.1f} s\nB: re-run ...", flush=True)
+    t0 = time.monotonic()
+    ti(state, "install", "-p", "all-in-one", "--yes", *SETTINGS)
+    b = time.monotonic() - t0
+    print(f"   {b:.1f} s\nC: cleaning, then the exported plan under bash ...", flush=True)
+    clean(state, args.keep_packages)
+    c = run_script(state, work)
+    report(a, b, c)
+    if not args.keep:
+        clean(state, keep_packages=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
