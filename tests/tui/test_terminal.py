@@ -188,3 +188,28 @@ def _alive_tui(shell_pid: int) -> bool:
         return proc.status() != psutil.STATUS_ZOMBIE
     except Exception:
         return False
+
+
+def test_two_terminals_first_answer_wins(tmp_path: Path) -> None:
+    """Console and SSH at once: both show the failure; one answers; the other shows who did."""
+    state = make_state(tmp_path)
+    answers = tmp_path / "answers.yaml"
+    answers.write_text(f"profile: {PROFILE}\nsettings: {{work_dir: {tmp_path / 'work'}}}\n")
+    first, second = (Terminal(f"tui-test-{os.getpid()}-{time.monotonic_ns()}-{n}") for n in (1, 2))
+    try:
+        first.start([str(SCRIPT), "--state-dir", str(state), "-a", str(answers), "--start",
+                     "--keyring-passphrase-file", str(passphrase_file(tmp_path))])
+        first.wait("Step failed: greet.configure.flaky")
+        second.start([str(SCRIPT), "attach", "--state-dir", str(state)])
+        second.wait("Step failed: greet.configure.flaky")
+        first.keys("r")
+        screen = second.wait("retry by tui:")  # the toast wraps: "...flaky: answered / retry by tui:N"
+        assert "Step failed: greet.configure.flaky" not in screen
+        second.wait("Step failed: greet.configure.broken")
+        first.wait("Step failed: greet.configure.broken")
+        second.keys("s")
+        first.wait("skip by tui:")
+        second.wait("Install of tuidemo finished", timeout=60)
+    finally:
+        first.kill()
+        second.kill()
