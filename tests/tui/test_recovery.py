@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -143,3 +145,40 @@ def test_a_silent_step_gets_a_stall_notice(tmp_path: Path, monkeypatch: pytest.M
 
     text = asyncio.run(walk())
     assert text.startswith("No output for ") and "waiting for: sleep 0.3" in text, text
+
+
+def test_an_unfinished_run_is_offered_for_resume(tmp_path: Path) -> None:
+    session = session_for(tmp_path, 300)
+    work = tmp_path / "work"
+
+    async def start_and_leave() -> tuple[str, int]:
+        app = InstallerApp(session, mode="start")
+        async with app.run_test(size=(80, 24)) as pilot:
+            for key in ("r", "s"):
+                await wait_until(pilot, lambda: isinstance(app.screen, FailureScreen), what="failure")
+                await pilot.press(key)
+            progress = next(s for s in app.screen_stack if isinstance(s, ProgressScreen))
+            await wait_until(pilot, lambda: progress.state.current == "greet.start.slow", what="slow step")
+            await pilot.press("ctrl+q", "y")
+            return progress.state.run, int(progress.state.pid or 0)
+
+    run, pid = asyncio.run(start_and_leave())
+    os.kill(pid, signal.SIGKILL)
+    (work / "go").touch()
+
+    async def come_back() -> str:
+        app = InstallerApp(Session(state_dir=session.state_dir, passphrase=PASSPHRASE), mode="flow")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="offer")
+            assert f"Run {run} of tuidemo did not finish" in app.screen.question
+            await pilot.press("y")
+            await wait_until(pilot, lambda: isinstance(app.screen, FailureScreen), what="broken again")
+            await pilot.press("s")
+            progress = next(s for s in app.screen_stack if isinstance(s, ProgressScreen))
+            await wait_until(pilot, lambda: progress.state.over, what="resumed run over")
+            return progress.state.run
+
+    resumed = asyncio.run(come_back())
+    journal = json.loads((session.state_dir / "runs" / resumed / "journal.json").read_text())
+    assert resumed != run and journal["state"] == "ok"
+    assert journal["steps"]["greet.configure.flaky"]["reason"] == "done"
