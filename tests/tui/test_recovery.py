@@ -182,3 +182,24 @@ def test_an_unfinished_run_is_offered_for_resume(tmp_path: Path) -> None:
     journal = json.loads((session.state_dir / "runs" / resumed / "journal.json").read_text())
     assert resumed != run and journal["state"] == "ok"
     assert journal["steps"]["greet.configure.flaky"]["reason"] == "done"
+
+
+def test_an_engine_that_cannot_start_says_why(tmp_path: Path) -> None:
+    from textual.widgets import Static
+
+    from tui_installer.secrets import SecretStore
+
+    session = session_for(tmp_path, 1)
+    SecretStore.open(session.state_dir, passphrase=PASSPHRASE)
+    session.passphrase = "not-the-passphrase"
+
+    async def walk() -> str:
+        app = InstallerApp(session, mode="start")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_until(pilot, lambda: isinstance(app.screen, ProgressScreen), what="progress")
+            notice = app.screen.query_one("#engine-dead", Static)
+            await wait_until(pilot, lambda: notice.has_class("-visible"), what="the reason")
+            return str(notice.render())
+
+    text = asyncio.run(walk())
+    assert "did not start" in text and "wrong passphrase" in text, text
