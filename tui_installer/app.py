@@ -203,6 +203,25 @@ def run_tui(args: Any) -> int:
         mode = "start" if getattr(args, "start", False) else "review"
     elif getattr(args, "profile", None):
         session.choose_profile(args.profile)
+    if getattr(args, "set", None) and session.profile is not None:
+        apply_sets(session, args.set)
     app = InstallerApp(session, mode=mode)
     result = app.run()
     return int(result or 0)
+
+
+def apply_sets(session: Session, items: list[str]) -> None:
+    """``--set k=v`` on the TUI's command line: typed like the setting's default, as the engine does."""
+    from tui_installer import settings as setting_values
+    from tui_installer.cmd_install import parse_sets
+    from tui_installer.errors import UserError
+    from tui_installer.screens.settings import base_values
+
+    _, declared, _ = base_values(session)
+    for name, text in parse_sets(items).items():
+        if name not in declared:
+            raise UserError(f"unknown setting {name!r}", key="--set")
+        try:
+            session.settings[name] = setting_values.coerce(text, declared[name])
+        except ValueError as exc:
+            raise UserError(f"{name}={text}: {exc}", key="--set") from None

@@ -146,3 +146,17 @@ def test_host_checks_come_from_the_profiles_preflight_steps(tmp_path: Path) -> N
     names = [c.name for c in hostinfo.checks(str(Path(__file__).parent / "profiles" / "tuidemo.yaml"),
                                              tmp_path)]
     assert names[:3] == ["root", "distro", "hostname"] and names[-1] == "network"
+
+
+def test_set_on_the_tui_command_line_is_typed_like_the_setting(tmp_path: Path) -> None:
+    from tui_installer.app import apply_sets
+    from tui_installer.errors import UserError
+    from tui_installer.screens.session import Session
+
+    session = Session(state_dir=tmp_path)
+    session.choose_profile(str(Path(__file__).parent / "profiles" / "tuidemo.yaml"))
+    apply_sets(session, ["slow_seconds=7", "greeting=yo"])
+    assert session.settings == {"slow_seconds": 7, "greeting": "yo"}
+    assert "slow_seconds: 7" in session.answers_yaml()
+    with pytest.raises(UserError, match="expected an integer"):
+        apply_sets(session, ["slow_seconds=x"])
