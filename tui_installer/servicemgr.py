@@ -298,11 +298,22 @@ def remove(name: str) -> int:
 
 
 def system(action: str, name: str) -> int:
-    """Distribution services (mariadb, rabbitmq-server, memcached, openvswitch-switch)."""
+    """Distribution services (mariadb, rabbitmq-server, memcached, openvswitch-switch).
+
+    Stopping one that is not installed is a success: an uninstall may run on a machine never installed."""
+    if action == "stop" and not _installed(name):
+        print(f"{name}: not installed, nothing to stop")
+        return 0
     if uses_systemd():
         verb = {"start": ["enable", "--now"], "stop": ["disable", "--now"]}.get(action, [action])
         return _run(["systemctl", *verb, name], check=False)
     return _run(["service", name, action], check=False)
+
+
+def _installed(name: str) -> bool:
+    if uses_systemd():
+        return subprocess.run(["systemctl", "cat", name], capture_output=True).returncode == 0
+    return Path("/etc/init.d", name).exists()
 
 
 if __name__ == "__main__":
