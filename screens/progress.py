@@ -172,6 +172,8 @@ class ProgressScreen(Screen[None]):
         s = self.state
         elapsed = s.duration if s.duration is not None else (time.time() - s.started if s.started else 0)
         state = {"ok": "finished", "failed": "FAILED", "aborted": "aborted"}.get(s.state, s.state)
+        if s.failure is not None and s.failure.needs_decision and not s.over:
+            state = "waiting for your decision"
         if self.engine_dead:
             state = "ENGINE STOPPED"
         return f"Install {s.profile} | run {s.run} | {state} | {fmt_duration(elapsed)}"
