@@ -105,6 +105,28 @@ class Session:
         return path
 
 
+def answers_from_plan(plan_json: Path, state_dir: Path) -> Path:
+    """An answers file that rebuilds the same plan as a run's ``plan.json`` (same settings, so the
+    same step fingerprints): how a run started elsewhere (headless, another client) is resumed."""
+    from tui_installer import planformat
+
+    plan = planformat.from_json(plan_json.read_text())
+    presets = {p.source: p.name for p in catalog.list_profiles()}
+    source = plan.profile_source
+    if source in presets:
+        name = presets[source]
+    elif source and Path(source).is_file():
+        name = str(Path(source).resolve())
+    else:
+        name = plan.profile
+    session = Session(state_dir=state_dir)
+    session.profile = catalog.load_profile(name)
+    session.profile_arg = name
+    session.selected = list(plan.services)
+    session.settings = dict(plan.settings)
+    return session.save_answers()
+
+
 def write_private(path: Path, text: str, mode: int = 0o600) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")

@@ -15,9 +15,10 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from tui_installer import client, paths
+from tui_installer.errors import UserError
 from tui_installer.screens.dialogs import ConfirmScreen, HelpScreen, PassphraseScreen
 from tui_installer.screens.progress import STALL_SECONDS, ProgressScreen
-from tui_installer.screens.session import Session, write_private
+from tui_installer.screens.session import Session, answers_from_plan, write_private
 
 FLOW = ("host", "profile", "services", "settings", "passwords", "review")
 
@@ -125,12 +126,19 @@ class InstallerApp(App[int]):
             write_private(self.session.state_dir / "answers" / f"{run}.path", str(answers))
 
     def answers_of(self, run: str | None) -> Path | None:
-        if run:
-            try:
-                return Path((self.session.state_dir / "answers" / f"{run}.path").read_text().strip())
-            except OSError:
-                pass
-        return None
+        """The answers file a run was started from; for a run started elsewhere, one rebuilt from its
+        plan.json (same settings, so resume skips what is done)."""
+        if not run:
+            return None
+        try:
+            return Path((self.session.state_dir / "answers" / f"{run}.path").read_text().strip())
+        except OSError:
+            pass
+        try:
+            return answers_from_plan(client.run_dir(self.session.state_dir, run) / "plan.json",
+                                     self.session.state_dir)
+        except (OSError, ValueError, KeyError, UserError):
+            return None
 
     def resume_install(self, run: str | None) -> None:
         answers = self.answers_of(run)

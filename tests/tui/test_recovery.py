@@ -7,6 +7,9 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -203,3 +206,38 @@ def test_an_engine_that_cannot_start_says_why(tmp_path: Path) -> None:
 
     text = asyncio.run(walk())
     assert "did not start" in text and "wrong passphrase" in text, text
+
+
+def test_a_headless_run_whose_engine_died_is_resumed_from_its_plan(tmp_path: Path) -> None:
+    session = session_for(tmp_path, 300)
+    state, work = session.state_dir, tmp_path / "work"
+    answers = Path(str(session.answers_source))
+    subprocess_env = {**os.environ, "TUI_INSTALLER_KEYRING_PASSPHRASE": PASSPHRASE}
+    engine = subprocess.Popen([sys.executable, "-m", "tui_installer", "install", "-a", str(answers), "--yes",
+                               "--on-failure", "skip", "--state-dir", str(state), "--quiet"],
+                              env=subprocess_env, start_new_session=True)
+    run = client.wait_for_run(client.Launch(engine.pid, state, state / "none.log", None, 0.0))
+    journal_path = state / "runs" / run / "journal.json"
+    deadline = time.monotonic() + 30
+    while json.loads(journal_path.read_text())["steps"]["greet.start.slow"]["status"] != "running":
+        assert time.monotonic() < deadline, "the slow step never started"
+        time.sleep(0.1)
+    engine.kill()
+    engine.wait()
+    (work / "go").touch()
+
+    async def come_back() -> str:
+        app = InstallerApp(Session(state_dir=state, passphrase=PASSPHRASE), mode="flow")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="offer")
+            await pilot.press("y")
+            await wait_until(pilot, lambda: isinstance(app.screen, FailureScreen), what="broken again")
+            await pilot.press("s")
+            progress = next(s for s in app.screen_stack if isinstance(s, ProgressScreen))
+            await wait_until(pilot, lambda: progress.state.over, what="resumed run over")
+            return progress.state.run
+
+    resumed = asyncio.run(come_back())
+    journal = json.loads((state / "runs" / resumed / "journal.json").read_text())
+    assert journal["state"] == "ok"
+    assert journal["steps"]["greet.install.hello"]["reason"] == "done", "same plan rebuilt: done stays done"
