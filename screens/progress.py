@@ -122,7 +122,8 @@ class ProgressScreen(Screen[None]):
     def on_progress_screen_start_failed(self, message: StartFailed) -> None:
         self.query_one("#prog-title", Label).update("The engine did not start.")
         dead = self.query_one("#engine-dead", Static)
-        dead.update(message.error)
+        log = self.state_dir / "engine-console.log"
+        dead.update(f"{message.error}\nIts whole output: {log}. Ctrl+Q quits.")
         dead.add_class("-visible")
 
     def on_progress_screen_events(self, message: Events) -> None:
