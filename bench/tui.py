@@ -33,13 +33,13 @@ service_definitions:
     settings: {{work: {work}}}
     phases:
       install:
-        - name: flood
-          description: print 2M lines of 100 bytes, again and again until told to stop
-          run: "while [ ! -e {{{{ work }}}}/stop-flood ]; do seq -f '%0100g' 1 2000000; done"
-          timeout: 600
         - name: idle
           description: silent until told to stop
           run: "while [ ! -e {{{{ work }}}}/stop-idle ]; do sleep 0.2; done"
+          timeout: 600
+        - name: flood
+          description: print 2M lines of 100 bytes, again and again until told to stop
+          run: "while [ ! -e {{{{ work }}}}/stop-flood ]; do seq -f '%0100g' 1 2000000; done"
           timeout: 600
 """
 
@@ -125,30 +125,30 @@ def rss(pid: int) -> int:
 
 
 def measure_run(root: Path, samples: int) -> dict[str, object]:
+    """Idle step first (a clean baseline), then the flood, in one run of one TUI."""
     state, work, answers = setup(root)
     tui = spawn(["--state-dir", str(state), "-a", str(answers), "--start",
                  "--keyring-passphrase-file", str(root / "passphrase")])
-    engine = wait_step(state, "bench.install.flood")
-    time.sleep(2)
-    log = next((state / "runs").iterdir()) / "logs" / "bench.install.flood.log"
-    cpu0 = cpu_seconds(tui.pid)
-    time.sleep(5)  # no keys: what following the flood alone costs the TUI
-    tui_cpu_watch = (cpu_seconds(tui.pid) - cpu0) / 5 * 100
-    size0, t0 = log.stat().st_size, time.monotonic()
-    cpu0 = cpu_seconds(tui.pid)
-    busy = latency(tui, samples)
-    elapsed = time.monotonic() - t0
-    rate = (log.stat().st_size - size0) / elapsed / 1e6
-    tui_cpu_busy = (cpu_seconds(tui.pid) - cpu0) / elapsed * 100
-    rss_busy = rss(engine) + rss(tui.pid)
-    (work / "stop-flood").touch()
-    wait_step(state, "bench.install.idle")
+    engine = wait_step(state, "bench.install.idle")
     time.sleep(2)
     cpu0, t0 = cpu_seconds(tui.pid), time.monotonic()
     idle = latency(tui, samples)
     tui_cpu_idle = (cpu_seconds(tui.pid) - cpu0) / (time.monotonic() - t0) * 100
     rss_idle = rss(engine) + rss(tui.pid)
     (work / "stop-idle").touch()
+    wait_step(state, "bench.install.flood")
+    time.sleep(2)
+    cpu0 = cpu_seconds(tui.pid)
+    time.sleep(5)  # no keys: what following the flood alone costs the TUI
+    tui_cpu_watch = (cpu_seconds(tui.pid) - cpu0) / 5 * 100
+    log = next((state / "runs").iterdir()) / "logs" / "bench.install.flood.log"
+    size0, t0, cpu0 = log.stat().st_size, time.monotonic(), cpu_seconds(tui.pid)
+    busy = latency(tui, samples)
+    elapsed = time.monotonic() - t0
+    rate = (log.stat().st_size - size0) / elapsed / 1e6
+    tui_cpu_busy = (cpu_seconds(tui.pid) - cpu0) / elapsed * 100
+    rss_busy = rss(engine) + rss(tui.pid)
+    (work / "stop-flood").touch()
     wait_finished(state)
     time.sleep(1)  # the TUI may see run_finished a moment after the journal says so
     tui.sendcontrol("q")
