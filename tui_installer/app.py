@@ -92,31 +92,29 @@ class InstallerApp(App[int]):
 
     # -- installs ----------------------------------------------------------------------------------
     def start_install(self, answers: Path | None = None) -> None:
-        """Write the answers (if not given), start the engine detached, show its progress."""
-        state_dir = self.session.state_dir
+        """Start the engine detached on ``answers`` (default: the session's, written now) and show its
+        progress; the keyring passphrase is asked first if nothing else provides it."""
+        s = self.session
+        if not (s.passphrase or s.passphrase_file or os.environ.get(client.PASSPHRASE_ENV)):
+            def answered(passphrase: str | None) -> None:
+                if passphrase:
+                    s.passphrase = passphrase
+                    self.start_install(answers)
+                elif self.mode == "start" and len(self.screen_stack) == 1:
+                    self.exit(1, message="No keyring passphrase given: nothing started.")
+
+            self.push_screen(PassphraseScreen(str(s.state_dir / "keyring.cfg")), answered)
+            return
         if answers is None:
-            answers = self.session.save_answers()
-        launch = client.start_engine(answers, state_dir, passphrase=self.session.passphrase,
-                                     passphrase_file=self.session.passphrase_file)
+            answers = s.save_answers()
+        launch = client.start_engine(answers, s.state_dir, passphrase=s.passphrase,
+                                     passphrase_file=s.passphrase_file)
         self.launch_answers = answers
-        self._show(ProgressScreen(state_dir, launch=launch, stall_seconds=self.stall_seconds))
+        self._show(ProgressScreen(s.state_dir, launch=launch, stall_seconds=self.stall_seconds))
 
     def start_replay(self) -> None:
-        """``-a ANSWERS --start``: straight to Progress; ask the keyring passphrase if none was given."""
-        answers = Path(self.session.answers_source) if self.session.answers_source else None
-        s = self.session
-        if s.passphrase or s.passphrase_file or os.environ.get(client.PASSPHRASE_ENV):
-            self.start_install(answers)
-            return
-
-        def answered(passphrase: str | None) -> None:
-            if passphrase is None:
-                self.exit(1, message="No keyring passphrase given: nothing started.")
-                return
-            s.passphrase = passphrase
-            self.start_install(answers)
-
-        self.push_screen(PassphraseScreen(str(s.state_dir / "keyring.cfg")), answered)
+        """``-a ANSWERS --start``: straight to Progress, on the answers file as given."""
+        self.start_install(Path(self.session.answers_source) if self.session.answers_source else None)
 
     def run_started(self, run: str) -> None:
         """Remember which answers file a run was started from, so a later client can resume it."""

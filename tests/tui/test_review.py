@@ -50,3 +50,30 @@ def test_review_saves_answers_that_replay_headless(tmp_path: Path) -> None:
                             capture_output=True, text=True, env=env, timeout=120)
     assert replay.returncode == 0, replay.stdout + replay.stderr
     assert (work / "flaky").exists()
+
+
+def test_start_without_a_passphrase_asks_for_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tui_installer.screens.dialogs import PassphraseScreen
+    from tui_installer.screens.failure import FailureScreen
+    from tui_installer.screens.progress import ProgressScreen
+
+    monkeypatch.delenv("TUI_INSTALLER_KEYRING_PASSPHRASE", raising=False)
+    state = make_state(tmp_path)
+    given = tmp_path / "given.yaml"
+    given.write_text(f"profile: {PROFILE}\nsettings: {{work_dir: {tmp_path / 'work'}}}\n")
+    session = Session(state_dir=state)
+    session.load_answers(str(given))
+
+    async def walk() -> str:
+        app = InstallerApp(session, mode="start")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_until(pilot, lambda: isinstance(app.screen, PassphraseScreen), what="the question")
+            await pilot.press(*PASSPHRASE, "enter")
+            await wait_until(pilot, lambda: isinstance(app.screen, FailureScreen), what="the install runs")
+            await pilot.press("a")
+            progress = next(s for s in app.screen_stack if isinstance(s, ProgressScreen))
+            await wait_until(pilot, lambda: progress.state.over, what="aborted")
+            return progress.state.state
+
+    assert asyncio.run(walk()) == "failed"
+    assert session.passphrase == PASSPHRASE
