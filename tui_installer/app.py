@@ -29,6 +29,12 @@ def _css_path() -> Path:
     return Path(screens_pkg.__file__).resolve().parent / "installer.tcss"
 
 
+def ascii_only() -> bool:
+    """Terminals whose fonts lack box drawing (the Linux console: diamonds), or when asked to."""
+    term = os.environ.get("TERM", "")
+    return term in ("linux", "vt100", "vt102", "vt220") or os.environ.get("TUI_INSTALLER_ASCII") == "1"
+
+
 class InstallerApp(App[int]):
     TITLE = "tui-installer"
     CSS_PATH = str(_css_path())
@@ -44,7 +50,7 @@ class InstallerApp(App[int]):
         self.flow_index = 0
 
     def on_mount(self) -> None:
-        if os.environ.get("TERM", "") == "linux":
+        if ascii_only():
             self.add_class("ascii")
         if self.mode == "attach":
             self.attach()
