@@ -9,7 +9,6 @@ Everything here is plain files and processes, so it is testable without a termin
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -22,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+
+from tui_installer import runlock
 
 PASSPHRASE_ENV = "TUI_INSTALLER_KEYRING_PASSPHRASE"
 
@@ -192,65 +193,17 @@ def _parse(line: bytes) -> dict[str, object] | None:
 
 
 def decision_path(state_dir: Path, run: str, step: str, attempt: int) -> Path:
-    return run_dir(state_dir, run) / "decisions" / f"{step}.{attempt}.json"
+    return runlock.decision_path(run_dir(state_dir, run), step, attempt)
 
 
 def write_decision(state_dir: Path, run: str, step: str, attempt: int, choice: str) -> tuple[bool, dict]:
     """Answer a failed step. First writer wins (O_EXCL): returns (won, the decision that stands)."""
-    path = decision_path(state_dir, run, step, attempt)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    record = {"choice": choice, "by": f"tui:{os.getpid()}"}
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return False, read_decision(path)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(record, fh)
-    return True, record
-
-
-def read_decision(path: Path) -> dict:
-    """The decision already written (a writer may still be finishing it: retry briefly)."""
-    for _ in range(20):
-        with contextlib.suppress(OSError, ValueError):
-            value = json.loads(path.read_text())
-            if isinstance(value, dict):
-                return value
-        time.sleep(0.01)
-    return {"choice": "?", "by": "?"}
+    return runlock.decide(run_dir(state_dir, run), step, attempt, choice, by=f"tui:{os.getpid()}")
 
 
 def engine_alive(state_dir: Path) -> bool:
-    """Is an engine running for this state directory? (``engine.lock`` is flocked while it runs.)
-
-    The pid in the lock file is checked first, so that we do not take the lock ourselves while an
-    engine is alive; only when that pid is gone do we probe the lock itself.
-    """
-    lock = state_dir / "engine.lock"
-    try:
-        text = lock.read_text().strip()
-    except OSError:
-        return False
-    if text.isdigit() and _running(int(text)):
-        return True
-    try:
-        fd = os.open(lock, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
-
-
-def _running(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
+    """Is an engine running for this state directory? (``engine.lock`` is flocked while it runs.)"""
+    return runlock.holder(state_dir) is not None
 
 
 def waiting_for(pid: int | None) -> str | None:

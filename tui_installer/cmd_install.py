@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tui_installer import catalog, journal, schema
+from tui_installer import catalog, journal, runlock, schema
 from tui_installer import plan as planning
 from tui_installer.errors import UserError
 from tui_installer.model import Plan
@@ -17,8 +17,6 @@ from tui_installer.model import Plan
 if TYPE_CHECKING:
     from tui_installer import engine
 
-#: the answers to a failed step (engine.CHOICES; repeated here so `--help` does not import the executor)
-CHOICES = ("retry", "skip", "abort")
 
 AddOptions = Callable[[argparse.ArgumentParser], None]
 
@@ -51,7 +49,7 @@ def register(sub: Any, add_common: AddOptions, add_selection: AddOptions) -> Non
 
     answer = sub.add_parser("answer", help="answer a failed step of a running install")
     answer.add_argument("step", help="step id, as printed (service.phase.name)")
-    answer.add_argument("choice", choices=CHOICES)
+    answer.add_argument("choice", choices=runlock.CHOICES)
     answer.set_defaults(func=cmd_answer)
 
 
@@ -169,13 +167,12 @@ def last_run_dir(state_dir: Path) -> Path:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from tui_installer import engine
     from tui_installer.context import state_dir_of
 
     state_dir = state_dir_of(args)
     run_dir = last_run_dir(state_dir)
     record = journal.load(run_dir / "journal.json")
-    alive = engine.holder(state_dir / "engine.lock")
+    alive = runlock.holder(state_dir)
     state = record.state
     if state == journal.RUNNING and not alive:
         state = "interrupted (the engine is no longer running: re-run the same install to resume)"
@@ -207,7 +204,6 @@ def _step_line(step_id: str, step: journal.StepRecord) -> str:
 
 
 def cmd_answer(args: argparse.Namespace) -> int:
-    from tui_installer import engine
     from tui_installer.context import state_dir_of
 
     run_dir = last_run_dir(state_dir_of(args))
@@ -217,8 +213,9 @@ def cmd_answer(args: argparse.Namespace) -> int:
         raise UserError(f"no step {args.step!r} in run {record.run}", hint="see `tui-installer status`")
     if step.status != journal.FAILED:
         raise UserError(f"step {args.step} is {step.status}, not waiting for a decision")
-    if not engine.decide(run_dir, args.step, step.attempts, args.choice, by=f"cli:{_whoami()}"):
-        print(f"another client answered step {args.step} first")
+    won, standing = runlock.decide(run_dir, args.step, step.attempts, args.choice, by=f"cli:{_whoami()}")
+    if not won:
+        print(f"another client answered step {args.step} first: {standing['choice']} (by {standing['by']})")
         return 1
     print(f"answered {args.choice} for {args.step}")
     return 0

@@ -7,7 +7,6 @@ needs to know travels as an event (docs/DESIGN.md).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import threading
@@ -25,8 +24,8 @@ from tui_installer.model import Plan, Step
 from tui_installer.monitor import Monitor
 from tui_installer.paths import write_private
 from tui_installer.redact import Redactor
+from tui_installer.runlock import CHOICES, EngineLock, decision_path
 
-CHOICES = ("retry", "skip", "abort")
 #: seconds between output flushes to the event stream / resource samples
 OUTPUT_FLUSH, RESOURCE_EVERY = 0.2, 2.0
 
@@ -55,64 +54,6 @@ def new_run_id() -> str:
     """UTC time to the microsecond, then the pid: ids sort by start time and never collide."""
     now = time.time()
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}-{os.getpid()}"
-
-
-class EngineLock:
-    """An flock on ``STATE/engine.lock``: held while an engine runs, released by the kernel if it dies,
-    so clients can tell a live engine from a dead one."""
-
-    def __init__(self, state_dir: Path) -> None:
-        self.path = state_dir / "engine.lock"
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise UserError(f"another tui-installer engine is running (pid {holder(self.path)})",
-                            file=str(self.path),
-                            hint="watch it with `tui-installer attach` or `tui-installer status`") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-
-def holder(lock_path: Path) -> int | None:
-    """The pid of the live engine holding the lock, or None when no engine runs."""
-    try:
-        fd = os.open(lock_path, os.O_RDONLY)
-    except FileNotFoundError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        text = lock_path.read_text().strip()
-        return int(text) if text.isdigit() else -1
-    finally:
-        os.close(fd)
-    return None
-
-
-def decide(run_dir: Path, step_id: str, attempt: int, choice: str, by: str) -> bool:
-    """Answer a failed step. The first answer wins (O_EXCL); returns False if another client was first."""
-    if choice not in CHOICES:
-        raise UserError(f"unknown choice {choice!r}", hint="use " + ", ".join(CHOICES))
-    folder = run_dir / "decisions"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    try:
-        fd = os.open(folder / f"{step_id}.{attempt}.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, "w") as handle:
-        json.dump({"choice": choice, "by": by}, handle)
-    return True
 
 
 class Engine:
@@ -292,7 +233,7 @@ class Engine:
         return choice
 
     def _wait_decision(self, step_id: str, attempt: int) -> tuple[str, str]:
-        path = self.run_dir / "decisions" / f"{step_id}.{attempt}.json"
+        path = decision_path(self.run_dir, step_id, attempt)
         while not self.cancel_event.wait(0.1):
             try:
                 answer = json.loads(path.read_text())
