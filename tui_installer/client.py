@@ -16,13 +16,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
-from tui_installer import runlock
+from tui_installer import events, runlock
 
 PASSPHRASE_ENV = "TUI_INSTALLER_KEYRING_PASSPHRASE"
 
@@ -160,36 +159,8 @@ def console_tail(path: Path, lines: int = 3) -> str:
     return " | ".join(text[-lines:]) or "(no output)"
 
 
-def follow(path: Path, stop: threading.Event, *, poll: float = 0.1,
-           batch: int = 500) -> Iterator[list[dict[str, object]]]:
-    """Yield the events of ``events.jsonl`` from its start, in batches, then as they are appended.
-
-    A line is only parsed once its newline arrived (the writer may be mid-append). Ends when ``stop``
-    is set. Waits for the file to appear, so it can be started before the engine wrote anything.
-    """
-    while not path.exists():
-        if stop.wait(poll):
-            return
-    with path.open("rb") as fh:
-        pending = b""
-        while not stop.is_set():
-            chunk = fh.read(1 << 20)
-            if not chunk:
-                stop.wait(poll)
-                continue
-            pending += chunk
-            *complete, pending = pending.split(b"\n")
-            events = [e for e in (_parse(line) for line in complete) if e is not None]
-            for i in range(0, len(events), batch):
-                yield events[i:i + batch]
-
-
-def _parse(line: bytes) -> dict[str, object] | None:
-    try:
-        value = json.loads(line)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
+#: the event follower lives with the event format; the TUI's reader thread uses it from here
+follow = events.follow
 
 
 def decision_path(state_dir: Path, run: str, step: str, attempt: int) -> Path:

@@ -63,25 +63,37 @@ def read_from(path: Path, offset: int) -> tuple[list[Event], int]:
     except FileNotFoundError:
         return [], offset
     end = data.rfind(b"\n") + 1
+    return parse_lines(data[:end].split(b"\n")), offset + end
+
+
+def parse_lines(lines: list[bytes]) -> list[Event]:
+    """Events from complete lines; a torn line from a crash, or garbage, is skipped, never fatal."""
     events = []
-    for raw in data[:end].splitlines():
+    for raw in lines:
         try:
-            events.append(json.loads(raw))
+            value = json.loads(raw)
         except ValueError:
-            continue  # a torn line from a crash, or garbage: never fatal for a reader
-    return events, offset + end
+            continue
+        if isinstance(value, dict):
+            events.append(value)
+    return events
 
 
-def follow(path: Path, *, offset: int = 0, poll: float = 0.1,
-           stop: Callable[[], bool] = lambda: False) -> Iterator[Event]:
-    """Yield events as they are appended, from ``offset``, until ``stop()`` is true or the run ends."""
-    while True:
-        events, offset = read_from(path, offset)
-        for event in events:
-            yield event
-            if event.get("type") == "run_finished":
-                return
-        if stop():
+def follow(path: Path, stop: threading.Event, *, poll: float = 0.1, batch: int = 500) -> Iterator[list[Event]]:
+    """Yield the events of ``path`` from its start, in batches, then as they are appended, until ``stop``
+    is set. A line is parsed only once its newline arrived (the writer may be mid-append). Waits for the
+    file to appear, so a client can start following before the engine wrote anything."""
+    while not path.exists():
+        if stop.wait(poll):
             return
-        if not events:
-            time.sleep(poll)
+    with path.open("rb") as handle:
+        pending = b""
+        while not stop.is_set():
+            chunk = handle.read(1 << 20)
+            if not chunk:
+                stop.wait(poll)
+                continue
+            *complete, pending = (pending + chunk).split(b"\n")
+            events = parse_lines(complete)
+            for i in range(0, len(events), batch):
+                yield events[i:i + batch]
