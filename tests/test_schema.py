@@ -50,7 +50,7 @@ EXPECTED = {
     "bad-regex": f"9: {SD}.hello.phases.start[0].prompts[0].expect: invalid regular expression: "
                  "missing ), unterminated subpattern at position 0",
     "conflicting-default": f"7: {SD}.hello.settings.prefix: default '/srv/stack' differs from "
-                           "'/opt/stack' in keystone (settings are shared: declare the same default, or "
+                           "'/opt/stack' in openstack-base (settings are shared: declare the same default, or "
                            "declare it in one service and require that service)",
     "bad-settings-type": "4: settings.keystone_port: wrong type: expected integer like the default 5000, "
                          "got 'five thousand'",
