@@ -91,3 +91,29 @@ def test_constraints_pin_the_release() -> None:
     for pin in ("keystone===30.0.0", "openstack-placement===16.0.0", "glance===33.0.0", "nova===34.0.0",
                 "neutron===29.0.0"):
         assert pin in text
+
+
+def test_every_recipe_unit_renders_for_systemd() -> None:
+    """The units the recipes define, rendered as a systemd host would get them (no systemd needed)."""
+    import shlex
+
+    from tui_installer.servicemgr import Unit, render_systemd
+    from tui_installer.servicemgr_cli import _parser
+
+    p = build("all-in-one", FAKE)
+    commands = []
+    for step in p.steps():
+        text = step.display.replace("\\\n", " ")
+        commands += [m.group(0) for m in re.finditer(r"write-unit [^\n]+", text)]
+    assert len(commands) == 10
+    for command in commands:
+        args = _parser().parse_args(shlex.split(command))
+        env = dict(item.split("=", 1) for item in args.env)
+        unit = Unit(args.name, args.argv, env=env, log_file=args.log_file, after=args.after,
+                    stop_timeout=args.stop_timeout, description=args.description)
+        lines = render_systemd(unit).splitlines()
+        assert lines[0] == "[Unit]" and "[Service]" in lines and "[Install]" in lines
+        exec_start = next(x for x in lines if x.startswith("ExecStart="))
+        assert exec_start.startswith("ExecStart=/opt/stack/venv/bin/"), exec_start
+        assert f"StandardOutput=append:{unit.log_file}" in lines and unit.log_file.startswith("/var/log/openstack/")
+        assert "{{" not in "\n".join(lines)
