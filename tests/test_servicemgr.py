@@ -192,3 +192,15 @@ def test_start_restarts_a_service_whose_config_changed(dirs: dict[str, str], tmp
         assert new_pid and new_pid != pid and not alive(pid)
     finally:
         sm("stop", "cfg")
+
+
+def test_list_shows_every_service_and_fails_when_one_is_down(dirs: dict[str, str]) -> None:
+    sm("write-unit", "up", "--", "sleep", "600")
+    sm("write-unit", "down", "--", "sleep", "600")
+    assert sm("start", "up", "--wait", "0.3").returncode == 0
+    try:
+        listed = sm("list")
+        assert listed.returncode == 3
+        assert "down: stopped" in listed.stdout and "up: running (pid" in listed.stdout
+    finally:
+        sm("stop", "up")

@@ -17,6 +17,7 @@ from tui_installer.servicemgr import (
     status,
     stop,
     system,
+    unit_dir,
     write_unit,
 )
 
@@ -44,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="wait until it accepts connections (HOST:PORT) or answers HTTP < 500 (a URL)")
     s.add_argument("--timeout", type=float, default=90.0, help="how long to wait for --tcp/--url")
     sub.add_parser("stop").add_argument("name", nargs="+")
+    sub.add_parser("list", help="every defined service and whether it runs")
     for cmd in ("status", "restart", "enable", "remove", "render"):
         sub.add_parser(cmd).add_argument("name")
     y = sub.add_parser("system", help="a distribution service: system start|stop|status|restart NAME")
@@ -68,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         return system(args.action, args.name)
     if args.cmd == "start":
         return start(args.name, wait=args.wait, tcp=args.tcp, timeout=args.timeout)
+    if args.cmd == "list":
+        names = sorted(p.stem for p in unit_dir().glob("*.json"))
+        return max([status(n) for n in names], default=0) and 3
     if args.cmd == "stop":
         return stop(args.name)
     func: Callable[[str], int] = {"status": status, "restart": restart, "enable": enable,
