@@ -18,7 +18,7 @@ from textual.widgets import Button, Input, Label
 from tui_installer.screens.flow import FlowScreen
 
 from tui_installer.errors import UserError
-from tui_installer.secrets import KEYRING_FILE, PASSPHRASE_ENV, SecretStore, check_value
+from tui_installer.secrets import KEYRING_FILE, MIN_LENGTH, PASSPHRASE_ENV, SecretStore, check_value
 
 
 class PasswordsScreen(FlowScreen):
@@ -32,10 +32,23 @@ class PasswordsScreen(FlowScreen):
 
     def body(self) -> ComposeResult:
         self.store: SecretStore | None = None
+        self.stored: set[str] = set()
         self.secrets: tuple[str, ...] = ()
+        self.plan_error = ""
+        try:
+            self.secrets = (self.session.plan or self.session.build_plan()).secrets
+        except UserError as exc:
+            self.plan_error = f"No plan yet: {exc}"
+        if not self.secrets and not self.plan_error:
+            yield Label("This plan needs no secrets: no keyring is opened, Next goes on.", id="no-secrets")
+            yield Label("", id="pw-error", classes="error")
+            return
+        yield from self.keyring_rows()
+
+    def keyring_rows(self) -> ComposeResult:
         path = self.session.state_dir / KEYRING_FILE
         self.new_keyring = not (path.exists() and path.stat().st_size > 0)
-        state = "new: choose a master passphrase" if self.new_keyring else "locked"
+        state = "new keyring, choose its master passphrase (twice)" if self.new_keyring else "locked"
         yield Label(f"Keyring: encrypted file (keyrings.cryptfile) at {path}", id="backend")
         yield Label(f"Status: {state}", id="keyring-status")
         with Horizontal(id="unlock-row"):
@@ -44,25 +57,22 @@ class PasswordsScreen(FlowScreen):
                 yield Input(password=True, placeholder="again", id="pp2", compact=True)
             yield Button("Unlock", id="unlock", compact=True)
         yield Label("", id="pw-error", classes="error")
-        yield Label("Type each password twice, or leave both empty to generate one (Ctrl+G now).",
+        yield Label("Type each twice; leave both empty to keep a stored one or generate it (Ctrl+G).",
                     classes="hint")
         with VerticalScroll(classes="form", id="secret-form"):
             pass
 
     def on_mount(self) -> None:
-        try:
-            self.secrets = (self.session.plan or self.session.build_plan()).secrets
-        except UserError as exc:
-            self.error(f"No plan yet: {exc}")
+        self.error(self.plan_error)
+        if not self.secrets:
+            return
         form = self.query_one("#secret-form", VerticalScroll)
         for name in self.secrets:
             form.mount(Horizontal(
                 Label(name, classes="setting-label"),
                 Input(password=True, placeholder="password", id=f"pw1-{name}", compact=True),
                 Input(password=True, placeholder="again", id=f"pw2-{name}", compact=True),
-                Label("", id=f"st-{name}")))
-        if not self.secrets:
-            form.mount(Label("This plan needs no secrets."))
+                Label("", id=f"st-{name}", classes="pw-status")))
         if self.session.passphrase or self.session.passphrase_file or os.environ.get(PASSPHRASE_ENV):
             self.unlock(self.session.passphrase)
         else:
@@ -109,6 +119,7 @@ class PasswordsScreen(FlowScreen):
             self.error(message.error)
             return
         self.store = message.store
+        self.stored = set(message.store.names())
         self.query_one("#unlock-row").display = False
         self.query_one("#keyring-status", Label).update("Status: unlocked")
         self.error("")
@@ -116,10 +127,16 @@ class PasswordsScreen(FlowScreen):
         if self.secrets:
             self.query_one(f"#pw1-{self.secrets[0]}", Input).focus()
 
-    def show_stored(self) -> None:
-        stored = set(self.store.names()) if self.store else set()
-        for name in self.secrets:
-            self.query_one(f"#st-{name}", Label).update("stored" if name in stored else "not set")
+    def show_stored(self, names: tuple[str, ...] | None = None) -> None:
+        for name in self.secrets if names is None else names:
+            first, second = (self.query_one(f"#pw{i}-{name}", Input).value for i in (1, 2))
+            self.query_one(f"#st-{name}", Label).update(typed_status(name, first, second, name in self.stored))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """The status column follows the typing: what Next will do with this secret."""
+        kind, _, name = (event.input.id or "").partition("-")
+        if kind in ("pw1", "pw2") and name in self.secrets:
+            self.show_stored((name,))
 
     # -- storing -----------------------------------------------------------------------------------
     def action_generate(self) -> None:
@@ -132,9 +149,12 @@ class PasswordsScreen(FlowScreen):
         names = [name] if name in self.secrets else [n for n in self.secrets if n not in self.store.names()]
         for n in names:
             self.store.generate(n)
+            self.stored.add(n)
             self.query_one(f"#st-{n}", Label).update("generated and stored")
 
     def leave(self) -> bool:
+        if not self.secrets and not self.plan_error:
+            return True
         if self.store is None:
             return self.error("Unlock the keyring first.")
         typed: dict[str, str] = {}
@@ -154,9 +174,25 @@ class PasswordsScreen(FlowScreen):
                 self.query_one(f"#pw{i}-{name}", Input).value = ""
         generated = self.store.ensure(self.secrets)
         if generated:
-            self.notify(f"Generated: {', '.join(generated)}")
+            listed = ", ".join(generated) if len(generated) <= 3 else f"{len(generated)} secrets"
+            self.notify(f"Generated and stored {listed}.")
         return True
 
     def error(self, text: str) -> Any:
         self.query_one("#pw-error", Label).update(text)
         return False
+
+
+def typed_status(name: str, first: str, second: str, stored: bool) -> str:
+    """What Next will do with one secret, from the two (masked) entries: never the value itself."""
+    if not first and not second:
+        return "stored" if stored else "generated on Next"
+    if not second:
+        return "type it again"
+    if first != second:
+        return "entries differ"
+    try:
+        check_value(name, first)
+    except UserError:
+        return "too short" if len(first) < MIN_LENGTH else "not one line"
+    return "ready: stored on Next"

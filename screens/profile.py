@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rich.console import Group
+from rich.padding import Padding
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Input, Label, OptionList
@@ -20,7 +22,7 @@ class ProfileScreen(FlowScreen):
                     classes="hint")
         options = []
         for info in catalog.list_profiles():
-            prompt = Text.assemble((info.name, "bold"), "\n  ", (info.description, "dim"))
+            prompt = Group(Text(info.name, "bold"), Padding(Text(info.description, "dim"), (0, 0, 0, 2)))
             options.append(Option(prompt, id=info.name))
         yield OptionList(*options, id="presets")
         yield Input(placeholder="or a path: /root/my-profile.yaml", id="profile-path")

@@ -177,7 +177,7 @@ class ProgressScreen(Screen[None]):
             state = "waiting for your decision"
         if self.engine_dead:
             state = "ENGINE STOPPED"
-        return f"Install {s.profile} | run {s.run} | {state} | {fmt_duration(elapsed)}"
+        return f"Install {s.profile} | {state} | {fmt_duration(elapsed)} | run {s.run}"  # the id may be cut
 
     def eta_text(self, done: int, total: int) -> str:
         text = f"{done}/{total} steps"
@@ -188,8 +188,8 @@ class ProgressScreen(Screen[None]):
             return text + (" - press s for the summary" if self.state.finished_ok else "")
         left = self.state.remaining(self.history)
         if left is None:
-            return text + " | no earlier run to estimate from"
-        return text + f" | about {fmt_duration(left)} left"
+            return text + " | no estimate yet"
+        return text + (f" | about {fmt_duration(left)} left" if left >= 1 else " | less than 1s left")
 
     def tick(self) -> None:
         if not self.state.run:

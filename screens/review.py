@@ -40,18 +40,18 @@ class ReviewScreen(FlowScreen):
         try:
             plan = self.session.build_plan()
         except UserError as exc:
-            self.query_one("#review-error", Label).update(f"Cannot make a plan: {exc}")
+            error = self.query_one("#review-error", Label)
+            error.update(f"Cannot make a plan: {exc}")
+            error.display = True
             return
         tree = self.query_one("#plan-tree", Tree)
         if self.app.has_class("ascii"):  # the Linux console has no box-drawing glyphs
             tree.ICON_NODE, tree.ICON_NODE_EXPANDED = "+ ", "- "
             ascii_lines = ("  ", "| ", "`-", "|-")
             tree.LINES = {"default": ascii_lines, "bold": ascii_lines, "double": ascii_lines}
+        tree.guide_depth = 3  # deep enough to read the levels, narrow enough to leave room for commands
         fill_tree(tree, plan)
-        added = "; ".join(f"{k} ({v})" for k, v in plan.added.items())
-        self.query_one("#plan-summary", Static).update(
-            f"Profile {plan.profile}: {len(plan.steps())} steps, services {', '.join(plan.services)}"
-            + (f"; added {added}" if added else "") + f"; secrets: {', '.join(plan.secrets) or 'none'}")
+        self.query_one("#plan-summary", Static).update(summary_text(plan))
         self.query_one("#plan-tree", Tree).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -85,11 +85,28 @@ class ReviewScreen(FlowScreen):
         return False
 
 
+def count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def summary_text(plan: Plan) -> str:
+    """A few short lines over the tree: sizes, what was added and why, which secrets (names only)."""
+    lines = [f"Profile {plan.profile}: {count(len(plan.services), 'service')}, "
+             f"{count(len(plan.steps()), 'step')} in {count(len(plan.phases), 'phase')}."]
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in plan.added.items():
+        by_reason.setdefault(reason, []).append(name)
+    if by_reason:
+        lines.append("Added: " + "; ".join(f"{', '.join(names)} ({why})" for why, names in by_reason.items()))
+    lines.append(f"Secrets (by name): {', '.join(plan.secrets) or 'none'}")
+    return "\n".join(lines)
+
+
 def fill_tree(tree: Tree[str], plan: Plan) -> None:
-    tree.root.set_label(f"Plan for {plan.profile} ({len(plan.steps())} steps)")
+    tree.root.set_label(f"Plan for {plan.profile} ({count(len(plan.steps()), 'step')})")
     tree.root.expand()
     for phase in plan.phases:
-        phase_node = tree.root.add(f"{phase.name} ({len(phase.steps)} steps)", expand=True)
+        phase_node = tree.root.add(f"{phase.name} ({count(len(phase.steps), 'step')})", expand=True)
         services: dict[str, object] = {}
         for step in phase.steps:
             service_node = services.get(step.service)

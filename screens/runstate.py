@@ -118,8 +118,8 @@ class RunState:
     def _on_output(self, e: dict[str, Any]) -> list[str]:
         self.last_output = e.get("ts")
         lines = [str(x) for x in e.get("lines", [])]
-        if e.get("dropped"):
-            lines.append(f"[... {e['dropped']} lines not shown; see the step's log]")
+        if e.get("dropped"):  # the engine keeps the newest lines: the skipped ones came before them
+            lines.insert(0, f"[... {e['dropped']} earlier lines not shown; see the step's log]")
         return lines
 
     def _on_step_finished(self, e: dict[str, Any]) -> None:
@@ -199,10 +199,12 @@ class RunState:
         return max(0.0, (now or time.time()) - self.last_output)
 
     def remaining(self, history: dict[str, float], now: float | None = None) -> float | None:
-        """Seconds left, from earlier runs' step durations; None with no history to go by."""
-        if not history:
+        """Seconds left, from earlier runs' durations of this run's steps; None while fewer than half of
+        them ever ran (another profile's steps, or a run that stopped early, say little about this one)."""
+        known = [history[sid] for sid in self.steps if sid in history]
+        if not known or 2 * len(known) < len(self.steps):
             return None
-        typical = statistics.median(history.values())
+        typical = statistics.median(known)
         left = 0.0
         for st in self.steps.values():
             if st.status in DONE:

@@ -17,25 +17,44 @@ from textual.widgets import Input, Label, Select
 from tui_installer.screens import hostinfo
 from tui_installer.screens.flow import FlowScreen
 
+from tui_installer import plan as planning
 from tui_installer import settings as setting_types
+from tui_installer.schema import TEMPLATE_RE
 
 CHOICES = {"virt_driver": ("libvirt", "fake"), "ovs_datapath": ("system", "netdev")}
 HIDDEN = ("installer_python",)
+LABEL_MAX = 32  # a longer name is cut: the field keeps at least 40 columns at 80
 HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 
 
 def base_values(session: Any) -> tuple[dict[str, Any], dict[str, Any], set[str]]:
-    """(defaults + profile values, declared defaults, required names) for the selected services."""
-    catalog = session.services()
+    """(shown values, types, required names) of every setting of the plan an operator may set.
+
+    Which settings a plan has and which must be given is the plan's own rule
+    (``plan.resolve_settings``: built-ins, the profile's settings, the selected services'); a setting
+    is required when it is left null, by its service (schema: ``required_settings``) or by the profile
+    (compute-only's ``controller_host: null``). A value that holds ``{{ other }}`` is shown as written,
+    so it reads as following ``other``.
+    """
+    profile, catalog = session.profile, session.services()
     order, _ = session.resolved()
-    declared: dict[str, Any] = dict(setting_types.builtin_settings())
-    required: set[str] = set()
-    for name in order:
-        declared.update({k: v for k, v in catalog[name].settings.items() if k not in declared})
-        required.update(catalog[name].required_settings)
-    base = dict(declared)
-    base.update({k: v for k, v in session.profile.settings.items() if k in declared})
-    return base, declared, required
+    required = {k for k, v in profile.settings.items() if v is None}
+    required.update(k for name in order for k in catalog[name].required_settings if k not in profile.settings)
+    resolved = planning.resolve_settings(profile, None, dict.fromkeys(required, ""), order, catalog)
+    raw = {**{k: v for name in reversed(order) for k, v in catalog[name].settings.items()}, **profile.settings}
+    shown = {k: raw[k] if isinstance(raw.get(k), str) and "{{" in raw[k] else v for k, v in resolved.items()}
+    for name in required:
+        shown[name] = None
+    types = {k: None if k in required else v for k, v in resolved.items()}
+    return shown, types, required
+
+
+def hint_text(values: dict[str, Any]) -> str:
+    hint = "Tab moves between fields; * marks a required one; errors show as you type."
+    refs = [m.group(1).strip() for v in values.values() if isinstance(v, str) for m in TEMPLATE_RE.finditer(v)]
+    if refs:
+        hint += f"\nA value holding {{{{ {refs[0]} }}}} follows setting {refs[0]}, also when you change it."
+    return hint
 
 
 def is_address(text: str) -> bool:
@@ -73,15 +92,17 @@ class SettingsScreen(FlowScreen):
     def body(self) -> ComposeResult:
         self.base, self.declared, self.required = base_values(self.session)
         values = {**self.base, **self.session.settings}
-        yield Label("Tab moves between fields; errors show as you type.", classes="hint")
+        yield Label(hint_text(values), classes="hint", markup=False)
+        names = [n for n in sorted(self.declared, key=lambda n: (n not in self.required, n)) if n not in HIDDEN]
+        labels = {n: n + (" *" if n in self.required else "") for n in names}
+        width = min(max((len(t) for t in labels.values()), default=0) + 2, LABEL_MAX)
         with VerticalScroll(classes="form", id="settings-form"):
-            for name in sorted(self.declared):
-                if name in HIDDEN:
-                    continue
+            for name in names:  # required first
+                text = labels[name] if len(labels[name]) < width else labels[name][:width - 2] + "…"
                 with Horizontal():
-                    yield Label(name + (" *" if name in self.required else ""), classes="setting-label")
+                    yield Label(text, classes="setting-label", markup=False).set_styles(f"width: {width};")
                     yield self.field(name, values.get(name))
-                yield Label("", id=f"err-{name}", classes="setting-error")
+                yield Label("", id=f"err-{name}", classes="setting-error").set_styles(f"padding-left: {width};")
 
     def field(self, name: str, value: Any) -> Input | Select[str]:
         text = setting_types.render(value)
@@ -95,13 +116,16 @@ class SettingsScreen(FlowScreen):
         if options:
             return Select([(o, o) for o in options if o], value=text or options[0], allow_blank=False,
                           id=f"set-{name}", compact=True)
-        return Input(text, id=f"set-{name}", compact=True,
-                     validators=validators(name, self.declared.get(name), name in self.required))
+        required = name in self.required
+        return Input(text, id=f"set-{name}", compact=True, placeholder="required" if required else "",
+                     validators=validators(name, self.declared.get(name), required))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         name = (event.input.id or "").removeprefix("set-")
         result = event.validation_result
-        message = "; ".join(result.failure_descriptions) if result and not result.is_valid else ""
+        self.show_error(name, "; ".join(result.failure_descriptions) if result and not result.is_valid else "")
+
+    def show_error(self, name: str, message: str) -> None:
         label = self.query_one(f"#err-{name}", Label)
         label.update(message)
         label.set_class(bool(message), "-visible")
@@ -115,6 +139,7 @@ class SettingsScreen(FlowScreen):
                 result = widget.validate(widget.value)
                 if result is not None and not result.is_valid:
                     bad.append(name)
+                    self.show_error(name, "; ".join(result.failure_descriptions))
                     continue
                 text = widget.value
             else:

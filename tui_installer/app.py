@@ -101,7 +101,8 @@ class InstallerApp(App[int]):
         """Start the engine detached on ``answers`` (default: the session's, written now) and show its
         progress; the keyring passphrase is asked first if nothing else provides it."""
         s = self.session
-        if not (s.passphrase or s.passphrase_file or os.environ.get(client.PASSPHRASE_ENV)):
+        has_passphrase = s.passphrase or s.passphrase_file or os.environ.get(client.PASSPHRASE_ENV)
+        if not has_passphrase and needs_keyring(s, answers):
             def answered(passphrase: str | None) -> None:
                 if passphrase:
                     s.passphrase = passphrase
@@ -220,6 +221,21 @@ def run_tui(args: Any) -> int:
     app = InstallerApp(session, mode=mode)
     result = app.run()
     return int(result or 0)
+
+
+def needs_keyring(session: Session, answers: Path | None) -> bool:
+    """Whether the plan to be installed has secrets (then the engine needs the keyring's passphrase).
+    When that cannot be told, ask: a passphrase too many is better than an engine that cannot start."""
+    from tui_installer import catalog, schema
+    from tui_installer import plan as planning
+
+    try:
+        if answers is None:
+            return bool((session.plan or session.build_plan()).secrets)
+        given = schema.load_answers(answers)
+        return bool(planning.build(catalog.load_profile(str(given.profile)), answers=given).secrets)
+    except (UserError, ValueError, OSError):
+        return True
 
 
 def apply_sets(session: Session, items: list[str]) -> None:

@@ -108,11 +108,15 @@ def cmd_install(args: argparse.Namespace) -> int:
         for name, reason in plan.added.items():
             print(f"added {name}: {reason}")
     _confirm(args, f"Install profile {plan.profile}: {len(plan.steps())} steps. Proceed?")
-    store = open_secrets(args, interactive=not args.yes)
-    generated = store.ensure(plan.secrets)
-    if generated:
-        print(f"generated and stored {len(generated)} secret(s) in {store.backend_name}: {', '.join(generated)}")
-    return _run_engine(args, plan, store.values(plan.secrets), policy, kind="install")
+    secrets: dict[str, str] = {}
+    if plan.secrets:  # a plan without secrets never needs the keyring (nor its passphrase)
+        store = open_secrets(args, interactive=not args.yes)
+        generated = store.ensure(plan.secrets)
+        if generated:
+            print(f"generated and stored {len(generated)} secret(s) in {store.backend_name}: "
+                  f"{', '.join(generated)}")
+        secrets = store.values(plan.secrets)
+    return _run_engine(args, plan, secrets, policy, kind="install")
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:

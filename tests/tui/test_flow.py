@@ -49,7 +49,8 @@ async def walk_flow(state: Path, work: Path) -> str:
         app.screen.query_one("#profile-path", Input).value = str(PROFILE)
         await pilot.press("ctrl+n")
         await wait_until(pilot, lambda: isinstance(app.screen, ServicesScreen), what="services")
-        assert "base" in str(app.screen.query_one("#chosen").render())
+        assert "base" in app.screen.query_one("#services").selected
+        assert "1 added" in str(app.screen.query_one("#chosen").render())
         await pilot.press("ctrl+n")
 
         await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen), what="settings")

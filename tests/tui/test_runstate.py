@@ -43,7 +43,8 @@ def fold(events: list[dict]) -> tuple[RunState, list[str]]:
 
 def test_reducer_follows_a_failure_and_its_decision() -> None:
     state, lines = fold(EVENTS)
-    assert lines == ["x1", "x2", "[... 3 lines not shown; see the step's log]"]
+    # the engine keeps the newest lines of a burst: the notice of the dropped ones comes first
+    assert lines == ["[... 3 earlier lines not shown; see the step's log]", "x1", "x2"]
     assert state.failure is not None and state.failure.needs_decision
     assert state.counts() == (1, 3)
     state.apply({"type": "decision", "ts": 104.0, "step": "a.install.y", "attempt": 1, "choice": "skip",
@@ -58,6 +59,8 @@ def test_reducer_follows_a_failure_and_its_decision() -> None:
 def test_estimate_uses_history_and_the_running_step() -> None:
     state, _ = fold(EVENTS[:3])
     assert state.remaining({}) is None
+    assert state.remaining({"other.install.step": 30.0}) is None, "another profile's steps: no estimate"
+    assert state.remaining({"a.install.x": 0.01}) is None, "one step of three ever ran: no estimate yet"
     left = state.remaining({"a.install.x": 10.0, "a.install.y": 4.0, "a.start.z": 6.0}, now=103.0)
     assert left == pytest.approx(7.0 + 4.0 + 6.0)
     assert fmt_duration(75) == "1m15s" and fmt_duration(3700) == "1h01m"

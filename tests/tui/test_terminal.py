@@ -86,7 +86,8 @@ def test_typed_through_in_tmux(terminal: Terminal, tmp_path: Path) -> None:
     terminal.wait("Step 2/6: Profile")
     terminal.keys("Enter")
     screen = terminal.wait("Step 3/6: Services")
-    assert "Selected 2 (+1 required): base, greet" in screen
+    assert "[x] base" in screen and "[x] greet" in screen and "[ ] mariadb" in screen, screen
+    assert "services selected (1 added: required by others)" in screen
     terminal.keys("C-n")
     terminal.wait("Step 4/6: Settings")
     terminal.keys("Tab", "Tab", "Tab")

@@ -6,6 +6,8 @@ client sees the same figures as the first one.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline
@@ -38,7 +40,8 @@ class ResourcePanel(Vertical):
         self.query_one("#res-disk", Label).update(f"disk {fmt_rate(res.disk[-1]):>7}")
         self.query_one("#res-net", Label).update(f"net {fmt_rate(res.net[-1]):>8}")
         for name, values in (("cpu", res.cpu), ("mem", res.mem), ("disk", res.disk), ("net", res.net)):
-            self.query_one(f"#spark-{name}", Sparkline).data = list(values)
+            spark = self.query_one(f"#spark-{name}", Sparkline)
+            spark.data = spark_data(values, spark.size.width)
         self.query_one("#res-step", Label).update(step_line(last))
 
 
@@ -48,4 +51,16 @@ def step_line(last: dict[str, object]) -> str:
     if cpu is None or rss is None:
         return "step: no process running"
     procs = last.get("step_procs") or 0
+    if not procs:
+        return "step: no process running"
     return f"step: {procs} process(es), cpu {float(cpu):.0f}%, rss {fmt_bytes(float(rss))}"  # type: ignore[arg-type]
+
+
+def spark_data(values: Iterable[float], width: int) -> list[float]:
+    """What a sparkline of ``width`` columns draws: flat until there are two samples (Textual draws a
+    single one as a full block, which reads as 100 %), then one column per sample filling in from the
+    right over a flat start, instead of a few samples stretched into wide blocks."""
+    data = list(values)
+    if len(data) < 2:
+        return []
+    return [min(data)] * (width - len(data)) + data
