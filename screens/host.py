@@ -32,7 +32,7 @@ class HostScreen(FlowScreen):
     @work(thread=True, exclusive=True, exit_on_error=False)
     def run_checks(self, profile: str) -> None:
         """Builds the profile's plan and probes ports (~0.2 s): off the UI thread."""
-        text = render_checks(profile, self.session.state_dir)
+        text = render_checks(profile, self.session.state_dir, default=self.session.profile_arg is None)
         self.app.call_from_thread(self.query_one("#checks", Static).update, text)
 
 
@@ -42,14 +42,18 @@ def render_facts(state_dir) -> Text:  # type: ignore[no-untyped-def]
         text.append(f"{key:<11}", "bold")
         text.append(f"{value}\n")
     text.append("Interfaces ", "bold")
-    shown = [f"{i.name}{'' if i.up else ' (down)'}: {', '.join(i.addresses) or '-'}"
-             for i in hostinfo.interfaces()]
+    interfaces = hostinfo.interfaces()
+    shown = [f"{i.name}: {', '.join(i.addresses) or 'no address'}" for i in interfaces if i.up]
+    down = [i.name for i in interfaces if not i.up]
+    if down:  # one line for them all: a host with bridges and test devices has many
+        shown.append(f"down: {', '.join(down)}")
     text.append("\n           ".join(shown) + "\n")
     return text
 
 
-def render_checks(profile: str, state_dir) -> Text:  # type: ignore[no-untyped-def]
-    text = Text(f"\nChecks for profile {profile}:\n", "bold")
+def render_checks(profile: str, state_dir, default: bool = False) -> Text:  # type: ignore[no-untyped-def]
+    which = " (the default: another can be chosen next)" if default else ""
+    text = Text(f"\nChecks for profile {profile}{which}:\n", "bold")
     for check in hostinfo.checks(profile, state_dir):
         label, style = STYLE[check.status]
         text.append(f"  [{label}] ", style)

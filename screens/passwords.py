@@ -40,7 +40,8 @@ class PasswordsScreen(FlowScreen):
         except UserError as exc:
             self.plan_error = f"No plan yet: {exc}"
         if not self.secrets and not self.plan_error:
-            yield Label("This plan needs no secrets: no keyring is opened, Next goes on.", id="no-secrets")
+            yield Label("This plan needs no secrets: there is no keyring to unlock. Next goes on to Review.",
+                        id="no-secrets")
             yield Label("", id="pw-error", classes="error")
             return
         yield from self.keyring_rows()

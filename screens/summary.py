@@ -53,8 +53,10 @@ def phase_table(s: RunState) -> str:
 
 
 def credentials_text(state_dir: Path, clouds_yaml: Path) -> str:
-    lines = ["", "Credentials and endpoints:"]
+    lines = ["", "Credentials:"]
     openrc = state_dir / "admin-openrc"
+    if not openrc.exists():  # a clouds.yaml on this host may belong to another install: not this run's
+        return "\n".join(lines + ["  none written by this install (no admin-openrc in its state directory)"])
     clouds = _read_clouds(clouds_yaml)
     if clouds:
         lines.append(f"  clouds.yaml: {clouds_yaml} (cloud names: {', '.join(clouds)})")
@@ -64,7 +66,7 @@ def credentials_text(state_dir: Path, clouds_yaml: Path) -> str:
             lines.append(f"  {name}: identity {auth.get('auth_url', '?')}, region {region}")
     else:
         lines.append(f"  clouds.yaml: not written ({clouds_yaml} does not exist)")
-    lines.append(f"  openrc: {openrc}" if openrc.exists() else "  openrc: not written by this profile")
+    lines.append(f"  openrc: {openrc}")
     return "\n".join(lines)
 
 

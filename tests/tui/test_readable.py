@@ -16,6 +16,7 @@ import pytest
 from rich.console import Console
 from textual import events
 from textual.widgets import Input, Label, Sparkline
+from tui_installer.screens import summary
 from tui_installer.screens.passwords import PasswordsScreen
 from tui_installer.screens.progress import ProgressScreen
 from tui_installer.screens.review import ReviewScreen
@@ -210,3 +211,15 @@ def test_progress_starts_flat_and_without_an_estimate(tmp_path: Path) -> None:
     sparks, eta = asyncio.run(walk())
     assert sparks and all("█" not in s for s in sparks), sparks
     assert "no estimate yet" in eta and "0s left" not in eta, eta
+
+
+def test_summary_names_credentials_only_of_this_install(tmp_path: Path) -> None:
+    """A clouds.yaml on the host may be another install's (a colleague's cloud): shown only when this
+    state directory's install wrote its admin-openrc."""
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text("clouds: {admin: {auth: {auth_url: 'http://10.0.0.9:5000/v3'}, region_name: R}}\n")
+    state = make_state(tmp_path)
+    assert str(clouds) not in summary.credentials_text(state, clouds)
+    (state / "admin-openrc").write_text("export OS_CLOUD=admin\n")
+    text = summary.credentials_text(state, clouds)
+    assert str(clouds) in text and "http://10.0.0.9:5000/v3" in text and str(state / "admin-openrc") in text
