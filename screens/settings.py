@@ -53,7 +53,7 @@ def hint_text(values: dict[str, Any]) -> str:
     hint = "Tab moves between fields; * marks a required one; errors show as you type."
     refs = [m.group(1).strip() for v in values.values() if isinstance(v, str) for m in TEMPLATE_RE.finditer(v)]
     if refs:
-        hint += f"\nA value holding {{{{ {refs[0]} }}}} follows setting {refs[0]}, also when you change it."
+        hint += f"\nA value with {{{{ {refs[0]} }}}} follows setting {refs[0]} when you change it."
     return hint
 
 
