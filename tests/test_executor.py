@@ -422,3 +422,16 @@ def test_the_pty_is_driven_by_pexpect_with_timeout_and_eof() -> None:
         assert child.exit_code == 3
     finally:
         child.close()
+
+
+def test_the_keyring_passphrase_never_reaches_a_step(tmp_path, monkeypatch):
+    from tui_installer.model import Step
+    from tui_installer.paths import PASSPHRASE_ENV
+
+    monkeypatch.setenv(PASSPHRASE_ENV, "master-passphrase-in-env")
+    step = Step(id="t.install.env", service="t", phase="install", name="env",
+                argv=("bash", "-c", f'echo "seen=${{{PASSPHRASE_ENV}:-none}}"'))
+    result = Executor().run(step, secrets={}, log_path=tmp_path / "env.log")
+    assert result.ok
+    log = (tmp_path / "env.log").read_text()
+    assert "seen=none" in log and "master-passphrase-in-env" not in log

@@ -22,8 +22,7 @@ from pathlib import Path
 import psutil
 
 from tui_installer import events, runlock
-
-PASSPHRASE_ENV = "TUI_INSTALLER_KEYRING_PASSPHRASE"
+from tui_installer.paths import PASSPHRASE_ENV
 
 
 @dataclass

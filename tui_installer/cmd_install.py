@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from tui_installer import catalog, journal, runlock, schema
 from tui_installer import plan as planning
 from tui_installer.errors import UserError
 from tui_installer.model import Plan
+from tui_installer.paths import PASSPHRASE_ENV
 
 if TYPE_CHECKING:
     from tui_installer import engine
@@ -140,6 +142,7 @@ def _run_engine(args: argparse.Namespace, plan: Plan, secrets: dict[str, str], p
     from tui_installer.context import install_signal_handlers, state_dir_of
     from tui_installer.headless import Printer
 
+    os.environ.pop(PASSPHRASE_ENV, None)  # steps inherit this environment: never the passphrase
     listener = None if getattr(args, "quiet", False) else Printer()
     runner = engine.Engine(plan, state_dir=state_dir_of(args), secrets=secrets, policy=policy, kind=kind,
                            listener=listener, resume=resume)

@@ -43,6 +43,7 @@ from . import proctree, ptyspawn
 from .checks import run_check  # noqa: F401 - re-exported: the engine's `unless` checks
 from .executor_io import LINE_CAP, Prompter, Relay, Splitter, open_log
 from .model import Step
+from .paths import PASSPHRASE_ENV
 from .proctree import STEP_TOKEN_VAR
 from .quiet import QUIET_ENV, quiet_env  # noqa: F401 - QUIET_ENV re-exported
 from .redact import Redactor
@@ -100,8 +101,10 @@ class Result:
 def build_env(
     step: Step, secrets: Mapping[str, str], extra_env: Mapping[str, str] | None, token: str
 ) -> dict[str, str]:
-    """os.environ + quiet defaults + extra_env + step.env + secret env + the step marker."""
-    base = dict(os.environ)
+    """os.environ + quiet defaults + extra_env + step.env + secret env + the step marker.
+
+    The keyring's master passphrase never reaches a step, whoever forgot to drop it from os.environ."""
+    base = {k: v for k, v in os.environ.items() if k != PASSPHRASE_ENV}
     env = {**base, **quiet_env(base), **(extra_env or {}), **step.env}
     env.setdefault("TERM", "dumb")
     for var, name in step.secret_env.items():

@@ -7,6 +7,8 @@ from pathlib import Path
 
 DEFAULT_STATE_DIR = "/var/lib/tui-installer"
 STATE_DIR_ENV = "TUI_INSTALLER_STATE_DIR"
+#: the keyring's master passphrase, for automation; never passed on to a step
+PASSPHRASE_ENV = "TUI_INSTALLER_KEYRING_PASSPHRASE"
 
 
 def state_dir(path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Path:

@@ -36,8 +36,8 @@ from keyrings.cryptfile.escape import escape as escape_for_ini
 from keyrings.cryptfile.escape import unescape
 
 from tui_installer.errors import UserError
+from tui_installer.paths import PASSPHRASE_ENV
 
-PASSPHRASE_ENV = "TUI_INSTALLER_KEYRING_PASSPHRASE"
 KEYRING_FILE = "keyring.cfg"
 SERVICE = "tui-installer"
 NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
