@@ -22,6 +22,8 @@ def test_wheel_installs_in_a_fresh_venv_and_runs(tmp_path):
     assert not {"screens", "profiles", "tests", "bench"} & tops, tops
     assert "tui_installer/profiles/all-in-one.yaml" in names
     assert "tui_installer/services/keystone.yaml" in names
+    # the pinned OpenStack release ships with the installer: pip install -c needs the file
+    assert any(n.startswith("tui_installer/services/constraints-") and n.endswith(".txt") for n in names)
 
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True, system_site_packages=False).create(env_dir)
@@ -36,6 +38,9 @@ def test_wheel_installs_in_a_fresh_venv_and_runs(tmp_path):
     plan = subprocess.run([str(exe), "--state-dir", str(state), "plan", "-p", "all-in-one"],
                           capture_output=True, text=True, check=True)
     assert "keystone" in plan.stdout
+    release = subprocess.run([str(env_dir / "bin" / "python"), "-m", "tui_installer.release", "constraints", "2026.2"],
+                             capture_output=True, text=True)
+    assert release.returncode == 0 and Path(release.stdout.strip()).is_file(), release.stdout + release.stderr
     site = next((env_dir / "lib").glob("python3*/site-packages"))
     assert not (site / "screens").exists() and not (site / "profiles").exists()
     assert (site / "tui_installer" / "screens").is_dir()
