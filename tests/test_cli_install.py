@@ -200,3 +200,29 @@ def test_steps_never_see_the_keyring_passphrase(tmp_path):
     for path in artefacts(state):
         assert PASSPHRASE.encode() not in path.read_bytes(), f"passphrase reached {path}"
     assert "passphrase=\n" in next(state.rglob("p.install.env.log")).read_text().replace("\r", "")
+
+
+def test_uninstall_without_profile_removes_what_was_installed_with_its_settings(tmp_path):
+    marker = tmp_path / "chosen-marker"
+    profile = write_profile(tmp_path, f"""
+        name: un
+        description: uninstall takes the last install's choices
+        services: [u]
+        settings: {{where: {tmp_path}/default-marker}}
+        service_definitions:
+          u:
+            phases:
+              install:
+                - name: touch
+                  run: "touch {{{{ where }}}}"
+              stop:
+                - name: rm
+                  run: "rm {{{{ where }}}}"
+        """)
+    state = tmp_path / "state"
+    assert cli("uninstall", "--yes", state=state).returncode == 2  # nothing installed: asks for -p
+    ok = cli("install", "-p", str(profile), "--set", f"where={marker}", "--yes", state=state)
+    assert ok.returncode == 0 and marker.exists(), ok.stdout + ok.stderr
+    removed = cli("uninstall", "--yes", state=state)
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    assert "uninstalling what run" in removed.stdout and not marker.exists()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from tui_installer import catalog, journal, runlock, schema
 from tui_installer import plan as planning
 from tui_installer.errors import UserError
-from tui_installer.model import Plan
+from tui_installer.model import Answers, Plan
 from tui_installer.paths import PASSPHRASE_ENV
 
 if TYPE_CHECKING:
@@ -69,6 +69,8 @@ def parse_sets(items: list[str]) -> dict[str, str]:
 
 def load_plan(args: argparse.Namespace, *, removal: bool = False, purge: bool = False) -> Plan:
     answers = schema.load_answers(args.answers) if args.answers else None
+    if removal and not args.profile and not answers:
+        answers = last_install_answers(args)  # uninstall what was installed here, with its settings
     name = args.profile or (answers.profile if answers else None)
     if not name:
         raise UserError("no profile given", hint="use -p PROFILE (see `tui-installer profiles`) or -a ANSWERS")
@@ -79,6 +81,26 @@ def load_plan(args: argparse.Namespace, *, removal: bool = False, purge: bool = 
     if removal:
         return planning.build_removal(profile, answers=answers, overrides=overrides, purge=purge)
     return planning.build(profile, answers=answers, overrides=overrides)
+
+
+def last_install_answers(args: argparse.Namespace) -> Answers | None:
+    """The choices of the newest install run in the state directory (profile, services, settings), read
+    back from its plan.json, so `uninstall` needs no -p/--set repeated."""
+    from tui_installer import planformat
+    from tui_installer.context import state_dir_of
+
+    for run_dir in journal.runs_newest_first(state_dir_of(args)):
+        try:
+            if journal.load(run_dir / "journal.json").kind != "install":
+                continue
+            plan = planformat.from_json((run_dir / "plan.json").read_text())
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        presets = {p.source: p.name for p in catalog.list_profiles()}
+        profile = presets.get(plan.profile_source) or plan.profile_source or plan.profile
+        print(f"uninstalling what run {run_dir.name} installed: profile {profile}")
+        return Answers(profile=profile, settings=dict(plan.settings), source=str(run_dir / "plan.json"))
+    return None
 
 
 def _looks_like_path(text: str) -> bool:
