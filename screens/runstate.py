@@ -243,11 +243,7 @@ def fmt_duration(seconds: float | None) -> str:
 
 
 def fmt_rate(bps: float) -> str:
-    for unit in ("B", "K", "M", "G"):
-        if bps < 1024:
-            return f"{bps:.0f}{unit}/s"
-        bps /= 1024
-    return f"{bps:.0f}T/s"
+    return f"{fmt_bytes(bps)}/s"
 
 
 def fmt_bytes(n: float) -> str:

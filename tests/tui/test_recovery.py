@@ -169,19 +169,7 @@ def test_an_unfinished_run_is_offered_for_resume(tmp_path: Path) -> None:
     os.kill(pid, signal.SIGKILL)
     (work / "go").touch()
 
-    async def come_back() -> str:
-        app = InstallerApp(Session(state_dir=session.state_dir, passphrase=PASSPHRASE), mode="flow")
-        async with app.run_test(size=(80, 24)) as pilot:
-            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="offer")
-            assert f"Run {run} of tuidemo did not finish" in app.screen.question
-            await pilot.press("y")
-            await wait_until(pilot, lambda: isinstance(app.screen, FailureScreen), what="broken again")
-            await pilot.press("s")
-            progress = next(s for s in app.screen_stack if isinstance(s, ProgressScreen))
-            await wait_until(pilot, lambda: progress.state.over, what="resumed run over")
-            return progress.state.run
-
-    resumed = asyncio.run(come_back())
+    resumed = asyncio.run(accept_resume_and_skip(session.state_dir, f"Run {run} of tuidemo did not finish"))
     journal = json.loads((session.state_dir / "runs" / resumed / "journal.json").read_text())
     assert resumed != run and journal["state"] == "ok"
     assert journal["steps"]["greet.configure.flaky"]["reason"] == "done"
@@ -226,18 +214,22 @@ def test_a_headless_run_whose_engine_died_is_resumed_from_its_plan(tmp_path: Pat
     engine.wait()
     (work / "go").touch()
 
-    async def come_back() -> str:
-        app = InstallerApp(Session(state_dir=state, passphrase=PASSPHRASE), mode="flow")
-        async with app.run_test(size=(80, 24)) as pilot:
-            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="offer")
-            await pilot.press("y")
-            await wait_until(pilot, lambda: isinstance(app.screen, FailureScreen), what="broken again")
-            await pilot.press("s")
-            progress = next(s for s in app.screen_stack if isinstance(s, ProgressScreen))
-            await wait_until(pilot, lambda: progress.state.over, what="resumed run over")
-            return progress.state.run
-
-    resumed = asyncio.run(come_back())
+    resumed = asyncio.run(accept_resume_and_skip(state))
     journal = json.loads((state / "runs" / resumed / "journal.json").read_text())
     assert journal["state"] == "ok"
     assert journal["steps"]["greet.install.hello"]["reason"] == "done", "same plan rebuilt: done stays done"
+
+
+async def accept_resume_and_skip(state_dir: Path, offer: str = "") -> str:
+    """Start the TUI again, accept its offer to resume the unfinished run, skip the step that fails
+    again, and return the id of the resumed run once it is over."""
+    app = InstallerApp(Session(state_dir=state_dir, passphrase=PASSPHRASE), mode="flow")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="offer")
+        assert offer in app.screen.question
+        await pilot.press("y")
+        await wait_until(pilot, lambda: isinstance(app.screen, FailureScreen), what="broken again")
+        await pilot.press("s")
+        progress = next(s for s in app.screen_stack if isinstance(s, ProgressScreen))
+        await wait_until(pilot, lambda: progress.state.over, what="resumed run over")
+        return progress.state.run
