@@ -17,7 +17,7 @@ from textual.widgets import Static
 from tui_installer.screens.failure import FailureScreen
 from tui_installer.screens.progress import ProgressScreen
 from tui_installer.screens.session import Session
-from tuihelpers import PASSPHRASE, PROFILE, make_state, wait_until
+from tuihelpers import PASSPHRASE, PROFILE, make_state, retry_skip_to_slow_step, wait_until
 
 from tui_installer import client
 from tui_installer.app import InstallerApp
@@ -73,11 +73,7 @@ def test_dead_engine_is_noticed_and_resumed(tmp_path: Path) -> None:
     async def run() -> tuple[str, str]:
         app = InstallerApp(session, mode="start")
         async with app.run_test(size=(80, 24)) as pilot:
-            for key in ("r", "s"):
-                await wait_until(pilot, lambda: isinstance(app.screen, FailureScreen), what="failure")
-                await pilot.press(key)
-            first = progress_of(app)
-            await wait_until(pilot, lambda: first.state.current == "greet.start.slow", what="slow step")
+            first = await retry_skip_to_slow_step(app, pilot)
             engine = psutil.Process(first.state.pid)
             assert not any(PASSPHRASE in part for part in engine.cmdline() + list(engine.environ().values()))
             os.kill(first.state.pid, signal.SIGKILL)

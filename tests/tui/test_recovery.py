@@ -20,7 +20,7 @@ from tui_installer.screens.progress import ProgressScreen
 from tui_installer.screens.review import ReviewScreen
 from tui_installer.screens.session import Session
 from tui_installer.screens.settings import SettingsScreen
-from tuihelpers import PASSPHRASE, PROFILE, make_state, wait_until
+from tuihelpers import PASSPHRASE, PROFILE, make_state, retry_skip_to_slow_step, wait_until
 
 from tui_installer import client
 from tui_installer.app import InstallerApp
@@ -79,11 +79,7 @@ def test_quit_asks_and_the_install_goes_on(tmp_path: Path) -> None:
     async def walk() -> str:
         app = InstallerApp(session, mode="start")
         async with app.run_test(size=(80, 24)) as pilot:
-            for key in ("r", "s"):
-                await wait_until(pilot, lambda: isinstance(app.screen, FailureScreen), what="failure")
-                await pilot.press(key)
-            progress = next(s for s in app.screen_stack if isinstance(s, ProgressScreen))
-            await wait_until(pilot, lambda: progress.state.current == "greet.start.slow", what="slow step")
+            progress = await retry_skip_to_slow_step(app, pilot)
             await pilot.press("ctrl+q")
             assert isinstance(app.screen, ConfirmScreen)
             await pilot.press("n")
@@ -157,11 +153,7 @@ def test_an_unfinished_run_is_offered_for_resume(tmp_path: Path) -> None:
     async def start_and_leave() -> tuple[str, int]:
         app = InstallerApp(session, mode="start")
         async with app.run_test(size=(80, 24)) as pilot:
-            for key in ("r", "s"):
-                await wait_until(pilot, lambda: isinstance(app.screen, FailureScreen), what="failure")
-                await pilot.press(key)
-            progress = next(s for s in app.screen_stack if isinstance(s, ProgressScreen))
-            await wait_until(pilot, lambda: progress.state.current == "greet.start.slow", what="slow step")
+            progress = await retry_skip_to_slow_step(app, pilot)
             await pilot.press("ctrl+q", "y")
             return progress.state.run, int(progress.state.pid or 0)
 

@@ -36,3 +36,17 @@ def make_state(tmp_path: Path) -> Path:
     path = tmp_path / "state"
     path.mkdir(mode=0o700)
     return path
+
+
+async def retry_skip_to_slow_step(app, pilot):  # type: ignore[no-untyped-def]
+    """The tuidemo walk: answer the flaky step's two failures with Retry, then Skip, and wait until
+    the slow step runs. Returns the progress screen."""
+    from tui_installer.screens.failure import FailureScreen
+    from tui_installer.screens.progress import ProgressScreen
+
+    for key in ("r", "s"):
+        await wait_until(pilot, lambda: isinstance(app.screen, FailureScreen), what="failure")
+        await pilot.press(key)
+    progress = next(s for s in app.screen_stack if isinstance(s, ProgressScreen))
+    await wait_until(pilot, lambda: progress.state.current == "greet.start.slow", what="slow step")
+    return progress
