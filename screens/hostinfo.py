@@ -37,18 +37,6 @@ class Interface:
     addresses: tuple[str, ...]
 
 
-def os_release(path: Path = Path("/etc/os-release")) -> dict[str, str]:
-    values = {}
-    try:
-        for line in path.read_text().splitlines():
-            key, sep, value = line.partition("=")
-            if sep:
-                values[key.strip()] = value.strip().strip('"')
-    except OSError:
-        pass
-    return values
-
-
 def interfaces() -> list[Interface]:
     """Interfaces with their IPv4/IPv6 addresses (link-local IPv6 left out), loopback last."""
     stats = psutil.net_if_stats()
@@ -67,16 +55,17 @@ def host_addresses() -> list[str]:
 
 
 def facts(state_dir: Path) -> list[tuple[str, str]]:
-    rel = os_release()
+    rel = preflight.os_release()
     mem = psutil.virtual_memory()
-    disk = shutil.disk_usage(_existing(state_dir))
+    where = preflight.existing_parent(state_dir)
+    disk = shutil.disk_usage(where)
     cpu_model = _cpu_model()
     return [
         ("System", rel.get("PRETTY_NAME", "unknown")),
         ("Host name", socket.gethostname()),
         ("CPU", f"{psutil.cpu_count() or '?'} cores{', ' + cpu_model if cpu_model else ''}"),
         ("Memory", f"{mem.total / GIB:.1f} GiB, {mem.available / GIB:.1f} GiB available"),
-        ("Disk", f"{disk.free / GIB:.1f} GiB free of {disk.total / GIB:.1f} GiB at {_existing(state_dir)}"),
+        ("Disk", f"{disk.free / GIB:.1f} GiB free of {disk.total / GIB:.1f} GiB at {where}"),
     ]
 
 
@@ -85,7 +74,7 @@ def checks(profile: str | None, state_dir: Path) -> list[Check]:
     run here read-only, plus whether any interface is up. Default profile: all-in-one."""
     limits, problem = preflight_limits(profile or "all-in-one")
     found = preflight.run_checks(min_ram_mb=limits["min_ram_mb"], min_disk_gb=limits["min_disk_gb"],
-                                 disk_path=limits["disk_path"] or str(_existing(state_dir)),
+                                 disk_path=limits["disk_path"] or str(preflight.existing_parent(state_dir)),
                                  ports=limits["ports"], host_name=limits["host_name"])
     result = [Check(c.name, c.status, c.detail) for c in found]
     if problem:
@@ -131,7 +120,3 @@ def _cpu_model() -> str:
     return ""
 
 
-def _existing(path: Path) -> Path:
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path

@@ -64,11 +64,15 @@ def check_ram(min_mb: int) -> Check:
     return Check("ram", PASS if total >= min_mb else FAIL, detail if total >= min_mb else detail + ": add memory")
 
 
+def existing_parent(path: Path) -> Path:
+    """``path`` or its nearest existing parent: where a directory still to be created will live."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
 def check_disk(path: str, min_gb: float) -> Check:
-    probe = Path(path)
-    while not probe.exists():
-        probe = probe.parent
-    free = shutil.disk_usage(probe).free / 2**30
+    free = shutil.disk_usage(existing_parent(Path(path))).free / 2**30
     detail = f"{free:.1f} GiB free at {path}, {min_gb:g} GiB needed"
     return Check("disk", PASS if free >= min_gb else FAIL, detail if free >= min_gb else detail + ": free space")
 
