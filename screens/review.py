@@ -13,11 +13,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, Static, Tree
 from tui_installer.screens.flow import FlowScreen
-from tui_installer.screens.session import write_private
 
 from tui_installer import plan as planning
 from tui_installer.errors import UserError
 from tui_installer.model import Plan
+from tui_installer.paths import write_private
 
 
 class ReviewScreen(FlowScreen):

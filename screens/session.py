@@ -17,6 +17,7 @@ import yaml
 from tui_installer import catalog, schema
 from tui_installer import plan as planning
 from tui_installer.model import Answers, Plan, Profile, ServiceSpec
+from tui_installer.paths import write_private
 
 
 @dataclass
@@ -125,15 +126,6 @@ def answers_from_plan(plan_json: Path, state_dir: Path) -> Path:
     session.selected = list(plan.services)
     session.settings = dict(plan.settings)
     return session.save_answers()
-
-
-def write_private(path: Path, text: str, mode: int = 0o600) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def _is_answers_file(path: str) -> bool:

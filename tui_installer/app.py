@@ -16,9 +16,10 @@ from textual.screen import Screen
 
 from tui_installer import client, paths
 from tui_installer.errors import UserError
+from tui_installer.paths import write_private
 from tui_installer.screens.dialogs import ConfirmScreen, HelpScreen, PassphraseScreen
 from tui_installer.screens.progress import STALL_SECONDS, ProgressScreen
-from tui_installer.screens.session import Session, answers_from_plan, write_private
+from tui_installer.screens.session import Session, answers_from_plan
 
 FLOW = ("host", "profile", "services", "settings", "passwords", "review")
 
