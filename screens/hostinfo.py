@@ -16,9 +16,10 @@ from typing import Any
 
 import psutil
 
-from tui_installer import catalog, preflight
+from tui_installer import catalog
 from tui_installer import plan as planning
 from tui_installer.errors import UserError
+from tui_installer.ops import preflight
 
 GIB = 1024 ** 3
 
@@ -70,7 +71,7 @@ def facts(state_dir: Path) -> list[tuple[str, str]]:
 
 
 def checks(profile: str | None, state_dir: Path) -> list[Check]:
-    """The chosen profile's own preflight checks (the ``tui_installer.preflight`` steps of its plan),
+    """The chosen profile's own preflight checks (the ``tui_installer.ops.preflight`` steps of its plan),
     run here read-only, plus whether any interface is up. Default profile: all-in-one."""
     limits, problem = preflight_limits(profile or "all-in-one")
     found = preflight.run_checks(min_ram_mb=limits["min_ram_mb"], min_disk_gb=limits["min_disk_gb"],
@@ -99,9 +100,9 @@ def preflight_limits(profile: str) -> tuple[dict[str, Any], str]:
     parser.add_argument("--port", action="append", default=[])
     for step in (s for phase in plan.phases if phase.name == "preflight" for s in phase.steps):
         words = shlex.split(step.shell) if step.shell else list(step.argv)
-        if "tui_installer.preflight" not in words:
+        if "tui_installer.ops.preflight" not in words:
             continue
-        args, _ = parser.parse_known_args(words[words.index("tui_installer.preflight") + 1:])
+        args, _ = parser.parse_known_args(words[words.index("tui_installer.ops.preflight") + 1:])
         limits["min_ram_mb"] = max(limits["min_ram_mb"], int(args.min_ram_mb or 0))
         limits["min_disk_gb"] = max(limits["min_disk_gb"], float(args.min_disk_gb or 0))
         limits["disk_path"] = args.disk_path or limits["disk_path"]

@@ -22,10 +22,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, ProgressBar, RichLog, Static
 from tui_installer.screens.failure import FailureScreen
 from tui_installer.screens.runstate import RunState, fmt_duration, step_history
+from tui_installer.screens.widgets.phases import PhaseList
+from tui_installer.screens.widgets.resources import ResourcePanel
 
 from tui_installer import client
-from tui_installer.widgets.phases import PhaseList
-from tui_installer.widgets.resources import ResourcePanel
 
 STALL_SECONDS = 30.0
 LOG_LINES = 1000

@@ -17,8 +17,8 @@ from textual.widgets import Input, Label, Select
 from tui_installer.screens import hostinfo
 from tui_installer.screens.flow import FlowScreen
 
+from tui_installer import hostfacts as setting_types
 from tui_installer import plan as planning
-from tui_installer import settings as setting_types
 from tui_installer.schema import TEMPLATE_RE
 
 CHOICES = {"virt_driver": ("libvirt", "fake"), "ovs_datapath": ("system", "netdev")}

@@ -89,7 +89,7 @@ def keystone() -> Iterator[str]:
 
 def identity(url: str, *args: str, admin: str = ADMIN_PW) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ADMIN_PASSWORD": admin, "NOVA_PASSWORD": "nova-Secret-2"}
-    return subprocess.run([sys.executable, "-m", "tui_installer.identity", "--auth-url", url, "--wait", "2", *args],
+    return subprocess.run([sys.executable, "-m", "tui_installer.ops.keystone", "--auth-url", url, "--wait", "2", *args],
                           capture_output=True, text=True, env=env, timeout=60)
 
 

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from tui_installer.dbsetup import create_sql
-from tui_installer.iniconf import ConfError, expand, render_ini
+from tui_installer.ops.dbsetup import create_sql
+from tui_installer.ops.iniconf import ConfError, expand, render_ini
 
 SECRET = "p@ss/w:rd$x'1"
 
 
 def iniconf(*args: str, env: dict[str, str] | None = None, stdin: str | None = None
             ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tui_installer.iniconf", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "tui_installer.ops.iniconf", *args], capture_output=True, text=True,
                           input=stdin, env={**os.environ, **(env or {})}, timeout=30)
 
 

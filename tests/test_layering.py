@@ -9,8 +9,8 @@ import sys
 import tui_installer
 
 #: modules that belong to the TUI side; everything else in the package is engine
-TUI_MODULES = {"tui_installer.app", "tui_installer.__main__"}
-TUI_PACKAGES = ("tui_installer.widgets", "tui_installer.screens")
+TUI_MODULES = {"tui_installer.screens.app", "tui_installer.__main__"}
+TUI_PACKAGES = ("tui_installer.screens.widgets", "tui_installer.screens")
 
 
 def engine_modules() -> list[str]:

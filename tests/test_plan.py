@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tui_installer import catalog, plan, planformat, settings
+from tui_installer import catalog, plan, planformat
+from tui_installer import hostfacts as settings
 from tui_installer.errors import UserError
 from tui_installer.model import INSTALL_PHASES, Answers, Plan, Profile, Prompt
 

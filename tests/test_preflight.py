@@ -8,7 +8,7 @@ import sys
 
 import psutil
 
-from tui_installer import preflight
+from tui_installer.ops import preflight
 
 
 def test_port_taken_by_someone_else_fails_and_names_the_holder():
@@ -37,7 +37,7 @@ def test_too_little_ram_and_an_unresolvable_name_fail():
 
 
 def test_cli_exits_1_with_the_reason_on_stderr():
-    result = subprocess.run([sys.executable, "-m", "tui_installer.preflight", "--min-ram-mb", str(10**9)],
+    result = subprocess.run([sys.executable, "-m", "tui_installer.ops.preflight", "--min-ram-mb", str(10**9)],
                             capture_output=True, text=True)
     assert result.returncode == 1
     assert "FAIL ram" in result.stdout and "preflight refused: ram" in result.stderr

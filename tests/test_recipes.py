@@ -9,7 +9,7 @@ import re
 
 from tui_installer import catalog, plan
 from tui_installer.model import Plan
-from tui_installer.release import constraints
+from tui_installer.ops.release import constraints
 
 FAKE = {"virt_driver": "fake", "ovs_datapath": "netdev"}
 COMPUTE = {**FAKE, "controller_host": "127.0.0.1", "host_name": "node2"}
@@ -97,8 +97,8 @@ def test_every_recipe_unit_renders_for_systemd() -> None:
     """The units the recipes define, rendered as a systemd host would get them (no systemd needed)."""
     import shlex
 
-    from tui_installer.servicemgr import Unit, render_systemd
-    from tui_installer.servicemgr_cli import _parser
+    from tui_installer.ops.servicemgr import Unit, render_systemd
+    from tui_installer.ops.servicemgr_cli import _parser
 
     p = build("all-in-one", FAKE)
     commands = []

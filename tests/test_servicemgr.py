@@ -13,8 +13,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tui_installer import servicemgr
-from tui_installer.servicemgr import Unit, render_systemd, write_unit
+from tui_installer.ops import servicemgr
+from tui_installer.ops.servicemgr import Unit, render_systemd, write_unit
 
 
 @pytest.fixture()
@@ -27,7 +27,7 @@ def dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 
 def sm(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tui_installer.servicemgr", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "tui_installer.ops.servicemgr", *args], capture_output=True,
                           text=True, env={**os.environ, **(env or {})}, timeout=timeout)
 
 
@@ -178,7 +178,7 @@ def test_start_restarts_a_service_whose_config_changed(dirs: dict[str, str], tmp
     conf.write_text("[DEFAULT]\ndebug = false\n")
     sm("write-unit", "cfg", "--", "bash", "-c", 'sleep 600; : "$0"', str(conf))
     assert sm("start", "cfg", "--wait", "0.5").returncode == 0
-    pid = servicemgr.daemon.running_pid(servicemgr.load_unit("cfg"))
+    pid = servicemgr.supervisor.running_pid(servicemgr.load_unit("cfg"))
     again = sm("start", "cfg", "--wait", "0.5")
     assert "already running" in again.stdout and "restarting" not in again.stdout
     time.sleep(1.1)
@@ -188,7 +188,7 @@ def test_start_restarts_a_service_whose_config_changed(dirs: dict[str, str], tmp
     restarted = sm("start", "cfg", "--wait", "0.5")
     try:
         assert "restarting" in restarted.stdout, restarted.stdout + restarted.stderr
-        new_pid = servicemgr.daemon.running_pid(servicemgr.load_unit("cfg"))
+        new_pid = servicemgr.supervisor.running_pid(servicemgr.load_unit("cfg"))
         assert new_pid and new_pid != pid and not alive(pid)
     finally:
         sm("stop", "cfg")

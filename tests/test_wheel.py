@@ -38,8 +38,8 @@ def test_wheel_installs_in_a_fresh_venv_and_runs(tmp_path):
     plan = subprocess.run([str(exe), "--state-dir", str(state), "plan", "-p", "all-in-one"],
                           capture_output=True, text=True, check=True)
     assert "keystone" in plan.stdout
-    release = subprocess.run([str(env_dir / "bin" / "python"), "-m", "tui_installer.release", "constraints", "2026.2"],
-                             capture_output=True, text=True)
+    release = subprocess.run([str(env_dir / "bin" / "python"), "-m", "tui_installer.ops.release", "constraints",
+                              "2026.2"], capture_output=True, text=True)
     assert release.returncode == 0 and Path(release.stdout.strip()).is_file(), release.stdout + release.stderr
     site = next((env_dir / "lib").glob("python3*/site-packages"))
     assert not (site / "screens").exists() and not (site / "profiles").exists()

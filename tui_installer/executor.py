@@ -40,13 +40,13 @@ from dataclasses import dataclass, field
 import pexpect
 
 from . import proctree, ptyspawn
-from .checks import run_check  # noqa: F401 - re-exported: the engine's `unless` checks
 from .executor_io import LINE_CAP, Prompter, Relay, Splitter, open_log
 from .model import Step
 from .paths import PASSPHRASE_ENV
 from .proctree import STEP_TOKEN_VAR
-from .quiet import QUIET_ENV, quiet_env  # noqa: F401 - QUIET_ENV re-exported
 from .redact import Redactor
+from .stepenv import QUIET_ENV, quiet_env  # noqa: F401 - QUIET_ENV re-exported
+from .unless import run_check  # noqa: F401 - re-exported: the engine's `unless` checks
 
 TAIL_LINES = 30
 READ_SIZE = 65536

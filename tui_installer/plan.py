@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from . import catalog as catalog_mod
-from . import schema, settings, yamlsrc
+from . import hostfacts, schema, yamlsrc
 from .errors import UserError
 from .model import INSTALL_PHASES, REMOVE_PHASES, Answers, Phase, Plan, Profile, ServiceSpec, Step, StepSpec
 from .planformat import to_json, to_sh, to_text
@@ -85,7 +85,7 @@ def _declared(catalog: Catalog, profile: Profile) -> dict[str, Any]:
 
     A profile may introduce settings of its own (for its inline services): their value is their default.
     """
-    declared = settings.builtin_settings()
+    declared = hostfacts.builtin_settings()
     for spec in catalog.values():
         for name, default in spec.settings.items():
             declared.setdefault(name, default)
@@ -103,12 +103,12 @@ def _layer(values: dict[str, Any], origins: Origins, given: Mapping[str, Any], d
         if name not in declared:
             raise yamlsrc.error(source, f"settings.{name}", f"unknown setting {name!r}",
                                 "no service declares it")
-        if isinstance(value, str) and not settings.fits(value, declared[name]):
+        if isinstance(value, str) and not hostfacts.fits(value, declared[name]):
             try:  # "5000" typed into the TUI or quoted in YAML: fine if it reads as the default's type
-                value = settings.coerce(value, declared[name])
+                value = hostfacts.coerce(value, declared[name])
             except ValueError:
                 pass
-        if not settings.fits(value, declared[name]):
+        if not hostfacts.fits(value, declared[name]):
             raise yamlsrc.error(source, f"settings.{name}",
                                 f"wrong type: expected {schema.type_name(declared[name])} like the default "
                                 f"{declared[name]!r}, got {value!r}")
@@ -124,7 +124,7 @@ def _overrides(values: dict[str, Any], origins: Origins, overrides: Mapping[str,
             raise UserError(f"unknown setting {name!r}", key="--set",
                             hint=("did you mean " + ", ".join(hint) + "?") if hint else None)
         try:
-            values[name] = settings.coerce(text, declared[name])
+            values[name] = hostfacts.coerce(text, declared[name])
         except ValueError as exc:
             raise UserError(f"{name}={text}: {exc}", key="--set") from None
         origins[name] = ("", f"--set {name}")
@@ -151,7 +151,7 @@ def _expand(values: Mapping[str, Any], origins: Origins) -> dict[str, Any]:
                 ref = match.group(1).strip()
                 if ref not in values:
                     raise _origin_error(origins, name, f"unknown setting {{{{ {ref} }}}} in template")
-                return settings.render(get(ref, stack + (name,)))
+                return hostfacts.render(get(ref, stack + (name,)))
             value = schema.TEMPLATE_RE.sub(one, value)
         done[name] = value
         return value
@@ -177,7 +177,7 @@ def resolve_settings(profile: Profile, answers: Answers | None, overrides: Mappi
         _layer(values, origins, answers.settings, declared, answers.source)
     _overrides(values, origins, overrides or {}, declared)
     values = _expand(values, origins)
-    used = list(settings.builtin_settings()) + list(profile.settings)
+    used = list(hostfacts.builtin_settings()) + list(profile.settings)
     for name in order:
         used += list(catalog[name].settings)
         for setting in catalog[name].settings:
@@ -194,7 +194,7 @@ def render(text: str, values: Mapping[str, Any]) -> str:
         name = match.group(1).strip()
         if name not in values:
             raise UserError(f"setting {name!r} has no value in this plan")
-        return settings.render(values[name])
+        return hostfacts.render(values[name])
 
     return schema.TEMPLATE_RE.sub(one, text)
 

@@ -14,13 +14,13 @@ from pathlib import Path
 import psutil
 import pytest
 from textual.widgets import Static
+from tui_installer.screens.app import InstallerApp
 from tui_installer.screens.failure import FailureScreen
 from tui_installer.screens.progress import ProgressScreen
 from tui_installer.screens.session import Session
 from tuihelpers import PASSPHRASE, PROFILE, make_state, retry_skip_to_slow_step, wait_until
 
 from tui_installer import client
-from tui_installer.app import InstallerApp
 
 pytestmark = pytest.mark.tui
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Input
+from tui_installer.screens.app import InstallerApp
 from tui_installer.screens.failure import FailureScreen
 from tui_installer.screens.host import HostScreen
 from tui_installer.screens.passwords import PasswordsScreen
@@ -21,8 +22,6 @@ from tui_installer.screens.session import Session
 from tui_installer.screens.settings import SettingsScreen
 from tui_installer.screens.summary import SummaryScreen
 from tuihelpers import PASSPHRASE, PASSWORD, PROFILE, leaked, make_state, wait_until
-
-from tui_installer.app import InstallerApp
 
 pytestmark = pytest.mark.tui
 

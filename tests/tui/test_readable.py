@@ -17,6 +17,7 @@ from rich.console import Console
 from textual import events
 from textual.widgets import Input, Label, Sparkline
 from tui_installer.screens import summary
+from tui_installer.screens.app import InstallerApp
 from tui_installer.screens.passwords import PasswordsScreen
 from tui_installer.screens.progress import ProgressScreen
 from tui_installer.screens.review import ReviewScreen
@@ -25,7 +26,6 @@ from tui_installer.screens.session import Session
 from tui_installer.screens.settings import SettingsScreen
 from tuihelpers import PASSPHRASE, PASSWORD, PROFILE, make_state, wait_until
 
-from tui_installer.app import InstallerApp
 from tui_installer.secrets import PASSPHRASE_ENV
 
 pytestmark = pytest.mark.tui

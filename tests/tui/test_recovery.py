@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Input
+from tui_installer.screens.app import InstallerApp
 from tui_installer.screens.dialogs import ConfirmScreen
 from tui_installer.screens.failure import FailureScreen
 from tui_installer.screens.progress import ProgressScreen
@@ -23,7 +24,6 @@ from tui_installer.screens.settings import SettingsScreen
 from tuihelpers import PASSPHRASE, PROFILE, make_state, retry_skip_to_slow_step, wait_until
 
 from tui_installer import client
-from tui_installer.app import InstallerApp
 
 pytestmark = pytest.mark.tui
 

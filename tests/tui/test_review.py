@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Input
+from tui_installer.screens.app import InstallerApp
 from tui_installer.screens.review import ReviewScreen
 from tui_installer.screens.session import Session
 from tuihelpers import PASSPHRASE, PROFILE, make_state, wait_until
 
 from tui_installer import schema
-from tui_installer.app import InstallerApp
 
 pytestmark = pytest.mark.tui
 

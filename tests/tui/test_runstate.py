@@ -152,9 +152,9 @@ def test_host_checks_come_from_the_profiles_preflight_steps(tmp_path: Path) -> N
 
 
 def test_set_on_the_tui_command_line_is_typed_like_the_setting(tmp_path: Path) -> None:
+    from tui_installer.screens.app import apply_sets
     from tui_installer.screens.session import Session
 
-    from tui_installer.app import apply_sets
     from tui_installer.errors import UserError
 
     session = Session(state_dir=tmp_path)

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 from tui_installer.screens import hostinfo, progress, runstate, summary
+from tui_installer.screens.app import InstallerApp
 from tui_installer.screens.session import Session
+from tui_installer.screens.widgets import phases
 from tuihelpers import PASSWORD, PROFILE
 
 from tui_installer import catalog, client
-from tui_installer import settings as setting_values
-from tui_installer.app import InstallerApp
-from tui_installer.widgets import phases
+from tui_installer import hostfacts as setting_values
 
 pytestmark = pytest.mark.tui
 

@@ -1,11 +1,11 @@
-"""Command line of the service manager: ``python -m tui_installer.servicemgr COMMAND ...`` (steps use it)."""
+"""Command line of the service manager: ``python -m tui_installer.ops.servicemgr COMMAND ...`` (steps use it)."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
 
-from tui_installer.servicemgr import (
+from tui_installer.ops.servicemgr import (
     DEFAULT_PREFIX,
     Unit,
     enable,
@@ -23,7 +23,7 @@ from tui_installer.servicemgr import (
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m tui_installer.servicemgr",
+    p = argparse.ArgumentParser(prog="python -m tui_installer.ops.servicemgr",
                                 description="Run the cloud's services, with or without systemd.")
     sub = p.add_subparsers(dest="cmd", required=True)
     w = sub.add_parser("write-unit", help="define a service: write-unit NAME [options] -- ARGV...")

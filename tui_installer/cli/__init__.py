@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--start", action="store_true", help="with -a: go straight to the install")
     parser.set_defaults(func=_run_tui, attach=False)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
-    from tui_installer import cmd_install, cmd_passwords
+    from tui_installer.cli import install as cmd_install
+    from tui_installer.cli import passwords as cmd_passwords
 
     cmd_install.register(sub, _add_common, _add_selection)
     cmd_passwords.register(sub)
@@ -80,7 +81,7 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
 
 def _run_tui(args: argparse.Namespace) -> int:
     try:
-        from tui_installer.app import run_tui
+        from tui_installer.screens.app import run_tui
     except ImportError as error:  # the TUI is optional for a headless engine host
         raise UserError(f"the TUI is not available ({error})", hint="use `tui-installer install --yes`") from None
     if not os.isatty(sys.stdout.fileno()):

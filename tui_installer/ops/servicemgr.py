@@ -7,7 +7,7 @@ the whole session: the neutron OVS agent ignores SIGTERM and leaves privsep-help
 
 Either way the service's definition (argv, env, user, log file) is kept as JSON in the unit directory
 (default ``/etc/tui-installer/units``), so that steps can say just ``start NAME``. Steps call this as
-``python -m tui_installer.servicemgr start NAME`` with the installer's own interpreter. Infrastructure
+``python -m tui_installer.ops.servicemgr start NAME`` with the installer's own interpreter. Infrastructure
 packaged by the distribution (mariadb, rabbitmq-server, …) goes through ``system start NAME``.
 """
 
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import psutil
 
-from tui_installer import daemon
+from tui_installer.ops import supervisor
 
 UNIT_DIR_ENV = "TUI_INSTALLER_UNIT_DIR"
 MANAGER_ENV = "TUI_INSTALLER_SERVICE_MANAGER"  # "systemd" | "daemon": overrides detection
@@ -168,8 +168,8 @@ def start(names: str | list[str], *, wait: float = 3.0, tcp: str | None = None,
     if uses_systemd():
         rc = _run(["systemctl", "enable", "--now", *[u.unit_name for u in units]], check=False)
     else:
-        rc = max(daemon.launch(u) for u in units)
-        rc = rc or daemon.watch(units, 0.5 if tcp else wait)
+        rc = max(supervisor.launch(u) for u in units)
+        rc = rc or supervisor.watch(units, 0.5 if tcp else wait)
     if rc != 0 or not tcp:
         return int(rc)
     return max(wait_tcp(n, tcp, timeout) for n in names)
@@ -177,7 +177,7 @@ def start(names: str | list[str], *, wait: float = 3.0, tcp: str | None = None,
 
 def _main_pid(unit: Unit) -> int | None:
     if not uses_systemd():
-        return daemon.running_pid(unit)
+        return supervisor.running_pid(unit)
     out = subprocess.run(["systemctl", "show", "-p", "MainPID", "--value", unit.unit_name],
                          capture_output=True, text=True).stdout.strip()
     return int(out) if out.isdigit() and int(out) > 0 else None
@@ -220,7 +220,7 @@ def wait_tcp(name: str, address: str, timeout: float) -> int:
             unit = load_unit(name)
             print(f"{name}: started and died before listening on {address}; last lines of {unit.log_file}:",
                   file=sys.stderr)
-            for line in daemon.tail(unit.log_file):
+            for line in supervisor.tail(unit.log_file):
                 print("  " + line, file=sys.stderr)
             return 1
     print(f"{name}: not listening on {address} after {timeout:.0f}s", file=sys.stderr)
@@ -252,7 +252,7 @@ def stop(names: str | list[str]) -> int:
     if uses_systemd():
         return _run(["systemctl", "stop", *[u.unit_name for u in units]], check=False)
     with ThreadPoolExecutor(max_workers=max(1, len(units))) as pool:
-        return max(pool.map(daemon.stop, units))
+        return max(pool.map(supervisor.stop, units))
 
 
 def status(name: str, *, quiet: bool = False) -> int:
@@ -262,7 +262,7 @@ def status(name: str, *, quiet: bool = False) -> int:
         rc = subprocess.run(["systemctl", "is-active", "--quiet", unit.unit_name]).returncode
         pid = None if rc else 0
     else:
-        pid = daemon.running_pid(unit)
+        pid = supervisor.running_pid(unit)
     if not quiet:
         print(f"{name}: stopped" if pid is None else f"{name}: running" + (f" (pid {pid})" if pid else ""))
     return 3 if pid is None else 0
@@ -317,6 +317,6 @@ def _installed(name: str) -> bool:
 
 
 if __name__ == "__main__":
-    from tui_installer.servicemgr_cli import main
+    from tui_installer.ops.servicemgr_cli import main
 
     sys.exit(main())

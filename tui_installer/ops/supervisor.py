@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 if TYPE_CHECKING:
-    from tui_installer.servicemgr import Unit
+    from tui_installer.ops.servicemgr import Unit
 
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def run_dir() -> Path:
-    from tui_installer.servicemgr import RUN_DIR
+    from tui_installer.ops.servicemgr import RUN_DIR
 
     return Path(os.environ.get("TUI_INSTALLER_PID_DIR") or RUN_DIR)
 

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
 def open_store(args: argparse.Namespace) -> SecretStore:
     """The store under the global options, as every command opens it (a prompt only on a terminal)."""
-    from tui_installer.context import open_secrets
+    from tui_installer.cli.common import open_secrets
 
     store: SecretStore = open_secrets(args, interactive=True)
     return store
@@ -91,7 +91,7 @@ def _names_to_generate(args: argparse.Namespace) -> list[str]:
         if args.profile or args.answers or args.set:
             raise UserError("-p, -a and --set only go with --all", key="passwords generate")
         return list(args.names)
-    from tui_installer.cmd_install import load_plan
+    from tui_installer.cli.install import load_plan
 
     return list(load_plan(args).secrets)
 

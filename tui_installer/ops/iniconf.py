@@ -1,6 +1,6 @@
 """Write oslo INI config files (and small text files) with secrets taken from the environment.
 
-Steps call this as ``python -m tui_installer.iniconf FILE section.option=value ...``. A value may hold
+Steps call this as ``python -m tui_installer.ops.iniconf FILE section.option=value ...``. A value may hold
 ``${VAR}`` (or ``${VAR:filter}``): iniconf expands it from *its own* environment, so a secret travels as
 an environment variable and never appears in an argv (``ps``), a log or the journal. The step must
 single-quote such arguments so that the shell leaves them alone.
@@ -157,7 +157,7 @@ def write_atomic(path: Path, content: str, *, mode: int = 0o640, group: str | No
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m tui_installer.iniconf", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m tui_installer.ops.iniconf", description=__doc__.split("\n")[0])
     p.add_argument("file", type=Path)
     p.add_argument("assignments", nargs="*", help="section.option=value (values may hold ${VAR})")
     p.add_argument("--mode", default="0640", help="octal file mode (default 0640)")

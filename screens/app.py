@@ -13,13 +13,13 @@ from typing import Any
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
+from tui_installer.screens.dialogs import ConfirmScreen, HelpScreen, PassphraseScreen
+from tui_installer.screens.progress import STALL_SECONDS, ProgressScreen
+from tui_installer.screens.session import Session, answers_from_plan
 
 from tui_installer import client, paths
 from tui_installer.errors import UserError
 from tui_installer.paths import write_private
-from tui_installer.screens.dialogs import ConfirmScreen, HelpScreen, PassphraseScreen
-from tui_installer.screens.progress import STALL_SECONDS, ProgressScreen
-from tui_installer.screens.session import Session, answers_from_plan
 
 FLOW = ("host", "profile", "services", "settings", "passwords", "review")
 
@@ -241,10 +241,11 @@ def needs_keyring(session: Session, answers: Path | None) -> bool:
 
 def apply_sets(session: Session, items: list[str]) -> None:
     """``--set k=v`` on the TUI's command line: typed like the setting's default, as the engine does."""
-    from tui_installer import settings as setting_values
-    from tui_installer.cmd_install import parse_sets
-    from tui_installer.errors import UserError
     from tui_installer.screens.settings import base_values
+
+    from tui_installer import hostfacts as setting_values
+    from tui_installer.cli.install import parse_sets
+    from tui_installer.errors import UserError
 
     _, declared, _ = base_values(session)
     for name, text in parse_sets(items).items():

@@ -87,7 +87,7 @@ def last_install_answers(args: argparse.Namespace) -> Answers | None:
     """The choices of the newest install run in the state directory (profile, services, settings), read
     back from its plan.json, so `uninstall` needs no -p/--set repeated."""
     from tui_installer import planformat
-    from tui_installer.context import state_dir_of
+    from tui_installer.cli.common import state_dir_of
 
     for run_dir in journal.runs_newest_first(state_dir_of(args)):
         try:
@@ -124,7 +124,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_install(args: argparse.Namespace) -> int:
     from tui_installer import engine
-    from tui_installer.context import open_secrets
+    from tui_installer.cli.common import open_secrets
 
     policy = engine.Policy.parse(args.on_failure)
     plan = load_plan(args)
@@ -145,7 +145,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
     from tui_installer import engine
-    from tui_installer.context import open_secrets
+    from tui_installer.cli.common import open_secrets
 
     plan = load_plan(args, removal=True, purge=args.purge)
     what = "stop every service and remove its data (--purge)" if args.purge else "stop every service"
@@ -161,8 +161,8 @@ def cmd_uninstall(args: argparse.Namespace) -> int:
 def _run_engine(args: argparse.Namespace, plan: Plan, secrets: dict[str, str], policy: engine.Policy,
                 *, kind: str, resume: bool = True) -> int:
     from tui_installer import engine
-    from tui_installer.context import install_signal_handlers, state_dir_of
-    from tui_installer.headless import Printer
+    from tui_installer.cli.common import install_signal_handlers, state_dir_of
+    from tui_installer.cli.progress import Printer
 
     os.environ.pop(PASSPHRASE_ENV, None)  # steps inherit this environment: never the passphrase
     listener = None if getattr(args, "quiet", False) else Printer()
@@ -196,7 +196,7 @@ def last_run_dir(state_dir: Path) -> Path:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from tui_installer.context import state_dir_of
+    from tui_installer.cli.common import state_dir_of
 
     state_dir = state_dir_of(args)
     run_dir = last_run_dir(state_dir)
@@ -233,7 +233,7 @@ def _step_line(step_id: str, step: journal.StepRecord) -> str:
 
 
 def cmd_answer(args: argparse.Namespace) -> int:
-    from tui_installer.context import state_dir_of
+    from tui_installer.cli.common import state_dir_of
 
     run_dir = last_run_dir(state_dir_of(args))
     record = journal.load(run_dir / "journal.json")

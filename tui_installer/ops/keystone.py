@@ -5,9 +5,9 @@ Why not the ``openstack`` client: each call of it costs ~1.5 s of start-up and a
 missing (pyinfra's fact-then-act), so a step can run again safely. Passwords come from environment
 variables named on the command line (``--password-env NOVA_PASSWORD``), never from argv.
 
-    python -m tui_installer.identity --auth-url URL --admin-password-env ADMIN_PASSWORD \\
+    python -m tui_installer.ops.keystone --auth-url URL --admin-password-env ADMIN_PASSWORD \\
         user nova --password-env NOVA_PASSWORD --project service --role admin
-    python -m tui_installer.identity ... service nova --type compute --region RegionOne \\
+    python -m tui_installer.ops.keystone ... service nova --type compute --region RegionOne \\
         --endpoint public=http://10.0.0.1:8774/v2.1 --endpoint internal=http://10.0.0.1:8774/v2.1
 """
 
@@ -143,7 +143,7 @@ def _env(name: str) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m tui_installer.identity")
+    p = argparse.ArgumentParser(prog="python -m tui_installer.ops.keystone")
     p.add_argument("--auth-url", required=True)
     p.add_argument("--admin-user", default="admin")
     p.add_argument("--admin-password-env", default="ADMIN_PASSWORD")

@@ -1,6 +1,6 @@
 """The OpenStack release tui-installer deploys: its pinned package set, shipped as package data.
 
-``python -m tui_installer.release constraints 2026.2`` prints the path of the constraints file, so a
+``python -m tui_installer.ops.release constraints 2026.2`` prints the path of the constraints file, so a
 step can run ``pip install -c "$(...)"`` from a wheel install as well as from a checkout.
 """
 
@@ -23,7 +23,7 @@ def constraints(release: str) -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2 or args[0] != "constraints":
-        print("usage: python -m tui_installer.release constraints RELEASE", file=sys.stderr)
+        print("usage: python -m tui_installer.ops.release constraints RELEASE", file=sys.stderr)
         return 2
     print(constraints(args[1]))
     return 0

@@ -1,6 +1,6 @@
 """Create a service's MariaDB databases and user over the local socket, the password from the environment.
 
-``python -m tui_installer.dbsetup --user nova --password-env DB_PASSWORD nova_api nova nova_cell0``
+``python -m tui_installer.ops.dbsetup --user nova --password-env DB_PASSWORD nova_api nova nova_cell0``
 
 Root reaches MariaDB through its unix socket (Debian's ``unix_socket`` authentication), so no admin
 password exists to leak; the service's password travels from the environment to ``mysql``'s standard
@@ -42,7 +42,7 @@ def create_sql(user: str, password: str, databases: list[str], hosts: tuple[str,
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tui_installer.dbsetup")
+    p = argparse.ArgumentParser(prog="python -m tui_installer.ops.dbsetup")
     p.add_argument("databases", nargs="+")
     p.add_argument("--user", required=True)
     p.add_argument("--password-env", required=True, help="environment variable holding the password")

@@ -6,7 +6,6 @@ import time
 
 from rich.text import Text
 from textual.widgets import Static
-
 from tui_installer.screens.runstate import RunState, fmt_duration
 
 #: ASCII-only markers: they read the same on the Linux console as in any terminal

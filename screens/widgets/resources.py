@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline
-
 from tui_installer.screens.runstate import Resources, fmt_bytes, fmt_rate
 
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from . import proctree
 from .proctree import STEP_TOKEN_VAR
-from .quiet import quiet_env
+from .stepenv import quiet_env
 
 
 def run_check(cmd: str | list[str] | tuple[str, ...], env: Mapping[str, str] | None = None,

@@ -1,7 +1,7 @@
 """Host checks that refuse early what would fail late: not root, unsupported distro, too little RAM or
 disk, host name not resolvable, a port taken by someone else.
 
-Used by the TUI's host screen (``run_checks``) and by plan steps (``python -m tui_installer.preflight``),
+Used by the TUI's host screen (``run_checks``) and by plan steps (``python -m tui_installer.ops.preflight``),
 which exit 1 with one line per failed check saying why and what to do.
 """
 
@@ -131,7 +131,7 @@ def _port_spec(text: str) -> tuple[int, tuple[str, ...]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tui_installer.preflight")
+    parser = argparse.ArgumentParser(prog="python -m tui_installer.ops.preflight")
     parser.add_argument("--min-ram-mb", type=int, default=0)
     parser.add_argument("--min-disk-gb", type=float, default=0)
     parser.add_argument("--disk-path", default="/")
