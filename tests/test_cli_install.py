@@ -41,13 +41,16 @@ def test_demo_installs_reruns_all_skipped_and_never_leaks(tmp_path, demo_clean):
     state = tmp_path / "state"
     stored = cli("passwords", "set", "hello_password", state=state, stdin=PASSWORD + "\n")
     assert stored.returncode == 0, stored.stderr
-    first = cli("install", "-p", "demo", "--yes", state=state, env={"HELLO_EXPECTED": PASSWORD})
+    first = cli("install", "-p", "demo", "--yes", state=state)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "ok   hello.start.ask" in first.stdout
+    run = (state / "last-run").read_text().strip()
+    log = (state / "runs" / run / "logs" / "hello.verify.redacted.log").read_text()
+    assert "hi, the password is ***" in log, log
     assert demo_clean.exists()
     assert oct(state.stat().st_mode & 0o777) == "0o700"
 
-    again = cli("install", "-p", "demo", "--yes", state=state, env={"HELLO_EXPECTED": PASSWORD})
+    again = cli("install", "-p", "demo", "--yes", state=state)
     assert again.returncode == 0, again.stderr
     assert "ok   " not in again.stdout
     assert "skip hello.start.ask (done in an earlier run)" in again.stdout
@@ -63,7 +66,10 @@ def test_demo_installs_reruns_all_skipped_and_never_leaks(tmp_path, demo_clean):
 def test_wrong_password_fails_naming_the_step_and_log(tmp_path, demo_clean):
     state = tmp_path / "state"
     cli("passwords", "set", "hello_password", state=state, stdin=PASSWORD + "\n")
-    result = cli("install", "-p", "demo", "--yes", state=state, env={"HELLO_EXPECTED": "something-else"})
+    demo = (Path(__file__).parents[1] / "profiles" / "demo.yaml").read_text()
+    profile = write_profile(tmp_path, demo.replace('\\"$HELLO_EXPECTED\\"', '\\"something-else\\"'))
+    assert "something-else" in profile.read_text()
+    result = cli("install", "-p", str(profile), "--yes", state=state)
     assert result.returncode == 1
     assert "FAIL hello.start.ask" in result.stdout
     assert "log: " in result.stdout and "hello.start.ask.log" in result.stdout
@@ -226,3 +232,12 @@ def test_uninstall_without_profile_removes_what_was_installed_with_its_settings(
     removed = cli("uninstall", "--yes", state=state)
     assert removed.returncode == 0, removed.stdout + removed.stderr
     assert "uninstalling what run" in removed.stdout and not marker.exists()
+
+
+def test_readme_demo_profile_is_the_shipped_one() -> None:
+    """The README shows the demo profile as a user runs it: the block must be the file, to the byte."""
+    root = Path(__file__).parents[1]
+    readme = (root / "README.md").read_text()
+    start = readme.index("```yaml\nname: demo\n") + len("```yaml\n")
+    block = readme[start:readme.index("```", start)]
+    assert block == (root / "profiles" / "demo.yaml").read_text()

@@ -254,11 +254,10 @@ def test_sh_export_of_the_demo_profile_runs(tmp_path: Path) -> None:
     marker = Path("/tmp/hello-marker")
     existed = marker.exists()
     try:
-        result = _run(script, TUI_SECRET_HELLO_PASSWORD="s3cret", HELLO_EXPECTED="s3cret")
+        result = _run(script, TUI_SECRET_HELLO_PASSWORD="s3cret")
         assert result.returncode == 0, result.stdout + result.stderr
         assert marker.exists() and "==> hello.start.ask" in result.stdout
-        wrong = _run(script, TUI_SECRET_HELLO_PASSWORD="nope", HELLO_EXPECTED="s3cret")
-        assert wrong.returncode != 0 and "!!! hello.start.ask failed" in wrong.stderr
+        assert "==> hello.verify.redacted" in result.stdout
     finally:
         if not existed:
             marker.unlink(missing_ok=True)
