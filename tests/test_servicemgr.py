@@ -99,7 +99,7 @@ def test_stop_kills_what_ignores_sigterm_and_its_setsid_children(dirs: dict[str,
     t0 = time.monotonic()
     stopped = sm("stop", "stubborn")
     assert stopped.returncode == 0, stopped.stderr
-    assert time.monotonic() - t0 < 15
+    assert time.monotonic() - t0 < 60, "stop hung: SIGKILL after the 1 s stop timeout did not end it"
     assert procs_with(token) == []
     assert sm("status", "stubborn").returncode == 3
     assert "started" in log.read_text()
@@ -161,7 +161,8 @@ def test_two_services_start_and_stop_together(dirs: dict[str, str], tmp_path: Pa
     assert len(procs_with(token)) == 2
     t0 = time.monotonic()
     assert sm("stop", "a", "b").returncode == 0
-    assert procs_with(token) == [] and time.monotonic() - t0 < 10
+    assert procs_with(token) == []
+    assert time.monotonic() - t0 < 60, "stop hung (both services answer SIGTERM at once)"
 
 
 def test_remove_deletes_the_definition(dirs: dict[str, str]) -> None:
