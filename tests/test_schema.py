@@ -116,7 +116,7 @@ def test_builtin_services_and_presets_load() -> None:
     assert services["nova"].requires == ("keystone", "placement", "rabbitmq", "glance")
     names = {p.name: p for p in catalog.list_profiles()}
     assert {"all-in-one", "compute-only", "demo"} <= set(names)
-    assert names["demo"].description == "two steps and a prompt"
+    assert names["demo"].description == "three steps, a prompt and a secret (shown redacted in the log)"
     assert Path(names["demo"].source).is_file()
 
 
