@@ -15,11 +15,11 @@ from textual.binding import Binding
 from textual.screen import Screen
 from tui_installer.screens.dialogs import ConfirmScreen, HelpScreen, PassphraseScreen
 from tui_installer.screens.progress import STALL_SECONDS, ProgressScreen
-from tui_installer.screens.session import Session, answers_from_plan
+from tui_installer.screens.session import Session, answers_file_for_run
 
-from tui_installer import client, paths
+from tui_installer import client
 from tui_installer.errors import UserError
-from tui_installer.paths import write_private
+from tui_installer.statedir import StateDir
 
 FLOW = ("host", "profile", "services", "settings", "passwords", "review")
 
@@ -85,15 +85,16 @@ class InstallerApp(App[int]):
     def offer_unfinished(self) -> None:
         """A run left unfinished (engine gone) is offered for resume; a live one for attach."""
         state_dir = self.session.state_dir
-        run = client.last_run(state_dir)
-        journal = client.read_json(client.run_dir(state_dir, run) / "journal.json") if run else {}
-        if not run or journal.get("state") != "running":
+        files = StateDir(state_dir).last_run()
+        journal = files.read_journal() if files else None
+        if files is None or journal is None or journal.state != "running":
             return
+        run = files.id
         if client.engine_alive(state_dir):
             self.push_screen(ConfirmScreen(f"An install is running (run {run}).", "Watch it now?"),
                              lambda yes: self.show_run(run) if yes else None)
         else:
-            self.push_screen(ConfirmScreen(f"Run {run} of {journal.get('profile')} did not finish.",
+            self.push_screen(ConfirmScreen(f"Run {run} of {journal.profile} did not finish.",
                                            "Its engine is gone. Resume it from the journal?"),
                              lambda yes: self.resume_install(run) if yes else None)
 
@@ -111,7 +112,7 @@ class InstallerApp(App[int]):
                 elif self.mode == "start" and len(self.screen_stack) == 1:
                     self.exit(1, message="No keyring passphrase given: nothing started.")
 
-            self.push_screen(PassphraseScreen(str(s.state_dir / "keyring.cfg")), answered)
+            self.push_screen(PassphraseScreen(str(StateDir(s.state_dir).keyring_file)), answered)
             return
         if answers is None:
             answers = s.save_answers()
@@ -129,21 +130,21 @@ class InstallerApp(App[int]):
         self.run_id = run
         answers = getattr(self, "launch_answers", None)
         if answers is not None:
-            write_private(self.session.state_dir / "answers" / f"{run}.path", str(answers))
+            state = StateDir(self.session.state_dir)
+            state.remember_answers(state.run(run), answers)
 
     def answers_of(self, run: str | None) -> Path | None:
         """The answers file a run was started from; for a run started elsewhere, one rebuilt from its
         plan.json (same settings, so resume skips what is done)."""
         if not run:
             return None
+        state = StateDir(self.session.state_dir)
+        recorded = state.answers_file_of(state.run(run))
+        if recorded is not None:
+            return recorded
         try:
-            return Path((self.session.state_dir / "answers" / f"{run}.path").read_text().strip())
-        except OSError:
-            pass
-        try:
-            return answers_from_plan(client.run_dir(self.session.state_dir, run) / "plan.json",
-                                     self.session.state_dir)
-        except (OSError, ValueError, KeyError, UserError):
+            return answers_file_for_run(self.session.state_dir, run)
+        except (OSError, ValueError, KeyError, TypeError, UserError):
             return None
 
     def resume_install(self, run: str | None) -> None:
@@ -207,7 +208,7 @@ def run_tui(args: Any) -> int:
 
     ``args`` has answers, start, profile, state_dir, keyring_passphrase_file and attach.
     """
-    session = Session(state_dir=paths.state_dir(getattr(args, "state_dir", None)))
+    session = Session(state_dir=StateDir.open(getattr(args, "state_dir", None)).root)
     session.passphrase_file = getattr(args, "keyring_passphrase_file", None)
     mode = "flow"
     if getattr(args, "attach", False):

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -19,7 +18,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, RichLog, Static
 from tui_installer.screens.runstate import Failure
 
-from tui_installer.client import read_json
+from tui_installer.errors import UserError
+from tui_installer.model import Step
+from tui_installer.statedir import RunFiles
 
 CHOICES = (("retry", "Retry", "r"), ("skip", "Skip", "s"), ("shell", "Shell", "o"),
            ("edit", "Edit settings", "e"), ("abort", "Abort", "a"))
@@ -30,9 +31,9 @@ class FailureScreen(ModalScreen[str | None]):
         *(Binding(key, f"choose('{choice}')", label, show=False) for choice, label, key in CHOICES),
         Binding("escape", "dismiss_none", "Hide", show=False)]
 
-    def __init__(self, failure: Failure, run_dir: Path, *, can_edit: bool = True) -> None:
+    def __init__(self, failure: Failure, run: RunFiles, *, can_edit: bool = True) -> None:
         super().__init__()
-        self.failure, self.run_dir, self.can_edit = failure, run_dir, can_edit
+        self.failure, self.run, self.can_edit = failure, run, can_edit
 
     def compose(self) -> ComposeResult:
         e = self.failure.event
@@ -79,7 +80,7 @@ class FailureScreen(ModalScreen[str | None]):
 
     def open_shell(self) -> None:
         """Suspend the TUI into ``$SHELL`` in the failed step's environment; back to this dialog after."""
-        env, cwd = step_environment(self.run_dir, self.failure.step)
+        env, cwd = step_environment(self.run, self.failure.step)
         shell = os.environ.get("SHELL") or "/bin/bash"
         banner = (f"\n[tui-installer] shell for step {self.failure.step}; log: "
                   f"{self.failure.event.get('log', '?')}\n[tui-installer] type `exit` to return.\n")
@@ -92,22 +93,23 @@ class FailureScreen(ModalScreen[str | None]):
         self.app.refresh()
 
 
-def step_environment(run_dir: Path, step_id: str) -> tuple[dict[str, str], str | None]:
+def step_environment(run: RunFiles, step_id: str) -> tuple[dict[str, str], str | None]:
     """The step's environment (ours + its ``env``, never its secrets) and working directory."""
-    step = find_step(read_json(run_dir / "plan.json"), step_id)
+    step = find_step(run, step_id)
     env = dict(os.environ)
-    env.update({str(k): str(v) for k, v in (step.get("env") or {}).items()})
+    env.update(step.env if step else {})
     env["TUI_INSTALLER_STEP"] = step_id
-    env["TUI_INSTALLER_RUN_DIR"] = str(run_dir)
-    cwd = step.get("cwd")
-    if not cwd or not os.path.isdir(str(cwd)):
-        cwd = str(run_dir / "logs") if (run_dir / "logs").is_dir() else None
+    env["TUI_INSTALLER_RUN_DIR"] = str(run.root)
+    cwd = step.cwd if step else None
+    if not cwd or not os.path.isdir(cwd):
+        cwd = str(run.logs) if run.logs.is_dir() else None
     return env, cwd
 
 
-def find_step(plan: dict[str, Any], step_id: str) -> dict[str, Any]:
-    for phase in plan.get("phases", []):
-        for step in phase.get("steps", []):
-            if step.get("id") == step_id:
-                return dict(step)
-    return {}
+def find_step(run: RunFiles, step_id: str) -> Step | None:
+    """The step ``step_id`` of the plan ``run`` ran; None if the plan cannot be read or lacks it."""
+    try:
+        steps = run.plan().steps()
+    except (OSError, ValueError, KeyError, TypeError, UserError):
+        return None
+    return next((step for step in steps if step.id == step_id), None)

@@ -18,7 +18,8 @@ from textual.widgets import Button, Input, Label
 from tui_installer.screens.flow import FlowScreen
 
 from tui_installer.errors import UserError
-from tui_installer.secrets import KEYRING_FILE, MIN_LENGTH, PASSPHRASE_ENV, SecretStore, check_value
+from tui_installer.secrets import MIN_LENGTH, PASSPHRASE_ENV, SecretStore, check_value
+from tui_installer.statedir import StateDir
 
 
 class PasswordsScreen(FlowScreen):
@@ -47,7 +48,7 @@ class PasswordsScreen(FlowScreen):
         yield from self.keyring_rows()
 
     def keyring_rows(self) -> ComposeResult:
-        path = self.session.state_dir / KEYRING_FILE
+        path = StateDir(self.session.state_dir).keyring_file
         self.new_keyring = not (path.exists() and path.stat().st_size > 0)
         state = "new keyring, choose its master passphrase (twice)" if self.new_keyring else "locked"
         yield Label(f"Keyring: encrypted file (keyrings.cryptfile) at {path}", id="backend")

@@ -26,6 +26,7 @@ from tui_installer.screens.widgets.phases import PhaseList
 from tui_installer.screens.widgets.resources import ResourcePanel
 
 from tui_installer import client
+from tui_installer.statedir import StateDir
 
 STALL_SECONDS = 30.0
 LOG_LINES = 1000
@@ -109,9 +110,8 @@ class ProgressScreen(Screen[None]):
                 return
             self.post_message(self.Started(run))
         history = step_history(self.state_dir, exclude=run)
-        path = client.run_dir(self.state_dir, run) / "events.jsonl"
         first = True
-        for batch in client.follow(path, self.stop):
+        for batch in StateDir(self.state_dir).run(run).follow(self.stop):
             self.post_message(self.Events(batch, history if first else None))
             first = False
 
@@ -122,7 +122,7 @@ class ProgressScreen(Screen[None]):
     def on_progress_screen_start_failed(self, message: StartFailed) -> None:
         self.query_one("#prog-title", Label).update("The engine did not start.")
         dead = self.query_one("#engine-dead", Static)
-        log = self.state_dir / "engine-console.log"
+        log = StateDir(self.state_dir).console_log
         dead.update(f"{message.error}\nIts whole output: {log}. Ctrl+Q quits.")
         dead.add_class("-visible")
 
@@ -229,9 +229,9 @@ class ProgressScreen(Screen[None]):
         if f is None or not f.needs_decision or self.failure_open or (f.step, f.attempt) in self.hidden:
             return
         self.failure_open = (f.step, f.attempt)
-        run_dir = client.run_dir(self.state_dir, self.state.run)
+        run = StateDir(self.state_dir).run(self.state.run)
         can_edit = getattr(self.app, "can_edit_settings", lambda: False)()
-        self.app.push_screen(FailureScreen(f, run_dir, can_edit=can_edit), self.answer)
+        self.app.push_screen(FailureScreen(f, run, can_edit=can_edit), self.answer)
 
     def answer(self, choice: str | None) -> None:
         key, self.failure_open = self.failure_open, None
@@ -244,7 +244,7 @@ class ProgressScreen(Screen[None]):
         decision = "abort" if choice == "edit" else choice
         won, record = client.write_decision(self.state_dir, self.state.run, key[0], key[1], decision)
         if not won:
-            self.notify(f"Another client answered first: {record.get('choice')} (by {record.get('by')})",
+            self.notify(f"Another client answered first: {record.choice} (by {record.by})",
                         severity="warning", timeout=10)
             self.edit_after_abort = False
 

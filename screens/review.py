@@ -17,7 +17,7 @@ from tui_installer.screens.flow import FlowScreen
 from tui_installer import plan as planning
 from tui_installer.errors import UserError
 from tui_installer.model import Plan
-from tui_installer.paths import write_private
+from tui_installer.statedir import write_private
 
 
 class ReviewScreen(FlowScreen):

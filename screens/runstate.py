@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tui_installer.client import read_json
+from tui_installer.statedir import StateDir, history
 
 HISTORY = 60  # resource samples kept for the sparklines
 DONE = ("ok", "skipped")
@@ -218,16 +218,11 @@ class RunState:
 
 def step_history(state_dir: Path, exclude: str | None = None, runs: int = 5) -> dict[str, float]:
     """Durations of steps that ran (not skipped) in the newest earlier runs' journals."""
-    root = state_dir / "runs"
-    if not root.is_dir():
-        return {}
     found: dict[str, float] = {}
-    for rd in sorted((p for p in root.iterdir() if p.name != exclude), reverse=True)[:runs]:
-        steps = read_json(rd / "journal.json").get("steps", {})
-        for sid, st in steps.items() if isinstance(steps, dict) else ():
-            ok = st.get("status") == "ok" and sid not in found
-            if ok and st.get("started") is not None and st.get("finished") is not None:
-                found[sid] = float(st["finished"]) - float(st["started"])
+    for record in history.recent_journals(StateDir(state_dir), exclude, runs):
+        for sid, st in record.steps.items():
+            if st.status == "ok" and sid not in found and st.duration is not None:
+                found[sid] = st.duration
     return found
 
 

@@ -17,7 +17,7 @@ import yaml
 from tui_installer import catalog, schema
 from tui_installer import plan as planning
 from tui_installer.model import Answers, Plan, Profile, ServiceSpec
-from tui_installer.paths import write_private
+from tui_installer.statedir import StateDir, history, write_private
 
 
 @dataclass
@@ -54,13 +54,19 @@ class Session:
         answers = schema.load_answers(path)
         if not answers.profile:
             raise ValueError(f"{path}: the answers file names no profile")
+        self.use_answers(answers)
+        self.answers_source = str(path)
+        return answers
+
+    def use_answers(self, answers: Answers) -> None:
+        """Take the profile, services and settings of ``answers`` as the operator's choices."""
+        assert answers.profile
         self.profile = catalog.load_profile(answers.profile)
         self.profile_arg = answers.profile
         selected = [s for s in self.profile.services if s not in answers.remove_services]
         self.selected = selected + [s for s in answers.add_services if s not in selected]
         self.settings = dict(answers.settings)
-        self.answers_source = str(path)
-        return answers
+        self.plan = None
 
     def services(self) -> dict[str, ServiceSpec]:
         assert self.profile is not None
@@ -99,32 +105,16 @@ class Session:
     def save_answers(self, path: Path | None = None) -> Path:
         """Write the answers file (mode 0600: it names the host's layout). Default: in the state dir."""
         if path is None:
-            folder = self.state_dir / "answers"
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            path = folder / f"tui-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.yaml"
+            path = StateDir(self.state_dir).new_answers_file(f"tui-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
         write_private(path, self.answers_yaml())
         return path
 
 
-def answers_from_plan(plan_json: Path, state_dir: Path) -> Path:
-    """An answers file that rebuilds the same plan as a run's ``plan.json`` (same settings, so the
-    same step fingerprints): how a run started elsewhere (headless, another client) is resumed."""
-    from tui_installer import planformat
-
-    plan = planformat.from_json(plan_json.read_text())
-    presets = {p.source: p.name for p in catalog.list_profiles()}
-    source = plan.profile_source
-    if source in presets:
-        name = presets[source]
-    elif source and Path(source).is_file():
-        name = str(Path(source).resolve())
-    else:
-        name = plan.profile
+def answers_file_for_run(state_dir: Path, run: str) -> Path:
+    """An answers file that rebuilds the same plan as ``run`` ran (same settings, so the same step
+    fingerprints): how a run started elsewhere (headless, another client) is resumed."""
     session = Session(state_dir=state_dir)
-    session.profile = catalog.load_profile(name)
-    session.profile_arg = name
-    session.selected = list(plan.services)
-    session.settings = dict(plan.settings)
+    session.use_answers(history.answers_of(StateDir(state_dir).run(run)))
     return session.save_answers()
 
 

@@ -13,7 +13,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, Static
 from tui_installer.screens.runstate import RunState, fmt_duration
 
-from tui_installer.client import read_json
+from tui_installer.errors import UserError
+from tui_installer.model import Plan
+from tui_installer.statedir import StateDir
 
 CLOUDS_YAML = Path("/etc/openstack/clouds.yaml")
 
@@ -34,7 +36,7 @@ class SummaryScreen(Screen[None]):
         with VerticalScroll(classes="body"):
             yield Static(phase_table(s), id="sum-phases")
             yield Static(credentials_text(self.state_dir, self.clouds_yaml), id="sum-creds")
-            yield Static(endpoints_text(self.state_dir / "runs" / s.run / "plan.json"), id="sum-endpoints")
+            yield Static(endpoints_text(run_plan(StateDir(self.state_dir), s.run)), id="sum-endpoints")
             yield Static(next_steps(self.state_dir, s), id="sum-next")
         yield Footer()
 
@@ -54,7 +56,7 @@ def phase_table(s: RunState) -> str:
 
 def credentials_text(state_dir: Path, clouds_yaml: Path) -> str:
     lines = ["", "Credentials:"]
-    openrc = state_dir / "admin-openrc"
+    openrc = StateDir(state_dir).openrc
     if not openrc.exists():  # a clouds.yaml on this host may belong to another install: not this run's
         return "\n".join(lines + ["  none written by this install (no admin-openrc in its state directory)"])
     clouds = _read_clouds(clouds_yaml)
@@ -70,9 +72,17 @@ def credentials_text(state_dir: Path, clouds_yaml: Path) -> str:
     return "\n".join(lines)
 
 
-def endpoints_text(plan_json: Path) -> str:
+def run_plan(state: StateDir, run: str) -> Plan | None:
+    """The plan ``run`` ran, or None when it cannot be read (the summary then shows no endpoints)."""
+    try:
+        return state.run(run).plan()
+    except (OSError, ValueError, KeyError, TypeError, UserError):
+        return None
+
+
+def endpoints_text(plan: Plan | None) -> str:
     """Service endpoints from the plan's settings (``host_ip`` and every ``*_port``)."""
-    settings = read_json(plan_json).get("settings", {})
+    settings = plan.settings if plan else {}
     host = settings.get("host_ip")
     ports = {k[:-5]: v for k, v in sorted(settings.items()) if k.endswith("_port")}
     if not host or not ports:
@@ -90,9 +100,10 @@ def _read_clouds(path: Path) -> dict[str, Any]:
 
 
 def next_steps(state_dir: Path, s: RunState) -> str:
-    logs = state_dir / "runs" / s.run / "logs"
+    state = StateDir(state_dir)
+    logs = state.run(s.run).logs if s.run else "?"
     lines = ["", "What next:"]
-    if s.state == "ok" and (state_dir / "admin-openrc").exists():
+    if s.state == "ok" and state.openrc.exists():
         lines += ["  export OS_CLOUD=admin; openstack service list",
                   "  openstack server list      (or: source the openrc above)"]
     lines.append("  tui-installer status        the journal, step by step")

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tui_installer import engine, events, journal, runlock
+from tui_installer import engine, events, journal
 from tui_installer.errors import UserError
 from tui_installer.executor import Result
 from tui_installer.model import Phase, Plan, Step
+from tui_installer.statedir import Decision, StateDir
 
 
 class ScriptedExecutor:
@@ -118,10 +119,8 @@ def test_ask_policy_waits_for_a_decision_and_first_answer_wins(tmp_path):
     deadline = time.time() + 10
     while time.time() < deadline and "decision_needed" not in [e["type"] for e in events.read_all(path)]:
         time.sleep(0.05)
-    assert runlock.decide(eng.run_dir, "svc.install.a", 1, "retry", by="first") == (
-        True, {"choice": "retry", "by": "first"})
-    assert runlock.decide(eng.run_dir, "svc.install.a", 1, "abort", by="second") == (
-        False, {"choice": "retry", "by": "first"})
+    assert eng.files.decide("svc.install.a", 1, "retry", by="first") == (True, Decision("retry", "first"))
+    assert eng.files.decide("svc.install.a", 1, "abort", by="second") == (False, Decision("retry", "first"))
     thread.join(10)
     decision = [e for e in events.read_all(path) if e["type"] == "decision"]
     assert decision[0]["choice"] == "retry" and decision[0]["by"] == "first"
@@ -137,15 +136,15 @@ def test_second_engine_refused_while_one_runs(tmp_path):
     thread.start()
     try:
         deadline = time.time() + 5
-        while runlock.holder(tmp_path) is None and time.time() < deadline:
+        while StateDir(tmp_path).engine_pid() is None and time.time() < deadline:
             time.sleep(0.02)
-        assert runlock.holder(tmp_path) is not None
+        assert StateDir(tmp_path).engine_pid() is not None
         with pytest.raises(UserError, match="another tui-installer engine is running"):
             run(make_plan(("a",)), tmp_path, ScriptedExecutor())
     finally:
         hold.set()
         thread.join(10)
-    assert runlock.holder(tmp_path) is None
+    assert StateDir(tmp_path).engine_pid() is None
 
 
 def test_event_stream_tells_the_whole_story(tmp_path):

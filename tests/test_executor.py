@@ -426,7 +426,7 @@ def test_the_pty_is_driven_by_pexpect_with_timeout_and_eof() -> None:
 
 def test_the_keyring_passphrase_never_reaches_a_step(tmp_path, monkeypatch):
     from tui_installer.model import Step
-    from tui_installer.paths import PASSPHRASE_ENV
+    from tui_installer.statedir import PASSPHRASE_ENV
 
     monkeypatch.setenv(PASSPHRASE_ENV, "master-passphrase-in-env")
     step = Step(id="t.install.env", service="t", phase="install", name="env",

@@ -9,7 +9,6 @@ Everything here is plain files and processes, so it is testable without a termin
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import subprocess
@@ -21,8 +20,8 @@ from pathlib import Path
 
 import psutil
 
-from tui_installer import events, runlock
-from tui_installer.paths import PASSPHRASE_ENV
+from tui_installer.statedir import PASSPHRASE_ENV, StateDir
+from tui_installer.statedir.lock import Decision
 
 
 @dataclass
@@ -38,15 +37,9 @@ class Launch:
 
 
 def last_run(state_dir: Path) -> str | None:
-    """The id of the newest run (the engine writes ``STATE/last-run``), or None."""
-    try:
-        return (state_dir / "last-run").read_text().strip() or None
-    except OSError:
-        return None
-
-
-def run_dir(state_dir: Path, run: str) -> Path:
-    return state_dir / "runs" / run
+    """The id of the newest run, or None."""
+    run = StateDir(state_dir).last_run()
+    return run.id if run else None
 
 
 def has_systemd() -> bool:
@@ -71,17 +64,17 @@ def start_engine(answers: Path, state_dir: Path, *, passphrase: str | None = Non
     (``--keyring-passphrase-file /dev/stdin``); under systemd-run it travels in the environment by
     name only (``-E NAME`` copies the value from ours).
     """
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    state = StateDir.open(state_dir)
     if passphrase is None and passphrase_file is None:
         passphrase = os.environ.get(PASSPHRASE_ENV) or None
-    console = state_dir / "engine-console.log"
+    console = state.console_log
     previous = last_run(state_dir)
     systemd = has_systemd() if use_systemd is None else use_systemd
     if systemd:
         return _start_unit(answers, state_dir, console, previous, passphrase, passphrase_file)
     pipe = passphrase is not None and passphrase_file is None
     cmd = engine_command(answers, state_dir, passphrase_file="/dev/stdin" if pipe else passphrase_file)
-    fd = os.open(console, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    fd = state.open_console_log()
     env = {k: v for k, v in os.environ.items() if k != PASSPHRASE_ENV}
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if pipe else subprocess.DEVNULL, stdout=fd,
@@ -128,9 +121,10 @@ def _reap_later(proc: subprocess.Popen[bytes]) -> None:
 def wait_for_run(launch: Launch, timeout: float = 30.0) -> str:
     """The run id the engine created; raises RuntimeError with its console output if it never did."""
     deadline = time.monotonic() + timeout
+    state = StateDir(launch.state_dir)
     while time.monotonic() < deadline:
         run = last_run(launch.state_dir)
-        if run and run != launch.previous_run and (run_dir(launch.state_dir, run) / "events.jsonl").exists():
+        if run and run != launch.previous_run and state.run(run).has_events():
             return run
         if launch.pid and not psutil.pid_exists(launch.pid):
             run = last_run(launch.state_dir)
@@ -140,7 +134,7 @@ def wait_for_run(launch: Launch, timeout: float = 30.0) -> str:
         if launch.pid and _is_zombie(launch.pid):
             break
         time.sleep(0.05)
-    raise RuntimeError("the engine did not start a run: " + console_tail(launch.console_log))
+    raise RuntimeError("the engine did not start a run: " + state.console_tail())
 
 
 def _is_zombie(pid: int) -> bool:
@@ -150,30 +144,14 @@ def _is_zombie(pid: int) -> bool:
         return True
 
 
-def console_tail(path: Path, lines: int = 3) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return "(no output)"
-    return " | ".join(text[-lines:]) or "(no output)"
-
-
-#: the event follower lives with the event format; the TUI's reader thread uses it from here
-follow = events.follow
-
-
-def decision_path(state_dir: Path, run: str, step: str, attempt: int) -> Path:
-    return runlock.decision_path(run_dir(state_dir, run), step, attempt)
-
-
-def write_decision(state_dir: Path, run: str, step: str, attempt: int, choice: str) -> tuple[bool, dict]:
+def write_decision(state_dir: Path, run: str, step: str, attempt: int, choice: str) -> tuple[bool, Decision]:
     """Answer a failed step. First writer wins (O_EXCL): returns (won, the decision that stands)."""
-    return runlock.decide(run_dir(state_dir, run), step, attempt, choice, by=f"tui:{os.getpid()}")
+    return StateDir(state_dir).run(run).decide(step, attempt, choice, by=f"tui:{os.getpid()}")
 
 
 def engine_alive(state_dir: Path) -> bool:
-    """Is an engine running for this state directory? (``engine.lock`` is flocked while it runs.)"""
-    return runlock.holder(state_dir) is not None
+    """Is an engine running for this state directory? (its lock is flocked while it runs)"""
+    return StateDir(state_dir).engine_pid() is not None
 
 
 def waiting_for(pid: int | None) -> str | None:
@@ -192,10 +170,3 @@ def waiting_for(pid: int | None) -> str | None:
                 best = (created, cmd)
     return best[1][:200] if best else None
 
-
-def read_json(path: Path) -> dict:
-    with contextlib.suppress(OSError, ValueError):
-        value = json.loads(path.read_text())
-        if isinstance(value, dict):
-            return value
-    return {}

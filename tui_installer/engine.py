@@ -7,7 +7,6 @@ needs to know travels as an event (docs/DESIGN.md).
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -18,13 +17,11 @@ from typing import Any
 
 from tui_installer import failures, journal
 from tui_installer.errors import UserError
-from tui_installer.events import EventWriter
 from tui_installer.executor import Executor, Result, run_check
 from tui_installer.model import Plan, Step
 from tui_installer.monitor import Monitor
-from tui_installer.paths import write_private
 from tui_installer.redact import Redactor
-from tui_installer.runlock import CHOICES, EngineLock, decision_path
+from tui_installer.statedir import STATE_DIR_ENV, StateDir, history
 
 #: seconds between output flushes to the event stream / resource samples
 OUTPUT_FLUSH, RESOURCE_EVERY = 0.2, 2.0
@@ -66,7 +63,9 @@ class Engine:
         self.redactor = Redactor(self.secrets)
         self.executor = executor or Executor()
         self.run_id = new_run_id()
-        self.run_dir = state_dir / "runs" / self.run_id
+        self.state = StateDir.open(state_dir)
+        self.files = self.state.run(self.run_id)
+        self.run_dir = self.files.root
         self.cancel_event = threading.Event()
         self._listener, self._durable, self._resume = listener, durable, resume
         self._pending: list[str] = []
@@ -79,7 +78,7 @@ class Engine:
 
     def run(self) -> str:
         """Run the plan to the end; returns the final state: ok, failed or aborted."""
-        lock = EngineLock(self.state_dir)
+        lock = self.state.engine_lock()
         lock.acquire()
         try:
             self._open_run()
@@ -99,16 +98,13 @@ class Engine:
         self.cancel_event.set()
 
     def _open_run(self) -> None:
-        from tui_installer import plan as plan_module  # plan.to_json: the same format as `plan --format json`
-
-        (self.run_dir / "logs").mkdir(parents=True, mode=0o700)
-        write_private(self.run_dir / "plan.json", plan_module.to_json(self.plan))
-        base = journal.resume_base(self.state_dir, self.plan.profile) if self._resume else None
+        self.files.create(self.plan)
+        base = history.resume_base(self.state, self.plan.profile) if self._resume else None
         self.base = base
-        self.journal = journal.Journal.create(self.run_dir / "journal.json", self.run_id, self.plan, self.kind)
+        self.journal = journal.Journal.create(self.files.journal_file, self.run_id, self.plan, self.kind)
         self.journal.durable = self._durable
-        write_private(self.state_dir / "last-run", self.run_id)
-        self.events = EventWriter(self.run_dir / "events.jsonl", self.run_id)
+        self.state.mark_last_run(self.files)
+        self.events = self.files.event_writer()
         if self._listener:
             self.events.listen(self._listener)
         phases = [{"name": p.name, "steps": [s.id for s in p.steps]} for p in self.plan.phases]
@@ -202,7 +198,7 @@ class Engine:
         return {**self._step_env(), **step.env, **secret_env}
 
     def _step_env(self) -> dict[str, str]:
-        return {"TUI_INSTALLER_STATE_DIR": str(self.state_dir), "TUI_INSTALLER_RUN_DIR": str(self.run_dir)}
+        return {STATE_DIR_ENV: str(self.state_dir), "TUI_INSTALLER_RUN_DIR": str(self.run_dir)}
 
     def _announce_retry(self, step: Step, attempt: int, delay: float) -> None:
         self.events.emit("step_retrying", step=step.id, attempt=attempt + 1, delay=delay)
@@ -233,15 +229,10 @@ class Engine:
         return choice
 
     def _wait_decision(self, step_id: str, attempt: int) -> tuple[str, str]:
-        path = decision_path(self.run_dir, step_id, attempt)
         while not self.cancel_event.wait(0.1):
-            try:
-                answer = json.loads(path.read_text())
-            except (FileNotFoundError, ValueError):
-                continue  # not written yet, or being written
-            choice = answer.get("choice")
-            if choice in CHOICES:
-                return choice, str(answer.get("by", "?"))
+            answer = self.files.poll_decision(step_id, attempt)  # None: not written yet, or being written
+            if answer is not None:
+                return answer.choice, answer.by
         return "abort", "cancel"
 
     # -- output and resources --------------------------------------------------------------------

@@ -42,9 +42,9 @@ import pexpect
 from . import proctree, ptyspawn
 from .executor_io import LINE_CAP, Prompter, Relay, Splitter, open_log
 from .model import Step
-from .paths import PASSPHRASE_ENV
 from .proctree import STEP_TOKEN_VAR
 from .redact import Redactor
+from .statedir import PASSPHRASE_ENV
 from .stepenv import QUIET_ENV, quiet_env  # noqa: F401 - QUIET_ENV re-exported
 from .unless import run_check  # noqa: F401 - re-exported: the engine's `unless` checks
 

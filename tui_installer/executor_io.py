@@ -34,7 +34,7 @@ _REDRAW = re.compile(r"^[^\n]*\r", re.MULTILINE)
 
 def open_log(path: str | os.PathLike[str]) -> BinaryIO:
     """Open (append) a step log, created with mode 0600 and forced to 0600 if it existed."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     os.fchmod(fd, 0o600)
     return os.fdopen(fd, "wb", buffering=1 << 20)
 

@@ -118,7 +118,7 @@ class Journal:
             data = self._encode().encode()
             self._dirty = False
             tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
             try:
                 os.write(fd, data)
                 if self.durable and sync:
@@ -135,25 +135,3 @@ def load(path: Path) -> Journal:
                    state=raw["state"], pid=raw.get("pid", 0), started=raw["started"],
                    finished=raw.get("finished"), steps=steps, order=raw.get("order", list(steps)))
 
-
-def runs_newest_first(state_dir: Path) -> list[Path]:
-    """Run directories that have a journal, newest first (run ids sort by time)."""
-    runs = state_dir / "runs"
-    if not runs.is_dir():
-        return []
-    return sorted((p for p in runs.iterdir() if (p / "journal.json").is_file()), reverse=True)
-
-
-def resume_base(state_dir: Path, profile: str) -> Journal | None:
-    """The journal a new install of ``profile`` resumes from: the newest install run of that profile,
-    unless an uninstall ran after it (then nothing is done any more)."""
-    for run_dir in runs_newest_first(state_dir):
-        try:
-            journal = load(run_dir / "journal.json")
-        except (ValueError, KeyError, TypeError, OSError):
-            continue  # unreadable: treat as absent rather than refuse to install
-        if journal.kind == "uninstall":
-            return None
-        if journal.profile == profile:
-            return journal
-    return None

@@ -36,9 +36,8 @@ from keyrings.cryptfile.escape import escape as escape_for_ini
 from keyrings.cryptfile.escape import unescape
 
 from tui_installer.errors import UserError
-from tui_installer.paths import PASSPHRASE_ENV
+from tui_installer.statedir import PASSPHRASE_ENV, StateDir
 
-KEYRING_FILE = "keyring.cfg"
 SERVICE = "tui-installer"
 NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 ALPHABET = string.ascii_letters + string.digits
@@ -218,18 +217,14 @@ class SecretStore:
     @classmethod
     def open(cls, state_dir: str | os.PathLike[str], passphrase: str | None = None,
              passphrase_file: str | os.PathLike[str] | None = None, ask: Ask | None = None) -> SecretStore:
-        """Unlock (or create) ``<state_dir>/keyring.cfg``. Never prompts unless ``ask`` is given."""
-        folder = Path(state_dir).absolute()
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if folder.stat().st_mode & 0o077:
-            folder.chmod(0o700)
-        path = folder / KEYRING_FILE
+        """Unlock (or create) the state directory's keyring file. Never prompts unless ``ask`` is given."""
+        path = StateDir.open(state_dir).keyring_file
         new = not _initialised(path)
         key = _find_passphrase(path, new, passphrase, passphrase_file, ask)
         if new and len(key) < MIN_LENGTH:
             raise UserError(f"a new keyring needs a passphrase of at least {MIN_LENGTH} characters",
                             file=str(path))
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
         os.fchmod(fd, 0o600)
         os.close(fd)
         backend = _FastCryptFile(path)

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from tui_installer.screens.runstate import RunState, fmt_duration, step_history
 
-from tui_installer import client
+from tui_installer import client, events
+from tui_installer.statedir import Decision, StateDir
 
 pytestmark = pytest.mark.tui
 
@@ -74,7 +75,7 @@ def test_silence_is_measured_from_the_last_output() -> None:
 def test_history_reads_earlier_journals(tmp_path: Path) -> None:
     run = tmp_path / "runs" / "r0"
     run.mkdir(parents=True)
-    (run / "journal.json").write_text(json.dumps({"steps": {
+    (run / "journal.json").write_text(json.dumps({"run": "r0", "profile": "p", "state": "ok", "started": 1.0, "steps": {
         "a.install.x": {"status": "ok", "started": 1.0, "finished": 4.5},
         "a.install.y": {"status": "skipped", "started": 1.0, "finished": 1.0}}}))
     assert step_history(tmp_path) == {"a.install.x": 3.5}
@@ -86,7 +87,7 @@ def test_follow_waits_for_whole_lines(tmp_path: Path) -> None:
     got: list[dict] = []
 
     def reader() -> None:
-        for batch in client.follow(path, stop, poll=0.01):
+        for batch in events.follow(path, stop, poll=0.01):
             got.extend(batch)
 
     thread = threading.Thread(target=reader)
@@ -105,10 +106,11 @@ def test_follow_waits_for_whole_lines(tmp_path: Path) -> None:
 
 
 def test_first_decision_wins(tmp_path: Path) -> None:
+    StateDir(tmp_path).run("r1").root.mkdir(parents=True)
     won, first = client.write_decision(tmp_path, "r1", "a.install.y", 1, "retry")
     lost, standing = client.write_decision(tmp_path, "r1", "a.install.y", 1, "abort")
-    assert won and not lost and standing == first == {"choice": "retry", "by": f"tui:{os.getpid()}"}
-    path = client.decision_path(tmp_path, "r1", "a.install.y", 1)
+    assert won and not lost and standing == first == Decision("retry", f"tui:{os.getpid()}")
+    path = StateDir(tmp_path).run("r1").decision_file("a.install.y", 1)
     assert path.stat().st_mode & 0o777 == 0o600
 
 

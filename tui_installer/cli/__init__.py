@@ -10,7 +10,7 @@ import os
 import sys
 from typing import Any
 
-from tui_installer import __version__, paths
+from tui_installer import __version__, statedir
 from tui_installer.errors import UserError
 
 
@@ -66,7 +66,7 @@ def _add_common_everywhere(sub: Any) -> None:
 def _add_common(parser: argparse.ArgumentParser) -> None:
     # SUPPRESS: an option given before the command is not overwritten by the sub-parser's default
     parser.add_argument("--state-dir", default=argparse.SUPPRESS, metavar="DIR",
-                        help=f"state directory (env {paths.STATE_DIR_ENV}, default {paths.DEFAULT_STATE_DIR})")
+                        help=f"state directory (env {statedir.STATE_DIR_ENV}, default {statedir.DEFAULT_STATE_DIR})")
     parser.add_argument("--keyring-passphrase-file", default=argparse.SUPPRESS, metavar="FILE",
                         help="read the keyring's master passphrase from FILE "
                              "(or env TUI_INSTALLER_KEYRING_PASSPHRASE)")

@@ -12,16 +12,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tui_installer import paths
 from tui_installer.errors import UserError
+from tui_installer.statedir import StateDir
 
 
 def option(args: argparse.Namespace, name: str) -> Any:
     return getattr(args, name, None)
 
 
+def state_of(args: argparse.Namespace, *, create: bool = True) -> StateDir:
+    """The state directory of ``--state-dir`` (or its default), checked safe; ``create=False`` for
+    commands that only read it."""
+    return StateDir.open(option(args, "state_dir"), create=create)
+
+
 def state_dir_of(args: argparse.Namespace) -> Path:
-    return paths.state_dir(option(args, "state_dir"))
+    return state_of(args).root
 
 
 def open_secrets(args: argparse.Namespace, *, interactive: bool) -> Any:

@@ -10,11 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tui_installer import catalog, journal, runlock, schema
+from tui_installer import catalog, journal, schema
 from tui_installer import plan as planning
 from tui_installer.errors import UserError
 from tui_installer.model import Answers, Plan
-from tui_installer.paths import PASSPHRASE_ENV
+from tui_installer.statedir import CHOICES, PASSPHRASE_ENV, RunFiles, StateDir
 
 if TYPE_CHECKING:
     from tui_installer import engine
@@ -51,7 +51,7 @@ def register(sub: Any, add_common: AddOptions, add_selection: AddOptions) -> Non
 
     answer = sub.add_parser("answer", help="answer a failed step of a running install")
     answer.add_argument("step", help="step id, as printed (service.phase.name)")
-    answer.add_argument("choice", choices=runlock.CHOICES)
+    answer.add_argument("choice", choices=CHOICES)
     answer.set_defaults(func=cmd_answer)
 
 
@@ -85,22 +85,20 @@ def load_plan(args: argparse.Namespace, *, removal: bool = False, purge: bool = 
 
 def last_install_answers(args: argparse.Namespace) -> Answers | None:
     """The choices of the newest install run in the state directory (profile, services, settings), read
-    back from its plan.json, so `uninstall` needs no -p/--set repeated."""
-    from tui_installer import planformat
-    from tui_installer.cli.common import state_dir_of
+    back from its plan, so `uninstall` needs no -p/--set repeated."""
+    from tui_installer.cli.common import state_of
+    from tui_installer.statedir import history
 
-    for run_dir in journal.runs_newest_first(state_dir_of(args)):
-        try:
-            if journal.load(run_dir / "journal.json").kind != "install":
-                continue
-            plan = planformat.from_json((run_dir / "plan.json").read_text())
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        presets = {p.source: p.name for p in catalog.list_profiles()}
-        profile = presets.get(plan.profile_source) or plan.profile_source or plan.profile
-        print(f"uninstalling what run {run_dir.name} installed: profile {profile}")
-        return Answers(profile=profile, settings=dict(plan.settings), source=str(run_dir / "plan.json"))
-    return None
+    run = history.last_install(state_of(args))
+    if run is None:
+        return None
+    try:
+        answers = history.answers_of(run)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"cannot read back what run {run.id} installed: {exc}", file=str(run.plan_file),
+                        hint="name the profile with -p PROFILE") from None
+    print(f"uninstalling what run {run.id} installed: profile {answers.profile}")
+    return answers
 
 
 def _looks_like_path(text: str) -> bool:
@@ -188,34 +186,34 @@ def _confirm(args: argparse.Namespace, question: str) -> None:
 
 # -- status / answer ---------------------------------------------------------------------------------
 
-def last_run_dir(state_dir: Path) -> Path:
-    marker = state_dir / "last-run"
-    if not marker.is_file():
-        raise UserError("no install has run yet", file=str(state_dir), hint="start one with `tui-installer install`")
-    return state_dir / "runs" / marker.read_text().strip()
+def last_run(state: StateDir) -> RunFiles:
+    run = state.last_run()
+    if run is None:
+        raise UserError("no install has run yet", file=str(state.root), hint="start one with `tui-installer install`")
+    return run
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from tui_installer.cli.common import state_dir_of
+    from tui_installer.cli.common import state_of
 
-    state_dir = state_dir_of(args)
-    run_dir = last_run_dir(state_dir)
-    record = journal.load(run_dir / "journal.json")
-    alive = runlock.holder(state_dir)
-    state = record.state
-    if state == journal.RUNNING and not alive:
-        state = "interrupted (the engine is no longer running: re-run the same install to resume)"
-    print(f"run {record.run}: {record.kind} of {record.profile}: {state}")
+    state = state_of(args, create=False)
+    run = last_run(state)
+    record = run.journal()
+    alive = state.engine_pid()
+    verdict = record.state
+    if verdict == journal.RUNNING and not alive:
+        verdict = "interrupted (the engine is no longer running: re-run the same install to resume)"
+    print(f"run {record.run}: {record.kind} of {record.profile}: {verdict}")
     print(f"  started {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(record.started))}, "
-          f"events {run_dir / 'events.jsonl'}")
-    for phase, ids in _phases(run_dir, record):
+          f"events {run.events_file}")
+    for phase, ids in _phases(record):
         print(f"  {phase}")
         for step_id in ids:
             print("    " + _step_line(step_id, record.steps[step_id]))
     return 0 if record.state in (journal.OK, journal.RUNNING) else 1
 
 
-def _phases(run_dir: Path, record: journal.Journal) -> list[tuple[str, list[str]]]:
+def _phases(record: journal.Journal) -> list[tuple[str, list[str]]]:
     groups: dict[str, list[str]] = {}
     for step_id in record.order:
         groups.setdefault(step_id.split(".")[1] if step_id.count(".") >= 2 else "?", []).append(step_id)
@@ -233,18 +231,18 @@ def _step_line(step_id: str, step: journal.StepRecord) -> str:
 
 
 def cmd_answer(args: argparse.Namespace) -> int:
-    from tui_installer.cli.common import state_dir_of
+    from tui_installer.cli.common import state_of
 
-    run_dir = last_run_dir(state_dir_of(args))
-    record = journal.load(run_dir / "journal.json")
+    run = last_run(state_of(args, create=False))
+    record = run.journal()
     step = record.steps.get(args.step)
     if step is None:
         raise UserError(f"no step {args.step!r} in run {record.run}", hint="see `tui-installer status`")
     if step.status != journal.FAILED:
         raise UserError(f"step {args.step} is {step.status}, not waiting for a decision")
-    won, standing = runlock.decide(run_dir, args.step, step.attempts, args.choice, by=f"cli:{_whoami()}")
+    won, standing = run.decide(args.step, step.attempts, args.choice, by=f"cli:{_whoami()}")
     if not won:
-        print(f"another client answered step {args.step} first: {standing['choice']} (by {standing['by']})")
+        print(f"another client answered step {args.step} first: {standing.choice} (by {standing.by})")
         return 1
     print(f"answered {args.choice} for {args.step}")
     return 0

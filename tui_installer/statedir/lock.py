@@ -10,27 +10,35 @@ import fcntl
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from tui_installer.errors import UserError
+from tui_installer.statedir.safety import open_nofollow, read_text, real_subdir
 
 CHOICES = ("retry", "skip", "abort")
-LOCK_FILE = "engine.lock"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """An answer to a failed step: ``choice`` is one of CHOICES (``?`` when unreadable), ``by`` who."""
+
+    choice: str
+    by: str
 
 
 class EngineLock:
-    """An flock on ``STATE/engine.lock``: held while an engine runs, released by the kernel if it dies,
-    so clients can tell a live engine from a dead one."""
+    """An flock on the state directory's lock file: held while an engine runs, released by the kernel if
+    it dies, so clients can tell a live engine from a dead one."""
 
-    def __init__(self, state_dir: Path) -> None:
-        self.path = state_dir / LOCK_FILE
+    def __init__(self, path: Path) -> None:
+        self.path = path
         self._fd: int | None = None
 
     def acquire(self, patience: float = 0.5) -> None:
         """Take the lock; a client probing it at this very moment holds it for microseconds, hence the
         short patience before concluding that another engine runs."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = open_nofollow(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         deadline = time.monotonic() + patience
         while True:
             try:
@@ -41,7 +49,7 @@ class EngineLock:
                     time.sleep(0.02)
                     continue
             os.close(fd)
-            raise UserError(f"another tui-installer engine is running (pid {holder(self.path.parent)})",
+            raise UserError(f"another tui-installer engine is running (pid {holder(self.path)})",
                             file=str(self.path),
                             hint="watch it with `tui-installer attach` or `tui-installer status`") from None
         os.ftruncate(fd, 0)
@@ -55,15 +63,14 @@ class EngineLock:
             self._fd = None
 
 
-def holder(state_dir: Path) -> int | None:
-    """The pid of the live engine of ``state_dir`` (-1 if unknown), or None when no engine runs.
+def holder(lock: Path) -> int | None:
+    """The pid of the engine holding ``lock`` (-1 if unknown), or None when no engine runs.
 
     The kernel releases the flock when the engine exits, however it exits (a zombie holds no lock),
     so the probe is the truth; the pid in the file is only for messages.
     """
-    lock = state_dir / LOCK_FILE
     try:
-        fd = os.open(lock, os.O_RDONLY)
+        fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return None
     try:
@@ -76,34 +83,37 @@ def holder(state_dir: Path) -> int | None:
     return None
 
 
-def decision_path(run_dir: Path, step_id: str, attempt: int) -> Path:
-    return run_dir / "decisions" / f"{step_id}.{attempt}.json"
-
-
-def decide(run_dir: Path, step_id: str, attempt: int, choice: str, by: str) -> tuple[bool, dict[str, Any]]:
-    """Answer a failed step. The first answer wins (O_EXCL): returns (won, the decision that stands)."""
+def decide(path: Path, choice: str, by: str) -> tuple[bool, Decision]:
+    """Write the answer at ``path``. The first answer wins (O_EXCL): returns (won, the decision that
+    stands)."""
     if choice not in CHOICES:
         raise UserError(f"unknown choice {choice!r}", hint="use " + ", ".join(CHOICES))
-    path = decision_path(run_dir, step_id, attempt)
-    path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
-    record = {"choice": choice, "by": by}
+    real_subdir(path.parent, create=True)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = open_nofollow(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return False, read_decision(path)
     with os.fdopen(fd, "w") as handle:
-        json.dump(record, handle)
-    return True, record
+        json.dump({"choice": choice, "by": by}, handle)
+    return True, Decision(choice, by)
 
 
-def read_decision(path: Path, wait: float = 0.2) -> dict[str, Any]:
+def poll_decision(path: Path) -> Decision | None:
+    """The decision at ``path`` if one is fully written, else None (absent, or still being written)."""
+    with contextlib.suppress(OSError, ValueError, UserError):
+        value = json.loads(read_text(path))
+        if isinstance(value, dict) and value.get("choice") in CHOICES:
+            return Decision(str(value["choice"]), str(value.get("by", "?")))
+    return None
+
+
+def read_decision(path: Path, wait: float = 0.2) -> Decision:
     """The decision already written (its writer may still be finishing it: retry briefly)."""
     deadline = time.monotonic() + wait
     while True:
-        with contextlib.suppress(OSError, ValueError):
-            value = json.loads(path.read_text())
-            if isinstance(value, dict) and value.get("choice") in CHOICES:
-                return value
+        found = poll_decision(path)
+        if found is not None:
+            return found
         if time.monotonic() > deadline:
-            return {"choice": "?", "by": "?"}
+            return Decision("?", "?")
         time.sleep(0.01)

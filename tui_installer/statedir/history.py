@@ -1,0 +1,63 @@
+"""What earlier runs in a state directory tell: where a new install resumes, how long steps took, and
+the choices a run was made with (to resume or uninstall it without repeating them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tui_installer import catalog, journal
+from tui_installer.model import Answers
+from tui_installer.statedir.layout import RunFiles, StateDir
+
+
+def resume_base(state: StateDir, profile: str) -> journal.Journal | None:
+    """The journal a new install of ``profile`` resumes from: the newest install run of that profile,
+    unless an uninstall ran after it (then nothing is done any more)."""
+    for run in state.runs_newest_first():
+        record = run.read_journal()
+        if record is None:
+            continue  # unreadable: treat as absent rather than refuse to install
+        if record.kind == "uninstall":
+            return None
+        if record.profile == profile:
+            return record
+    return None
+
+
+def recent_journals(state: StateDir, exclude: str | None = None, runs: int = 5) -> list[journal.Journal]:
+    """The readable journals of the newest ``runs`` runs other than ``exclude``, newest first."""
+    found = []
+    for run in [r for r in state.runs_newest_first() if r.id != exclude][:runs]:
+        record = run.read_journal()
+        if record is not None:
+            found.append(record)
+    return found
+
+
+def last_install(state: StateDir) -> RunFiles | None:
+    """The newest run that was an install (not an uninstall) and whose plan is readable."""
+    for run in state.runs_newest_first():
+        record = run.read_journal()
+        if record is not None and record.kind == "install" and run.plan_file.is_file():
+            return run
+    return None
+
+
+def answers_of(run: RunFiles) -> Answers:
+    """The answers that rebuild the plan ``run`` ran (profile, services, settings: so the same step
+    fingerprints, and a resume skips what is done). The one place that turns a plan.json back into
+    answers: `uninstall` with no profile and the TUI resuming a run started elsewhere both use it."""
+    plan = run.plan()
+    presets = {p.source: p.name for p in catalog.list_profiles()}
+    source = plan.profile_source
+    if source in presets:
+        name = presets[source]
+    elif source and Path(source).is_file():
+        name = str(Path(source).resolve())
+    else:
+        name = plan.profile
+    base = catalog.load_profile(name).services
+    return Answers(profile=name, settings=dict(plan.settings),
+                   add_services=tuple(s for s in plan.services if s not in base),
+                   remove_services=tuple(s for s in base if s not in plan.services),
+                   source=str(run.plan_file))
