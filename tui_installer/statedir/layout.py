@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tui_installer import events, journal, planformat
+from tui_installer import events, planformat
+from tui_installer import journal as journals
 from tui_installer.errors import UserError
 from tui_installer.model import Plan
 from tui_installer.statedir import lock, safety
@@ -73,10 +74,10 @@ class RunFiles:
         """The plan this run ran, read back from ``plan.json`` (the `plan --format json` structure)."""
         return planformat.from_json(safety.read_text(self.plan_file))
 
-    def journal(self) -> journal.Journal:
-        return journal.load(self.journal_file)
+    def journal(self) -> journals.Journal:
+        return journals.load(self.journal_file)
 
-    def read_journal(self) -> journal.Journal | None:
+    def read_journal(self) -> journals.Journal | None:
         """The journal, or None when it is missing or unreadable (a client must not crash on it)."""
         try:
             return self.journal()
