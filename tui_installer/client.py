@@ -2,7 +2,7 @@
 
 The install must survive an SSH disconnect, so it never runs inside the TUI's process tree: the TUI
 starts the engine as a detached process (its own session; a transient systemd unit where systemd is
-PID 1) and is only a reader of the run's files (docs/DESIGN.md, "State directory" and "Events").
+PID 1) and is only a reader of the run's files (docs/DESIGN.md, "The state directory" and "Events").
 Everything here is plain files and processes, so it is testable without a terminal.
 """
 
