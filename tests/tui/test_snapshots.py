@@ -20,6 +20,9 @@ from tuihelpers import PASSWORD, PROFILE
 
 from tui_installer import catalog, client
 from tui_installer import hostfacts as setting_values
+from tui_installer.journal import Journal, StepRecord
+from tui_installer.model import Plan
+from tui_installer.statedir import StateDir
 
 pytestmark = pytest.mark.tui
 
@@ -112,16 +115,18 @@ def fixed(monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def recorded_run(state: Path, events: list[dict[str, object]]) -> None:
-    run_dir = state / "runs" / RUN
-    run_dir.mkdir(parents=True)
-    (run_dir / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
-    (run_dir / "plan.json").write_text(json.dumps({"settings": {"host_ip": "10.0.0.5", "keystone_port": 5000,
-                                                                "glance_port": 9292}}))
-    (state / "last-run").write_text(RUN)
-    old = state / "runs" / "20251231-000000-1"
-    old.mkdir()
-    (old / "journal.json").write_text(json.dumps({"steps": {
-        sid: {"status": "ok", "started": 0.0, "finished": 30.0} for p in PHASES for sid in p["steps"]}}))
+    """A run as the engine leaves it (through the state directory's owner, as the engine writes it),
+    and an earlier run whose journal gives every step a 30 s history."""
+    owner = StateDir(state)
+    run = owner.run(RUN)
+    run.create(Plan(profile="tuidemo", profile_source="", services=(), added={}, secrets=(), phases=(),
+                    settings={"host_ip": "10.0.0.5", "keystone_port": 5000, "glance_port": 9292}))
+    run.events_file.write_text("".join(json.dumps(e) + "\n" for e in events))
+    owner.mark_last_run(run)
+    old = owner.run("20251231-000000-1")
+    old.root.mkdir()
+    steps = {sid: StepRecord(status="ok", started=0.0, finished=30.0) for p in PHASES for sid in p["steps"]}
+    Journal(path=old.journal_file, run=old.id, profile="tuidemo", state="ok", steps=steps).save()
 
 
 def flow_app(state: Path, mode: str = "flow") -> InstallerApp:
