@@ -208,7 +208,9 @@ def run_tui(args: Any) -> int:
 
     ``args`` has answers, start, profile, state_dir, keyring_passphrase_file and attach.
     """
-    session = Session(state_dir=StateDir.open(getattr(args, "state_dir", None)).root)
+    state = StateDir.open(getattr(args, "state_dir", None))
+    state.check_contents()
+    session = Session(state_dir=state.root)
     session.passphrase_file = getattr(args, "keyring_passphrase_file", None)
     mode = "flow"
     if getattr(args, "attach", False):

@@ -5,6 +5,7 @@ real mounts (the tests run as root, like the installer)."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -175,6 +176,25 @@ def test_keyring_that_is_a_directory(tmp_path: Path) -> None:
     line = refused(cli(state, "passwords", "set", "x_password", stdin="secret-value\n"), "keyring.cfg", "a folder")
     assert "move it away" in line
     assert time.monotonic() - started < 5
+
+
+def test_the_tui_refuses_a_keyring_folder_before_it_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tui_installer.screens import app
+
+    def started(self: object) -> int:
+        raise AssertionError("the TUI started on a state directory it cannot use")
+
+    monkeypatch.setattr(app.InstallerApp, "run", started)
+    state = tmp_path / "state"
+    (state / "keyring.cfg").mkdir(parents=True)
+    state.chmod(0o700)
+    with pytest.raises(UserError, match="keyring.cfg is a folder, not a file"):
+        app.run_tui(argparse.Namespace(state_dir=str(state)))
+
+
+def test_status_reads_a_read_only_state_dir(read_only_dir: Path) -> None:
+    """A read-only copy can still be looked at: status says there is no run (and creates nothing)."""
+    refused(cli(read_only_dir, "status"), "no install has run yet")
 
 
 @pytest.fixture

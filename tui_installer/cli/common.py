@@ -20,10 +20,10 @@ def option(args: argparse.Namespace, name: str) -> Any:
     return getattr(args, name, None)
 
 
-def state_of(args: argparse.Namespace, *, create: bool = True) -> StateDir:
-    """The state directory of ``--state-dir`` (or its default), checked safe; ``create=False`` for
-    commands that only read it."""
-    return StateDir.open(option(args, "state_dir"), create=create)
+def state_of(args: argparse.Namespace, *, create: bool = True, writable: bool = True) -> StateDir:
+    """The state directory of ``--state-dir`` (or its default), checked safe; ``create=False`` and
+    ``writable=False`` for commands that only read it (they work on a read-only copy)."""
+    return StateDir.open(option(args, "state_dir"), create=create, writable=writable)
 
 
 def state_dir_of(args: argparse.Namespace) -> Path:

@@ -196,7 +196,7 @@ def last_run(state: StateDir) -> RunFiles:
 def cmd_status(args: argparse.Namespace) -> int:
     from tui_installer.cli.common import state_of
 
-    state = state_of(args, create=False)
+    state = state_of(args, create=False, writable=False)
     run = last_run(state)
     record = run.journal()
     alive = state.engine_pid()

@@ -130,6 +130,11 @@ class StateDir:
     def exists(self) -> bool:
         return self.root.is_dir()
 
+    def check_contents(self) -> None:
+        """Refuse now what would fail later inside (a folder or a link where the keyring file goes), so
+        an interactive client stops with one line before it starts, not half-way through its flow."""
+        safety.regular_file(self.root / KEYRING)
+
     @property
     def lock_file(self) -> Path:
         return self.root / LOCK
