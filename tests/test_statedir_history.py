@@ -104,3 +104,12 @@ def test_failure_dialog_reads_the_typed_plan(tmp_path: Path) -> None:
     assert env["WORD"] == "bye" and cwd == "/tmp" and env["TUI_INSTALLER_RUN_DIR"] == str(run.root)
     assert find_step(run, "tiny.install.nope") is None
     assert step_environment(run, "tiny.install.nope")[1] == str(run.logs)
+
+
+def test_last_run_never_leaves_the_state_directory(tmp_path: Path) -> None:
+    state = StateDir.open(tmp_path / "state")
+    for text in ("../../etc", "x/../../y", ".hidden", "", "a/b"):
+        (state.root / "last-run").write_text(text)
+        assert state.last_run() is None, text
+    (state.root / "last-run").write_text("20260101-000000.000001-1\n")
+    assert state.last_run() == state.run("20260101-000000.000001-1")

@@ -162,10 +162,9 @@ class StateDir:
     def last_run(self) -> RunFiles | None:
         """The newest run (the engine writes its id to ``last-run`` when the run starts), or None."""
         try:
-            run_id = safety.read_text(self.root / LAST_RUN).strip()
+            return self.run(safety.read_text(self.root / LAST_RUN).strip())
         except (OSError, UserError):
-            return None
-        return self.run(run_id) if run_id else None
+            return None  # absent, a link, or not a run id (``../elsewhere`` never leaves the directory)
 
     def mark_last_run(self, run: RunFiles) -> None:
         safety.write_private(self.root / LAST_RUN, run.id)
