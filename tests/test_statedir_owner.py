@@ -21,6 +21,10 @@ NAMES = ("runs", "journal.json", "plan.json", "events.jsonl", "engine.lock", "la
 SPELLED = re.compile(r"(?:^|/)(" + "|".join(re.escape(n) for n in NAMES) + r")(?:$|/)")
 
 
+#: folder names that are also ordinary words (``args.answers``): caught only when joined onto a path
+JOINED = ("answers", "logs")
+
+
 def _docstrings(tree: ast.AST) -> set[int]:
     found = set()
     for node in ast.walk(tree):
@@ -40,6 +44,9 @@ def spelled_state_paths(path: Path) -> list[str]:
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:
             if SPELLED.search(node.value):
                 hits.append(f"{path}:{node.lineno}: {node.value!r}")
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and isinstance(node.right, ast.Constant):
+            if node.right.value in JOINED:
+                hits.append(f"{path}:{node.lineno}: / {node.right.value!r}")
     return hits
 
 
@@ -60,7 +67,8 @@ def test_the_owner_spells_every_name() -> None:
 
 
 @pytest.mark.parametrize("literal", ['x = "runs"', 'x = f"{d}/journal.json"', 'x = "runs/" + r',
-                                     'open(base / "engine.lock")', 'p = f"{s}/decisions/{a}.json"'])
+                                     'open(base / "engine.lock")', 'p = f"{s}/decisions/{a}.json"',
+                                     'p = state_dir / "answers" / name', 'p = run / "logs"'])
 def test_the_check_sees_a_spelled_path(tmp_path: Path, literal: str) -> None:
     module = tmp_path / "probe.py"
     module.write_text(literal + "\n")
@@ -69,5 +77,5 @@ def test_the_check_sees_a_spelled_path(tmp_path: Path, literal: str) -> None:
 
 def test_the_check_ignores_words_and_docstrings(tmp_path: Path) -> None:
     module = tmp_path / "probe.py"
-    module.write_text('"""Reads runs/<id>/journal.json."""\nx = "no runs yet"\ny = "decision"\n')
+    module.write_text('"""Reads runs/<id>/journal.json."""\nx = "no runs yet"\ny = "decision"\nz = args.answers\n')
     assert spelled_state_paths(module) == []
