@@ -14,7 +14,6 @@ Targets: A ≤ 1.05 × C; A (apt + pip + deploy + verify) ≤ 300 s; B ≤ 60 s.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import subprocess
@@ -22,6 +21,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from tui_installer.statedir import StateDir
 
 PHASES = ("preflight", "packages", "install", "configure", "init", "start", "verify")
 SETTINGS = ["--set", "virt_driver=fake", "--set", "ovs_datapath=netdev"]
@@ -52,10 +53,11 @@ def clean(state: Path, keep_packages: bool) -> None:
 
 
 def installer_phases(state: Path) -> dict[str, float]:
-    run = (state / "last-run").read_text().strip()
+    run = StateDir(state).last_run()
+    if run is None:
+        raise SystemExit(f"no run in {state}")
     times: dict[str, float] = {}
-    for line in (state / "runs" / run / "events.jsonl").read_text().splitlines():
-        event = json.loads(line)
+    for event in run.read_events():
         if event["type"] == "phase_finished":
             times[event["phase"]] = float(event.get("duration") or 0.0)
     return times

@@ -11,7 +11,6 @@ time from writing F1 to the pty until the help dialog's title arrives in the ter
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -21,6 +20,8 @@ from pathlib import Path
 
 import pexpect
 import psutil
+
+from tui_installer.statedir import StateDir
 
 SCRIPT = str(Path(sys.executable).parent / "tui-installer")
 F1 = "\x1bOP"
@@ -89,12 +90,12 @@ def drain(tui: pexpect.spawn) -> None:
 
 
 def current_step(state: Path) -> tuple[str | None, int | None]:
-    run = (state / "last-run").read_text().strip() if (state / "last-run").exists() else None
-    if not run:
+    run = StateDir(state).last_run()
+    if run is None:
         return None, None
-    journal = json.loads((state / "runs" / run / "journal.json").read_text())
-    running = [s for s, r in journal["steps"].items() if r["status"] == "running"]
-    return (running[0] if running else None), journal.get("pid")
+    journal = run.journal()
+    running = [s for s, r in journal.steps.items() if r.status == "running"]
+    return (running[0] if running else None), journal.pid
 
 
 def wait_step(state: Path, step: str, timeout: float = 60) -> int:
@@ -102,7 +103,7 @@ def wait_step(state: Path, step: str, timeout: float = 60) -> int:
     while time.monotonic() < deadline:
         try:
             current, pid = current_step(state)
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, TypeError):
             current, pid = None, None
         if current == step and pid:
             return pid
@@ -111,10 +112,11 @@ def wait_step(state: Path, step: str, timeout: float = 60) -> int:
 
 
 def wait_finished(state: Path, timeout: float = 60) -> None:
-    run = (state / "last-run").read_text().strip()
+    run = StateDir(state).last_run()
+    assert run is not None, f"no run in {state}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if json.loads((state / "runs" / run / "journal.json").read_text())["state"] != "running":
+        if run.journal().state != "running":
             return
         time.sleep(0.1)
 
@@ -141,7 +143,9 @@ def measure_run(root: Path, samples: int) -> dict[str, object]:
     cpu0 = cpu_seconds(tui.pid)
     time.sleep(5)  # no keys: what following the flood alone costs the TUI
     tui_cpu_watch = (cpu_seconds(tui.pid) - cpu0) / 5 * 100
-    log = next((state / "runs").iterdir()) / "logs" / "bench.install.flood.log"
+    run = StateDir(state).last_run()
+    assert run is not None, f"no run in {state}"
+    log = run.logs / "bench.install.flood.log"
     size0, t0, cpu0 = log.stat().st_size, time.monotonic(), cpu_seconds(tui.pid)
     busy = latency(tui, samples)
     elapsed = time.monotonic() - t0

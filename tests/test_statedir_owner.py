@@ -1,8 +1,8 @@
 """Nothing but ``tui_installer.statedir`` spells a name inside the state directory.
 
 The state directory is the protocol between the engine and its clients: when a second module spells
-``"journal.json"`` the protocol has two owners again. The check reads every string literal of the engine
-and the UI (f-string pieces included, docstrings excluded: they may describe the layout to a reader).
+``"journal.json"`` the protocol has two owners again. The check reads every string literal of the engine,
+the UI and the benchmarks (f-string pieces included; docstrings excluded: they may describe the layout).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def spelled_state_paths(path: Path) -> list[str]:
 
 
 def sources() -> list[Path]:
-    files = sorted((ROOT / "tui_installer").rglob("*.py")) + sorted((ROOT / "screens").rglob("*.py"))
+    files = [f for top in ("tui_installer", "screens", "bench") for f in sorted((ROOT / top).rglob("*.py"))]
     return [f for f in files if OWNER not in f.parents]
 
 
