@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tui_installer import failures, journal
+from tui_installer import failures, journal, leftovers
 from tui_installer.errors import UserError
 from tui_installer.events import EventWriter
 from tui_installer.executor import Executor, Result, run_check
@@ -74,6 +74,7 @@ class Engine:
         self._current: str | None = None
         self._lock = threading.Lock()
         self._ticker_stop = threading.Event()
+        self._disk_error: journal.StateDiskError | None = None
 
     # -- the run ---------------------------------------------------------------------------------
 
@@ -81,16 +82,23 @@ class Engine:
         """Run the plan to the end; returns the final state: ok, failed or aborted."""
         lock = EngineLock(self.state_dir)
         lock.acquire()
+        ticker: threading.Thread | None = None
         try:
             self._open_run()
             ticker = threading.Thread(target=self._tick, daemon=True, name="engine-ticker")
             ticker.start()
             state = self._run_phases()
             self._stop_ticker(ticker)
+            if self._disk_error:
+                raise self._disk_error
             self.journal.finish(state)
             self.events.emit("run_finished", state=state, duration=round(time.time() - self.journal.started, 3))
             return state
+        except OSError as exc:
+            raise _disk_user_error(exc, self.run_dir) from None
         finally:
+            if ticker is not None:
+                self._stop_ticker(ticker)
             if hasattr(self, "events"):
                 self.events.close()
             lock.release()
@@ -101,11 +109,14 @@ class Engine:
     def _open_run(self) -> None:
         from tui_installer import plan as plan_module  # plan.to_json: the same format as `plan --format json`
 
-        (self.run_dir / "logs").mkdir(parents=True, mode=0o700)
-        write_private(self.run_dir / "plan.json", plan_module.to_json(self.plan))
+        journal.clean_stale_tmp(self.state_dir)
         base = journal.resume_base(self.state_dir, self.plan.profile) if self._resume else None
         self.base = base
-        self.journal = journal.Journal.create(self.run_dir / "journal.json", self.run_id, self.plan, self.kind)
+        leftovers.kill_unfinished(self.state_dir)  # a dead engine's in-flight step must not run on
+        (self.run_dir / "logs").mkdir(parents=True, mode=0o700)
+        write_private(self.run_dir / "plan.json", plan_module.to_json(self.plan))
+        self.journal = journal.Journal.create(self.run_dir / "journal.json", self.run_id, self.plan, self.kind,
+                                              base=base)
         self.journal.durable = self._durable
         write_private(self.state_dir / "last-run", self.run_id)
         self.events = EventWriter(self.run_dir / "events.jsonl", self.run_id)
@@ -190,7 +201,7 @@ class Engine:
         try:
             return self.executor.run(step, secrets=self.secrets, log_path=self.run_dir / record.log,
                                      on_lines=self._on_lines, cancel=self.cancel_event,
-                                     extra_env=self._step_env())
+                                     extra_env=self._step_env(step))
         finally:
             self._flush_output()
             with self._lock:
@@ -201,8 +212,12 @@ class Engine:
         secret_env = {var: self.secrets[name] for var, name in step.secret_env.items() if name in self.secrets}
         return {**self._step_env(), **step.env, **secret_env}
 
-    def _step_env(self) -> dict[str, str]:
-        return {"TUI_INSTALLER_STATE_DIR": str(self.state_dir), "TUI_INSTALLER_RUN_DIR": str(self.run_dir)}
+    def _step_env(self, step: Step | None = None) -> dict[str, str]:
+        """Every process of a step carries the state and run directories and (``leftovers``) its id."""
+        env = {leftovers.STATE_VAR: str(self.state_dir), leftovers.RUN_VAR: str(self.run_dir)}
+        if step is not None:
+            env[leftovers.STEP_VAR] = step.id
+        return env
 
     def _announce_retry(self, step: Step, attempt: int, delay: float) -> None:
         self.events.emit("step_retrying", step=step.id, attempt=attempt + 1, delay=delay)
@@ -266,7 +281,12 @@ class Engine:
         monitor, last_sample = Monitor(), 0.0
         while not self._ticker_stop.wait(OUTPUT_FLUSH):
             self._flush_output()
-            self.journal.flush()
+            try:
+                self.journal.flush()
+            except journal.StateDiskError as exc:  # stop the step: what it does cannot be recorded
+                self._disk_error = exc
+                self.cancel_event.set()
+                return
             if time.monotonic() - last_sample >= RESOURCE_EVERY:
                 last_sample = time.monotonic()
                 self.events.emit("resources", step=self._current, **monitor.sample(os.getpid()))
@@ -274,6 +294,16 @@ class Engine:
     def _stop_ticker(self, ticker: threading.Thread) -> None:
         self._ticker_stop.set()
         ticker.join()
+
+
+def _disk_user_error(exc: OSError, run_dir: Path) -> OSError | UserError:
+    """A full, read-only or over-quota state directory ends the run with one line; other errors
+    stay what they are."""
+    if isinstance(exc, journal.StateDiskError):
+        return UserError(exc.line)
+    if exc.errno in journal.DISK_ERRNOS:
+        return UserError(journal.disk_error_line(run_dir / "journal.json", exc))
+    return exc
 
 
 def _failure_message(step: Step, result: Result, cause: str | None) -> str:

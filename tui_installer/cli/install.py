@@ -200,7 +200,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     state_dir = state_dir_of(args)
     run_dir = last_run_dir(state_dir)
-    record = journal.load(run_dir / "journal.json")
+    record = _load_journal(run_dir)
     alive = runlock.holder(state_dir)
     state = record.state
     if state == journal.RUNNING and not alive:
@@ -208,11 +208,25 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"run {record.run}: {record.kind} of {record.profile}: {state}")
     print(f"  started {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(record.started))}, "
           f"events {run_dir / 'events.jsonl'}")
+    console = run_dir / "console.log"
+    if console.is_file():
+        print(f"  console log {console}")
     for phase, ids in _phases(run_dir, record):
         print(f"  {phase}")
         for step_id in ids:
             print("    " + _step_line(step_id, record.steps[step_id]))
     return 0 if record.state in (journal.OK, journal.RUNNING) else 1
+
+
+def _load_journal(run_dir: Path) -> journal.Journal:
+    """The run's journal; one that cannot be read (gone, torn by an old version on a full disk) is a
+    one-line error, not a traceback."""
+    path = run_dir / "journal.json"
+    try:
+        return journal.load(path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"cannot read the journal: {exc}", file=str(path),
+                        hint="re-run the install to resume; it skips what earlier runs finished") from None
 
 
 def _phases(run_dir: Path, record: journal.Journal) -> list[tuple[str, list[str]]]:
