@@ -80,6 +80,12 @@ class Engine:
 
     def run(self) -> str:
         """Run the plan to the end; returns the final state: ok, failed or aborted."""
+        try:
+            return self._run_locked()
+        except OSError as exc:
+            raise _disk_user_error(exc, self.run_dir) from None
+
+    def _run_locked(self) -> str:
         lock = EngineLock(self.state_dir)
         lock.acquire()
         ticker: threading.Thread | None = None
@@ -94,8 +100,6 @@ class Engine:
             self.journal.finish(state)
             self.events.emit("run_finished", state=state, duration=round(time.time() - self.journal.started, 3))
             return state
-        except OSError as exc:
-            raise _disk_user_error(exc, self.run_dir) from None
         finally:
             if ticker is not None:
                 self._stop_ticker(ticker)
