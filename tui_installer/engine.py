@@ -205,7 +205,7 @@ class Engine:
         try:
             return self.executor.run(step, secrets=self.secrets, log_path=self.run_dir / record.log,
                                      on_lines=self._on_lines, cancel=self.cancel_event,
-                                     extra_env=self._step_env(step))
+                                     extra_env=self._step_env(step), on_waiting=self._on_waiting)
         finally:
             self._flush_output()
             with self._lock:
@@ -274,6 +274,13 @@ class Engine:
                 self._dropped += len(self._pending) - 10
                 del self._pending[:-10]
 
+    def _on_waiting(self, line: str) -> None:
+        """The step has been silent on a question (the executor's heuristic): say so to clients."""
+        step = self._current
+        if step:
+            self._flush_output()
+            self.events.emit("step_waiting", step=step, line=line)
+
     def _flush_output(self) -> None:
         with self._lock:
             lines, dropped, step = self._pending, self._dropped, self._current
@@ -311,7 +318,9 @@ def _disk_user_error(exc: OSError, run_dir: Path) -> OSError | UserError:
 
 
 def _failure_message(step: Step, result: Result, cause: str | None) -> str:
-    if result.timed_out:
+    if result.timed_out == "input":
+        how = f"was stopped, waiting for input: `{result.waiting}`"
+    elif result.timed_out:
         how = f"timed out ({result.timed_out})"
     elif result.signal:
         how = f"was killed by signal {result.signal}"

@@ -28,6 +28,7 @@ class Printer:
         self.started = time.monotonic()
         self._step_started: dict[str, float] = {}
         self._last_line: dict[str, str] = {}
+        self._waiting: dict[str, str] = {}
         self._last_print = time.monotonic()
         self._total = 0
         self._index: dict[str, int] = {}
@@ -102,6 +103,7 @@ class Printer:
         self._print(f"  {self._pos(e['step'])} {e['step']}: {e['title']}{again}")
 
     def on_output(self, e: dict[str, Any]) -> None:
+        self._waiting.pop(e["step"], None)
         if e["lines"]:
             self._last_line[e["step"]] = e["lines"][-1]
         self._heartbeat(e["step"])
@@ -114,8 +116,17 @@ class Printer:
         if time.monotonic() - self._last_print < HEARTBEAT or step not in self._step_started:
             return
         running = time.monotonic() - self._step_started[step]
+        if step in self._waiting:
+            self._print(f"      ... {step} running for {running:.0f}s, waiting for input: `{self._waiting[step]}`")
+            return
         last = self._last_line.get(step, "").strip()[:100]
         self._print(f"      ... {step} running for {running:.0f}s" + (f": {last}" if last else ""))
+
+    def on_step_waiting(self, e: dict[str, Any]) -> None:
+        """Silent on a question (the executor's heuristic): shown at once, and in "still running"."""
+        self._waiting[e["step"]] = e["line"]
+        running = time.monotonic() - self._step_started.get(e["step"], time.monotonic())
+        self._print(f"      ... {e['step']} running for {running:.0f}s, waiting for input: `{e['line']}`")
 
     def on_step_finished(self, e: dict[str, Any]) -> None:
         self._print(f"  ok   {e['step']} ({e['duration']:.1f}s)")
