@@ -55,11 +55,11 @@ class _Loader(yaml.SafeLoader):
         self._depth = 0
         self._weights: dict[str, int] = {}
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent):
             self._charge(self._weights.get(event.anchor or "", 1), event)
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            return super().compose_node(parent, index)
         start = self._nodes
         self._charge(1, event)
         self._depth += 1
@@ -72,7 +72,7 @@ class _Loader(yaml.SafeLoader):
         anchor = getattr(event, "anchor", None)
         if anchor:
             self._weights[anchor] = self._nodes - start
-        return node  # type: ignore[no-any-return]
+        return node
 
     def _charge(self, count: int, event: yaml.Event) -> None:
         self._nodes += count
@@ -80,7 +80,8 @@ class _Loader(yaml.SafeLoader):
             raise self._limit(f"more than {MAX_NODES} values (aliases counted expanded)", event)
 
     def _limit(self, what: str, event: yaml.Event) -> UserError:
-        return UserError(f"too large: {what}", file=self.source, line=event.start_mark.line + 1,
+        mark = event.start_mark
+        return UserError(f"too large: {what}", file=self.source, line=mark.line + 1 if mark else None,
                          hint="a profile, service or answers file is a few hundred lines")
 
 
