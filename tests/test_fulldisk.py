@@ -115,3 +115,28 @@ def test_read_only_state_directory_is_one_line(disk, tmp_path):
         assert str(state) in proc.stderr and "Read-only" in proc.stderr
     finally:
         subprocess.run(["mount", "-o", "remount,rw", str(disk)], check=True)
+
+
+def test_fragments_are_cleaned_and_a_torn_journal_is_one_line(tmp_path):
+    """Whatever an older version or a crash left: fragments go at the next run; ``status`` on a torn
+    journal is one line, exit 2, no traceback."""
+    work = tmp_path / "work"
+    work.mkdir()
+    state = tmp_path / "state"
+    chain = Chain(state, profile_in(tmp_path, work), work, STEPS)
+    chain.run()
+    run_dir = next((state / "runs").iterdir())
+    fragments = [run_dir / ".journal.json.999999.tmp", run_dir / ".plan.json.999999.tmp",
+                 state / ".last-run.999999.tmp"]
+    for fragment in fragments:
+        fragment.write_text('{"run": "torn')
+    chain.run()
+    assert not [f for f in fragments if f.exists()]
+
+    newest = state / "runs" / (state / "last-run").read_text().strip() / "journal.json"
+    newest.write_bytes(newest.read_bytes()[:4096])  # what a short write renamed into place used to leave
+    chain.allow_torn = True
+    status = cli(state, "status")
+    assert status.returncode == 2 and "Traceback" not in status.stderr
+    assert len(status.stderr.strip().splitlines()) == 1 and "cannot read the journal" in status.stderr
+    assert chain.run() == 0 and chain.redone == []  # the torn journal is passed over: nothing redone

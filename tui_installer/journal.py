@@ -228,12 +228,10 @@ def _count_write() -> None:
 
 
 def clean_stale_tmp(state_dir: Path) -> None:
-    """Remove journal fragments (``.journal.json.<pid>.tmp``) a crash or a full disk left behind;
-    called by an engine that holds the engine lock, so no writer is using them."""
-    runs = state_dir / "runs"
-    if not runs.is_dir():
-        return
-    for fragment in runs.glob("*/.journal.json.*.tmp"):
+    """Remove the fragments of atomic writes (``runs/*/.journal.json.<pid>.tmp``, ``.plan.json…``,
+    ``.last-run.<pid>.tmp``) a crash or a full disk left behind; called by an engine that holds the
+    engine lock, so no writer is using them (the keyring's own are left to it)."""
+    for fragment in [*state_dir.glob("runs/*/.*.tmp"), *state_dir.glob(".last-run.*.tmp")]:
         _unlink(fragment)
 
 
