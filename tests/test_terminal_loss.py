@@ -21,7 +21,10 @@ STEPS = ["one", "two", "three", "four", "five", "six"]
 def profile(tmp_path: Path) -> Path:
     steps = "".join(f"        - name: {name}\n          run: \"sleep 0.3; echo {name} done\"\n" for name in STEPS)
     path = tmp_path / "profile.yaml"
-    path.write_text("name: lost\nservices: [k]\nservice_definitions:\n  k:\n    phases:\n      install:\n" + steps)
+    path.write_text("name: lost\nservices: [k]\nservice_definitions:\n"  # k adds two: two lines before the run
+                    "  base1: {phases: {install: [{name: b, run: 'true'}]}}\n"
+                    "  base2: {phases: {install: [{name: b, run: 'true'}]}}\n"
+                    "  k:\n    requires: [base1, base2]\n    phases:\n      install:\n" + steps)
     return path
 
 
@@ -29,13 +32,14 @@ def command(state: Path, profile: Path) -> list[str]:
     return [sys.executable, "-m", "tui_installer", "--state-dir", str(state), "install", "-p", str(profile), "--yes"]
 
 
-def check_finished(state: Path) -> None:
+def check_finished(state: Path, noticed: bool = True) -> None:
     run = (state / "last-run").read_text().strip()
     journal = json.loads((state / "runs" / run / "journal.json").read_text())
     assert journal["state"] == "ok"
     assert all(journal["steps"][f"k.install.{name}"]["status"] == "ok" for name in STEPS)
     console = (state / "runs" / run / "console.log").read_text()
-    assert "terminal lost" in console and f"run {run} finished: ok" in console
+    assert f"run {run} finished: ok" in console
+    assert noticed == ("terminal lost" in console)
     status = subprocess.run([sys.executable, "-m", "tui_installer", "--state-dir", str(state), "status"],
                             capture_output=True, text=True, timeout=60)
     assert f"console log {state / 'runs' / run / 'console.log'}" in status.stdout
@@ -67,4 +71,15 @@ def test_install_survives_a_pipe_closed_early(tmp_path, profile):
     assert proc.stdout.readline()  # what `| head -1` reads, then it exits
     proc.stdout.close()
     assert proc.wait(60) == 0
-    check_finished(state)
+    check_finished(state, noticed=False)  # the pipe broke before the run: its printer wrote to /dev/null
+
+
+def test_install_survives_a_pipe_closed_mid_run(tmp_path, profile):
+    state = tmp_path / "state"
+    proc = subprocess.Popen(command(state, profile), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    while b"k.install.one" not in proc.stdout.readline():  # the printer is writing to the pipe
+        pass
+    proc.stdout.close()
+    assert proc.wait(60) == 0
+    check_finished(state)  # the printer hit EPIPE, and said so in the console log

@@ -130,17 +130,28 @@ def cmd_install(args: argparse.Namespace) -> int:
     plan = load_plan(args)
     if plan.added:
         for name, reason in plan.added.items():
-            print(f"added {name}: {reason}")
+            _say(f"added {name}: {reason}")
     _confirm(args, f"Install profile {plan.profile}: {len(plan.steps())} steps. Proceed?")
     secrets: dict[str, str] = {}
     if plan.secrets:  # a plan without secrets never needs the keyring (nor its passphrase)
         store = open_secrets(args, interactive=not args.yes)
         generated = store.ensure(plan.secrets)
         if generated:
-            print(f"generated and stored {len(generated)} secret(s) in {store.backend_name}: "
-                  f"{', '.join(generated)}")
+            _say(f"generated and stored {len(generated)} secret(s) in {store.backend_name}: "
+                 f"{', '.join(generated)}")
         secrets = store.values(plan.secrets)
     return _run_engine(args, plan, secrets, policy, kind="install")
+
+
+def _say(text: str) -> None:
+    """A line before the run starts: a reader that already left (``| head -1``) must not stop the
+    install; the rest goes to /dev/null (the run's printer keeps its console log)."""
+    try:
+        print(text, flush=True)
+    except OSError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
