@@ -32,14 +32,15 @@ def command(state: Path, profile: Path) -> list[str]:
     return [sys.executable, "-m", "tui_installer", "--state-dir", str(state), "install", "-p", str(profile), "--yes"]
 
 
-def check_finished(state: Path, noticed: bool = True) -> None:
+def check_finished(state: Path, noticed: bool | None = True) -> None:
     run = (state / "last-run").read_text().strip()
     journal = json.loads((state / "runs" / run / "journal.json").read_text())
     assert journal["state"] == "ok"
     assert all(journal["steps"][f"k.install.{name}"]["status"] == "ok" for name in STEPS)
     console = (state / "runs" / run / "console.log").read_text()
     assert f"run {run} finished: ok" in console
-    assert noticed == ("terminal lost" in console)
+    if noticed is not None:
+        assert noticed == ("terminal lost" in console)
     status = subprocess.run([sys.executable, "-m", "tui_installer", "--state-dir", str(state), "status"],
                             capture_output=True, text=True, timeout=60)
     assert f"console log {state / 'runs' / run / 'console.log'}" in status.stdout
@@ -71,7 +72,9 @@ def test_install_survives_a_pipe_closed_early(tmp_path, profile):
     assert proc.stdout.readline()  # what `| head -1` reads, then it exits
     proc.stdout.close()
     assert proc.wait(60) == 0
-    check_finished(state, noticed=False)  # the pipe broke before the run: its printer wrote to /dev/null
+    # the pipe broke before the run (its printer then writes to /dev/null) or, when the first lines were
+    # already in the pipe's buffer, during it
+    check_finished(state, noticed=None)
 
 
 def test_install_survives_a_pipe_closed_mid_run(tmp_path, profile):
