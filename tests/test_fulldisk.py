@@ -37,8 +37,9 @@ def disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def profile_in(tmp_path: Path, work: Path) -> Path:
-    steps = "".join(f"        - name: {name}\n          run: \"seq 1 300; echo {name} >> {work}/ran.log\"\n"
-                    for name in STEPS)
+    slow = {"s10": "sleep 0.5; ", "s20": "sleep 0.5; "}  # the ticker writes while these run
+    steps = "".join(f"        - name: {name}\n          run: \"seq 1 300; {slow.get(name, '')}"
+                    f"echo {name} >> {work}/ran.log\"\n" for name in STEPS)
     path = tmp_path / "profile.yaml"
     path.write_text("name: full\nservices: [k]\nservice_definitions:\n  k:\n    phases:\n      install:\n"
                     + steps)

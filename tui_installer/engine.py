@@ -74,7 +74,7 @@ class Engine:
         self._current: str | None = None
         self._lock = threading.Lock()
         self._ticker_stop = threading.Event()
-        self._disk_error: journal.StateDiskError | None = None
+        self._disk_error: OSError | None = None
 
     # -- the run ---------------------------------------------------------------------------------
 
@@ -289,15 +289,17 @@ class Engine:
             self.events.emit("output", step=step, lines=lines, dropped=dropped)
 
     def _tick(self) -> None:
+        try:
+            self._tick_loop()
+        except OSError as exc:  # a full disk: stop the step, what it does cannot be recorded
+            self._disk_error = exc
+            self.cancel_event.set()
+
+    def _tick_loop(self) -> None:
         monitor, last_sample = Monitor(), 0.0
         while not self._ticker_stop.wait(OUTPUT_FLUSH):
             self._flush_output()
-            try:
-                self.journal.flush()
-            except journal.StateDiskError as exc:  # stop the step: what it does cannot be recorded
-                self._disk_error = exc
-                self.cancel_event.set()
-                return
+            self.journal.flush()
             if time.monotonic() - last_sample >= RESOURCE_EVERY:
                 last_sample = time.monotonic()
                 self.events.emit("resources", step=self._current, **monitor.sample(os.getpid()))
