@@ -44,6 +44,8 @@ def check_finished(state: Path, noticed: bool | None = True) -> None:
     status = subprocess.run([sys.executable, "-m", "tui_installer", "--state-dir", str(state), "status"],
                             capture_output=True, text=True, timeout=60)
     assert f"console log {state / 'runs' / run / 'console.log'}" in status.stdout
+    if "terminal lost" in console:
+        assert "    | [" in status.stdout and f"run {run} finished: ok" in status.stdout
 
 
 def _controlling_tty() -> None:

@@ -219,14 +219,25 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"run {record.run}: {record.kind} of {record.profile}: {state}")
     print(f"  started {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(record.started))}, "
           f"events {run_dir / 'events.jsonl'}")
-    console = run_dir / "console.log"
-    if console.is_file():
-        print(f"  console log {console}")
+    _show_console(run_dir / "console.log")
     for phase, ids in _phases(run_dir, record):
         print(f"  {phase}")
         for step_id in ids:
             print("    " + _step_line(step_id, record.steps[step_id]))
     return 0 if record.state in (journal.OK, journal.RUNNING) else 1
+
+
+def _show_console(console: Path) -> None:
+    """Name the run's console log; when its terminal went away, show what was printed after that."""
+    if not console.is_file():
+        return
+    print(f"  console log {console}")
+    text = console.read_text(errors="replace")
+    _before, lost, after = text.partition("[terminal lost: output goes on in this log]\n")
+    if lost:
+        print("  the terminal went away; the output since then (last lines):")
+        for line in after.splitlines()[-5:]:
+            print(f"    | {line}")
 
 
 def _load_journal(run_dir: Path) -> journal.Journal:
