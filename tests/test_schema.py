@@ -64,6 +64,10 @@ EXPECTED = {
     "answers-remove-needed": "3: remove_services[0]: cannot remove 'memcached': required by placement, "
                              "glance, nova, neutron",
     "answers-unknown-service": "2: add_services[1]: unknown service 'glanse' (did you mean glance?)",
+    "alias-bomb": "8: too large: more than 10000 values (aliases counted expanded) (a profile, service or "
+                  "answers file is a few hundred lines)",
+    "too-deep": "5: too large: nested deeper than 64 levels (a profile, service or answers file is a few "
+                "hundred lines)",
 }
 
 

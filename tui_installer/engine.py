@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tui_installer import failures, journal
+from tui_installer import failures, journal, leftovers
 from tui_installer.errors import UserError
 from tui_installer.executor import Executor, Result, run_check
 from tui_installer.model import Plan, Step
@@ -73,23 +73,35 @@ class Engine:
         self._current: str | None = None
         self._lock = threading.Lock()
         self._ticker_stop = threading.Event()
+        self._disk_error: OSError | None = None
 
     # -- the run ---------------------------------------------------------------------------------
 
     def run(self) -> str:
         """Run the plan to the end; returns the final state: ok, failed or aborted."""
+        try:
+            return self._run_locked()
+        except OSError as exc:
+            raise _disk_user_error(exc, self.files.journal_file) from None
+
+    def _run_locked(self) -> str:
         lock = self.state.engine_lock()
         lock.acquire()
+        ticker: threading.Thread | None = None
         try:
             self._open_run()
             ticker = threading.Thread(target=self._tick, daemon=True, name="engine-ticker")
             ticker.start()
             state = self._run_phases()
             self._stop_ticker(ticker)
+            if self._disk_error:
+                raise self._disk_error
             self.journal.finish(state)
             self.events.emit("run_finished", state=state, duration=round(time.time() - self.journal.started, 3))
             return state
         finally:
+            if ticker is not None:
+                self._stop_ticker(ticker)
             if hasattr(self, "events"):
                 self.events.close()
             lock.release()
@@ -98,10 +110,13 @@ class Engine:
         self.cancel_event.set()
 
     def _open_run(self) -> None:
-        self.files.create(self.plan)
+        self.state.clean_fragments()
         base = history.resume_base(self.state, self.plan.profile) if self._resume else None
         self.base = base
-        self.journal = journal.Journal.create(self.files.journal_file, self.run_id, self.plan, self.kind)
+        leftovers.kill_unfinished(self.state)  # a dead engine's in-flight step must not run on
+        self.files.create(self.plan)
+        self.journal = journal.Journal.create(self.files.journal_file, self.run_id, self.plan, self.kind,
+                                              base=base)
         self.journal.durable = self._durable
         self.state.mark_last_run(self.files)
         self.events = self.files.event_writer()
@@ -186,7 +201,7 @@ class Engine:
         try:
             return self.executor.run(step, secrets=self.secrets, log_path=self.run_dir / record.log,
                                      on_lines=self._on_lines, cancel=self.cancel_event,
-                                     extra_env=self._step_env())
+                                     extra_env=self._step_env(step), on_waiting=self._on_waiting)
         finally:
             self._flush_output()
             with self._lock:
@@ -197,8 +212,12 @@ class Engine:
         secret_env = {var: self.secrets[name] for var, name in step.secret_env.items() if name in self.secrets}
         return {**self._step_env(), **step.env, **secret_env}
 
-    def _step_env(self) -> dict[str, str]:
-        return {STATE_DIR_ENV: str(self.state_dir), "TUI_INSTALLER_RUN_DIR": str(self.run_dir)}
+    def _step_env(self, step: Step | None = None) -> dict[str, str]:
+        """Every process of a step carries the state and run directories and (``leftovers``) its id."""
+        env = {STATE_DIR_ENV: str(self.state_dir), leftovers.RUN_VAR: str(self.run_dir)}
+        if step is not None:
+            env[leftovers.STEP_VAR] = step.id
+        return env
 
     def _announce_retry(self, step: Step, attempt: int, delay: float) -> None:
         self.events.emit("step_retrying", step=step.id, attempt=attempt + 1, delay=delay)
@@ -246,6 +265,13 @@ class Engine:
                 self._dropped += len(self._pending) - 10
                 del self._pending[:-10]
 
+    def _on_waiting(self, line: str) -> None:
+        """The step has been silent on a question (the executor's heuristic): say so to clients."""
+        step = self._current
+        if step:
+            self._flush_output()
+            self.events.emit("step_waiting", step=step, line=line)
+
     def _flush_output(self) -> None:
         with self._lock:
             lines, dropped, step = self._pending, self._dropped, self._current
@@ -254,6 +280,13 @@ class Engine:
             self.events.emit("output", step=step, lines=lines, dropped=dropped)
 
     def _tick(self) -> None:
+        try:
+            self._tick_loop()
+        except OSError as exc:  # a full disk: stop the step, what it does cannot be recorded
+            self._disk_error = exc
+            self.cancel_event.set()
+
+    def _tick_loop(self) -> None:
         monitor, last_sample = Monitor(), 0.0
         while not self._ticker_stop.wait(OUTPUT_FLUSH):
             self._flush_output()
@@ -267,8 +300,20 @@ class Engine:
         ticker.join()
 
 
+def _disk_user_error(exc: OSError, journal_file: Path) -> OSError | UserError:
+    """A full, read-only or over-quota state directory ends the run with one line; other errors
+    stay what they are."""
+    if isinstance(exc, journal.StateDiskError):
+        return UserError(exc.line)
+    if exc.errno in journal.DISK_ERRNOS:
+        return UserError(journal.disk_error_line(journal_file, exc))
+    return exc
+
+
 def _failure_message(step: Step, result: Result, cause: str | None) -> str:
-    if result.timed_out:
+    if result.timed_out == "input":
+        how = f"was stopped, waiting for input: `{result.waiting}`"
+    elif result.timed_out:
         how = f"timed out ({result.timed_out})"
     elif result.signal:
         how = f"was killed by signal {result.signal}"

@@ -37,15 +37,25 @@ class EventWriter:
         event: Event = {"ts": round(time.time(), 3), "type": type_, "run": self.run_id, **fields}
         data = (json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
         with self._lock:
-            os.write(self._fd, data)
-        for callback in self._listeners:
-            callback(event)
+            _write_all(self._fd, data)
+        for callback in list(self._listeners):
+            try:
+                callback(event)
+            except Exception:  # a broken client (a printer on a lost terminal) must not stop the run
+                self._listeners.remove(callback)
         return event
 
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """A short write (nearly full disk) is finished or fails: never silently half a record."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def read_all(path: Path) -> list[Event]:

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 import pexpect
 
-from . import proctree, ptyspawn
+from . import proctree, ptyspawn, questions
 from .executor_io import LINE_CAP, Prompter, Relay, Splitter, open_log
 from .model import Step
 from .proctree import STEP_TOKEN_VAR
@@ -62,6 +62,11 @@ EXIT_GRACE = 0.2
 #: While output flows, whether the child exited is checked this often (``waitpid``, cheap).
 EXIT_CHECK = 0.25
 KILL_GRACE = 3.0
+#: A step silent this long whose last output looks like a question is stopped (``timed_out="input"``):
+#: nobody will answer it. Applies to every step, whatever its ``idle_timeout``.
+QUESTION_IDLE = 300.0
+#: A step silent this long on a question is announced (``on_waiting``): "still running" shows it.
+WAITING_NOTICE = 5.0
 
 #: ``on_output(line)``: called once per line (simple); ``on_lines(lines)``: once per block (fast).
 LineCallback = Callable[[str], None]
@@ -76,7 +81,7 @@ class MissingSecretError(KeyError):
 class Result:
     exit_code: int | None
     signal: int | None
-    timed_out: str | None  # None | "overall" | "idle"
+    timed_out: str | None  # None | "overall" | "idle" | "input" (silent on a question)
     cancelled: bool
     duration: float
     tail: list[str]
@@ -86,6 +91,8 @@ class Result:
     #: set when the command could not be started at all (exit_code is then 127 or 126)
     error: str | None = None
     log_path: str | None = field(default=None, repr=False)
+    #: the question a step stopped on (``timed_out="input"``), redacted
+    waiting: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -122,10 +129,12 @@ def _check_secrets(step: Step, secrets: Mapping[str, str]) -> None:
 class Executor:
     """Runs steps. No state between runs but a cached redactor; one instance may serve many threads."""
 
-    def __init__(self, *, max_answers: int = 3, kill_grace: float = KILL_GRACE) -> None:
+    def __init__(self, *, max_answers: int = 3, kill_grace: float = KILL_GRACE,
+                 question_idle: float = QUESTION_IDLE, waiting_notice: float = WAITING_NOTICE) -> None:
         #: a prompt matched more than this many times means the answer is wrong (a loop)
         self.max_answers = max_answers
         self.kill_grace = kill_grace
+        self.question_idle, self.waiting_notice = question_idle, waiting_notice
         self._redactor: tuple[frozenset[tuple[str, str]], Redactor] | None = None
 
     def _redactor_for(self, secrets: Mapping[str, str]) -> Redactor:
@@ -146,6 +155,7 @@ class Executor:
         extra_env: Mapping[str, str] | None = None,
         redactor: Redactor | None = None,
         on_lines: LinesCallback | None = None,
+        on_waiting: LineCallback | None = None,
     ) -> Result:
         """Run ``step`` to its end; never raises for a failing command (see ``Result``).
 
@@ -153,13 +163,15 @@ class Executor:
         which defaults to one over ``secrets``) are masked in the output. Lines reach ``on_output``
         one call each, or ``on_lines`` a list per block read (prefer it for chatty steps: a Python
         call per line costs ~1 us, i.e. seconds for millions of lines). Both run in this thread.
+        ``on_waiting(line)`` is called once when the step has been silent ``waiting_notice`` seconds
+        on a line that looks like a question (``questions.pending``).
         """
         _check_secrets(step, secrets)
         redactor = redactor or self._redactor_for(secrets)
         with open_log(log_path) as log:
             relay = Relay(log, redactor, on_output, on_lines, TAIL_LINES)
             relay.header(f"$ {step.display}")
-            result = _Run(self, step, secrets, relay, cancel).execute(extra_env)
+            result = _Run(self, step, secrets, relay, cancel, on_waiting).execute(extra_env)
             result.log_path = os.fspath(log_path)
             relay.footer(_summary(result))
         return result
@@ -178,8 +190,11 @@ class _Run:
     """One execution of one step: the read loop and its bookkeeping."""
 
     def __init__(self, ex: Executor, step: Step, secrets: Mapping[str, str], relay: Relay,
-                 cancel: threading.Event | None) -> None:
+                 cancel: threading.Event | None, on_waiting: LineCallback | None = None) -> None:
         self.ex, self.step, self.secrets, self.relay, self.cancel = ex, step, secrets, relay, cancel
+        self.on_waiting = on_waiting
+        self.waiting: str | None = None
+        self.announced: str | None = None
         self.token = _random.token_hex(12)
         self.invalid: str | None = None
         try:
@@ -237,7 +252,24 @@ class _Run:
             self.timed_out = "overall"
         elif self.step.idle_timeout and now - self.last_output > self.step.idle_timeout:
             self.timed_out = "idle"
+        elif now - self.last_output > min(self.ex.waiting_notice, self.ex.question_idle):
+            self._check_question(now - self.last_output)
         return self.cancelled or bool(self.timed_out) or self.prompter.looping
+
+    def _check_question(self, silent: float) -> None:
+        """Silent on a question: announce it once, and stop the step after ``question_idle``."""
+        line = questions.pending(self.splitter.pending, self.relay.tail)
+        if line is None:
+            return
+        line = self.relay.redactor.line(line)
+        if line != self.announced and self.on_waiting is not None:
+            self.announced = line
+            try:
+                self.on_waiting(line)
+            except Exception:  # a broken listener must not stop the step
+                self.on_waiting = None
+        if silent > self.ex.question_idle:
+            self.timed_out, self.waiting = "input", line
 
     def _loop(self) -> bool:
         """Read until EOF (False) or until the step must be stopped (True).
@@ -317,4 +349,5 @@ class _Run:
             pid=self.child.pid,
             answered_wrong=self.prompter.looping,
             lines=self.relay.count,
+            waiting=self.waiting,
         )

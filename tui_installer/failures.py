@@ -77,6 +77,9 @@ _RULES: tuple[_Rule, ...] = (
               r"(?:it )?start|failed to start (\S+)|Job for (\S+) failed"),
           "the service {0} started and died: read the last lines of its log (shown above), fix its "
           "configuration, " + RETRY),
+    _Rule(None, "it asked a question nobody answers: add a `prompts` rule (expect/answer) to the step, "
+          "or make the command non-interactive (-y, --assume-yes, a preseed), " + RETRY,
+          lambda r: r.timed_out == "input"),
     _Rule(None, "no output for longer than the idle timeout: it is probably waiting for input no "
           "prompt answers (add a prompt) or hung; look at the last lines, " + RETRY,
           lambda r: r.timed_out == "idle"),

@@ -3,8 +3,11 @@ leaves a consistent file, and read back so a re-run resumes where the last one s
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,6 +19,55 @@ from tui_installer.model import Plan
 PENDING, RUNNING, OK, FAILED, SKIPPED = "pending", "running", "ok", "failed", "skipped"
 #: skip reasons that mean "the work is done" (``user`` means it was skipped on failure: not done)
 DONE_REASONS = frozenset({"done", "creates", "unless"})
+#: errors of a full or read-only state directory: the run ends with one line saying what to free
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT})
+#: free space a run needs to go on (journal rewrites, events and step logs of a few steps)
+SPACE_NEEDED = 16 * 1024 * 1024
+#: TESTS ONLY: ``kill -9`` the engine right after its N-th journal write (the crash harness)
+CRASH_AFTER_ENV = "TUI_INSTALLER_TEST_CRASH_AFTER_WRITES"
+
+
+class StateDiskError(OSError):
+    """The state directory refused a write (full, read-only, over quota): the run cannot record what
+    it does, so it must stop; ``str()`` is the one line to show the operator."""
+
+    def __init__(self, path: Path, exc: OSError) -> None:
+        super().__init__(exc.errno, exc.strerror)
+        self.path = path
+        self.line = disk_error_line(path, exc)
+
+    def __str__(self) -> str:
+        return self.line
+
+
+def disk_error_line(path: Path, exc: OSError) -> str:
+    """One line naming the state directory, what went wrong and how much space to free."""
+    state = _state_dir_of(path)
+    try:
+        free = shutil.disk_usage(state).free
+    except OSError:
+        free = 0
+    what = exc.strerror or str(exc)
+    if exc.errno == errno.EROFS:
+        return f"state directory {state}: {what}: remount it read-write, then re-run the same command to resume"
+    return (f"state directory {state}: {what} ({free // 1024} KiB free): free at least "
+            f"{SPACE_NEEDED // (1024 * 1024)} MiB there, then re-run the same command to resume")
+
+
+def _state_dir_of(journal_file: Path) -> Path:
+    """``STATE`` for a run's journal (``STATE/<runs>/<id>/journal.json``: statedir owns the names)."""
+    parents = journal_file.parents
+    return parents[2] if len(parents) > 2 else journal_file.parent
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until every byte is written: a short write (a nearly full disk) is not success."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[written:]
 
 
 @dataclass
@@ -69,10 +121,20 @@ class Journal:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def create(cls, path: Path, run: str, plan: Plan, kind: str = "install") -> Journal:
+    def create(cls, path: Path, run: str, plan: Plan, kind: str = "install",
+               base: Journal | None = None) -> Journal:
+        """The journal of a new run, written before any step runs. Steps ``base`` (the run resumed
+        from) records as done with the same fingerprint are carried as ``skipped: done``: so the
+        ledger of finished work is whole in every journal, and a run killed before it did anything
+        still hands all of it to the next (a resume reads only the newest journal)."""
         journal = cls(path=path, run=run, profile=plan.profile, kind=kind)
         for step in plan.steps():
-            journal.steps[step.id] = StepRecord(fingerprint=step.fingerprint, log=f"logs/{step.id}.log")
+            record = StepRecord(fingerprint=step.fingerprint, log=f"logs/{step.id}.log")
+            previous = base.steps.get(step.id) if base else None
+            if previous and previous.done and previous.fingerprint == step.fingerprint:
+                record.status, record.reason = SKIPPED, "done"
+                record.started, record.finished = previous.started, previous.finished
+            journal.steps[step.id] = record
             journal.order.append(step.id)
         journal.save()
         return journal
@@ -113,19 +175,54 @@ class Journal:
 
     def save(self, sync: bool = True) -> None:
         """Write to a temporary file and rename it over the journal: readers and a re-run after a
-        crash see either the old or the new journal, never a torn one."""
+        crash see either the old or the new journal, never a torn one. A write that fails or falls
+        short (full disk) never replaces the journal: the fragment is removed and
+        ``StateDiskError`` raised (the engine ends the run with its line)."""
         with self._lock:
             data = self._encode().encode()
-            self._dirty = False
             tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
             try:
-                os.write(fd, data)
-                if self.durable and sync:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.path)
+                _write_file(tmp, data, sync=self.durable and sync)
+                os.replace(tmp, self.path)
+            except OSError as exc:
+                _unlink(tmp)
+                if exc.errno in DISK_ERRNOS:
+                    raise StateDiskError(self.path, exc) from exc
+                raise
+            self._dirty = False
+        _count_write()
+
+
+def _write_file(path: Path, data: bytes, *, sync: bool) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        write_all(fd, data)
+        if sync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
+
+
+_writes = 0
+
+
+def _count_write() -> None:
+    """The crash harness's hook (tests only, see ``CRASH_AFTER_ENV``): die like ``kill -9`` right
+    after the N-th journal write of this process."""
+    global _writes
+    limit = os.environ.get(CRASH_AFTER_ENV)
+    if not limit:
+        return
+    _writes += 1
+    if _writes >= int(limit):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def load(path: Path) -> Journal:

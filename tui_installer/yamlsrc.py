@@ -35,10 +35,54 @@ class Seq(list):  # type: ignore[type-arg]
     item_lines: list[int]
 
 
+#: Limits for any input file (the largest shipped file is ~8 KB): reading, parsing and the line table
+#: stay under a second and a few MB whatever the input. Nodes count alias expansions: an alias adds
+#: the size of what it refers to, so a "billion laughs" is refused at its first levels.
+MAX_BYTES = 256 * 1024
+MAX_NODES = 10_000
+MAX_DEPTH = 64
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader whose mappings and sequences carry line numbers; duplicate keys are errors."""
+    """SafeLoader whose mappings and sequences carry line numbers; duplicate keys are errors; input
+    is bounded (``MAX_NODES`` nodes with aliases expanded, ``MAX_DEPTH`` levels)."""
 
     source = ""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._nodes = 0
+        self._depth = 0
+        self._weights: dict[str, int] = {}
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            self._charge(self._weights.get(event.anchor or "", 1), event)
+            return super().compose_node(parent, index)
+        start = self._nodes
+        self._charge(1, event)
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise self._limit(f"nested deeper than {MAX_DEPTH} levels", event)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        anchor = getattr(event, "anchor", None)
+        if anchor:
+            self._weights[anchor] = self._nodes - start
+        return node
+
+    def _charge(self, count: int, event: yaml.Event) -> None:
+        self._nodes += count
+        if self._nodes > MAX_NODES:
+            raise self._limit(f"more than {MAX_NODES} values (aliases counted expanded)", event)
+
+    def _limit(self, what: str, event: yaml.Event) -> UserError:
+        mark = event.start_mark
+        return UserError(f"too large: {what}", file=self.source, line=mark.line + 1 if mark else None,
+                         hint="a profile, service or answers file is a few hundred lines")
 
 
 def _construct_map(loader: _Loader, node: yaml.MappingNode) -> Map:
@@ -75,6 +119,9 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _constr
 
 def load_text(text: str, source: str) -> Any:
     """Parse YAML text; a syntax error becomes a one-line ``UserError`` with the line."""
+    if len(text) > MAX_BYTES:
+        raise UserError(f"too large: more than {MAX_BYTES // 1024} KiB", file=source,
+                        hint="a profile, service or answers file is a few hundred lines")
     loader = _Loader(text)
     loader.source = source
     try:
@@ -98,7 +145,9 @@ def load_file(path: str | Path) -> Any:
     """Read and parse a YAML file; a missing or unreadable file is a ``UserError``."""
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read: {exc.strerror if isinstance(exc, OSError) else exc}",
                         file=source) from None

@@ -128,17 +128,28 @@ def cmd_install(args: argparse.Namespace) -> int:
     plan = load_plan(args)
     if plan.added:
         for name, reason in plan.added.items():
-            print(f"added {name}: {reason}")
+            _say(f"added {name}: {reason}")
     _confirm(args, f"Install profile {plan.profile}: {len(plan.steps())} steps. Proceed?")
     secrets: dict[str, str] = {}
     if plan.secrets:  # a plan without secrets never needs the keyring (nor its passphrase)
         store = open_secrets(args, interactive=not args.yes)
         generated = store.ensure(plan.secrets)
         if generated:
-            print(f"generated and stored {len(generated)} secret(s) in {store.backend_name}: "
-                  f"{', '.join(generated)}")
+            _say(f"generated and stored {len(generated)} secret(s) in {store.backend_name}: "
+                 f"{', '.join(generated)}")
         secrets = store.values(plan.secrets)
     return _run_engine(args, plan, secrets, policy, kind="install")
+
+
+def _say(text: str) -> None:
+    """A line before the run starts: a reader that already left (``| head -1``) must not stop the
+    install; the rest goes to /dev/null (the run's printer keeps its console log)."""
+    try:
+        print(text, flush=True)
+    except OSError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
@@ -198,7 +209,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     state = state_of(args, create=False, writable=False)
     run = last_run(state)
-    record = run.journal()
+    record = _load_journal(run)
     alive = state.engine_pid()
     verdict = record.state
     if verdict == journal.RUNNING and not alive:
@@ -206,11 +217,35 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"run {record.run}: {record.kind} of {record.profile}: {verdict}")
     print(f"  started {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(record.started))}, "
           f"events {run.events_file}")
+    _show_console(run.console_file)
     for phase, ids in _phases(record):
         print(f"  {phase}")
         for step_id in ids:
             print("    " + _step_line(step_id, record.steps[step_id]))
     return 0 if record.state in (journal.OK, journal.RUNNING) else 1
+
+
+def _show_console(console: Path) -> None:
+    """Name the run's console log; when its terminal went away, show what was printed after that."""
+    if not console.is_file():
+        return
+    print(f"  console log {console}")
+    text = console.read_text(errors="replace")
+    _before, lost, after = text.partition("[terminal lost: output goes on in this log]\n")
+    if lost:
+        print("  the terminal went away; the output since then (last lines):")
+        for line in after.splitlines()[-5:]:
+            print(f"    | {line}")
+
+
+def _load_journal(run: RunFiles) -> journal.Journal:
+    """The run's journal; one that cannot be read (gone, torn by an old version on a full disk) is a
+    one-line error, not a traceback."""
+    try:
+        return run.journal()
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"cannot read the journal: {exc}", file=str(run.journal_file),
+                        hint="re-run the install to resume; it skips what earlier runs finished") from None
 
 
 def _phases(record: journal.Journal) -> list[tuple[str, list[str]]]:

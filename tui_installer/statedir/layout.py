@@ -27,6 +27,7 @@ PASSPHRASE_ENV = "TUI_INSTALLER_KEYRING_PASSPHRASE"
 RUNS, LAST_RUN, LOCK, KEYRING = "runs", "last-run", "engine.lock", "keyring.cfg"
 CONSOLE, ANSWERS, OPENRC = "engine-console.log", "answers", "admin-openrc"
 PLAN, JOURNAL, EVENTS, LOGS, DECISIONS = "plan.json", "journal.json", "events.jsonl", "logs", "decisions"
+RUN_CONSOLE = "console.log"
 
 
 def default_path(path: str | os.PathLike[str] | None = None) -> Path:
@@ -59,6 +60,11 @@ class RunFiles:
     @property
     def logs(self) -> Path:
         return self.root / LOGS
+
+    @property
+    def console_file(self) -> Path:
+        """What the headless printer showed, also kept here (and all of it once the terminal is gone)."""
+        return self.root / RUN_CONSOLE
 
     def exists(self) -> bool:
         return self.journal_file.is_file()
@@ -168,6 +174,16 @@ class StateDir:
 
     def mark_last_run(self, run: RunFiles) -> None:
         safety.write_private(self.root / LAST_RUN, run.id)
+
+    def clean_fragments(self) -> None:
+        """Remove the fragments of atomic writes (``runs/*/.journal.json.<pid>.tmp``, ``.plan.json…``,
+        ``.last-run.<pid>.tmp``) a crash or a full disk left behind. Only an engine holding the engine
+        lock calls it, so no writer is using them (the keyring's own are left to it)."""
+        for fragment in [*self.root.glob(f"{RUNS}/*/.*.tmp"), *self.root.glob(f".{LAST_RUN}.*.tmp")]:
+            try:
+                fragment.unlink()
+            except OSError:
+                pass
 
     def runs_newest_first(self) -> list[RunFiles]:
         """Runs that have a journal, newest first (run ids sort by start time)."""
