@@ -102,7 +102,7 @@ class InstallerApp(App[int]):
         """Start the engine detached on ``answers`` (default: the session's, written now) and show its
         progress; the keyring passphrase is asked first if nothing else provides it."""
         s = self.session
-        has_passphrase = s.passphrase or s.passphrase_file or os.environ.get(client.PASSPHRASE_ENV)
+        has_passphrase = s.passphrase or s.passphrase_file or os.environ.get(paths.PASSPHRASE_ENV)
         if not has_passphrase and needs_keyring(s, answers):
             def answered(passphrase: str | None) -> None:
                 if passphrase:

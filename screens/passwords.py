@@ -7,7 +7,6 @@ The master passphrase stays in memory only, to be handed to the engine through a
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from textual import work
 from textual.app import ComposeResult
@@ -18,7 +17,8 @@ from textual.widgets import Button, Input, Label
 from tui_installer.screens.flow import FlowScreen
 
 from tui_installer.errors import UserError
-from tui_installer.secrets import KEYRING_FILE, MIN_LENGTH, PASSPHRASE_ENV, SecretStore, check_value
+from tui_installer.paths import PASSPHRASE_ENV
+from tui_installer.secrets import KEYRING_FILE, MIN_LENGTH, SecretStore, check_value
 
 
 class PasswordsScreen(FlowScreen):
@@ -179,7 +179,7 @@ class PasswordsScreen(FlowScreen):
             self.notify(f"Generated and stored {listed}.")
         return True
 
-    def error(self, text: str) -> Any:
+    def error(self, text: str) -> bool:
         self.query_one("#pw-error", Label).update(text)
         return False
 

@@ -142,8 +142,10 @@ class SettingsScreen(FlowScreen):
                     self.show_error(name, "; ".join(result.failure_descriptions))
                     continue
                 text = widget.value
-            else:
+            elif isinstance(widget, Select):
                 text = str(widget.value)
+            else:
+                continue
             values[name] = setting_types.coerce(text, self.declared.get(name)) if text else None
         return values, bad
 

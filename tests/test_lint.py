@@ -3,6 +3,7 @@ the engine never imports Textual."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -26,3 +27,12 @@ def test_import_contract_engine_never_imports_textual():
     result = subprocess.run([tool("lint-imports")], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "KEPT" in result.stdout
+
+
+def test_mypy_strict_is_clean():
+    """mypy --strict (pyproject.toml) over the installed layout, screens included: tests/typecheck.py."""
+    result = subprocess.run([sys.executable, str(ROOT / "tests" / "typecheck.py")], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    checked = int(re.search(r"in (\d+) source files", result.stdout).group(1))
+    assert checked >= len(list(ROOT.glob("screens/**/*.py"))) + len(list(ROOT.glob("tui_installer/**/*.py")))

@@ -18,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -166,7 +167,7 @@ def decision_path(state_dir: Path, run: str, step: str, attempt: int) -> Path:
     return runlock.decision_path(run_dir(state_dir, run), step, attempt)
 
 
-def write_decision(state_dir: Path, run: str, step: str, attempt: int, choice: str) -> tuple[bool, dict]:
+def write_decision(state_dir: Path, run: str, step: str, attempt: int, choice: str) -> tuple[bool, dict[str, Any]]:
     """Answer a failed step. First writer wins (O_EXCL): returns (won, the decision that stands)."""
     return runlock.decide(run_dir(state_dir, run), step, attempt, choice, by=f"tui:{os.getpid()}")
 
@@ -193,7 +194,7 @@ def waiting_for(pid: int | None) -> str | None:
     return best[1][:200] if best else None
 
 
-def read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict[str, Any]:
     with contextlib.suppress(OSError, ValueError):
         value = json.loads(path.read_text())
         if isinstance(value, dict):

@@ -27,7 +27,8 @@ def state_dir_of(args: argparse.Namespace) -> Path:
 def open_secrets(args: argparse.Namespace, *, interactive: bool) -> Any:
     """The secret store, unlocked from --keyring-passphrase-file, the environment, or (only when allowed
     and a terminal is there) a prompt — never a prompt behind the user's back."""
-    from tui_installer.secrets import PASSPHRASE_ENV, SecretStore
+    from tui_installer.paths import PASSPHRASE_ENV
+    from tui_installer.secrets import SecretStore
 
     ask = _ask_passphrase if interactive and sys.stdin.isatty() else None
     store = SecretStore.open(state_dir_of(args), passphrase_file=option(args, "keyring_passphrase_file"), ask=ask)
