@@ -13,6 +13,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, Static, Tree
 from tui_installer.screens.flow import FlowScreen
+from tui_installer.screens.messages import StartInstall
 
 from tui_installer import plan as planning
 from tui_installer.errors import UserError
@@ -81,7 +82,7 @@ class ReviewScreen(FlowScreen):
     def leave(self) -> bool:
         if self.session.plan is None:
             return False
-        self.app.start_install()  # type: ignore[attr-defined]
+        self.post_message(StartInstall())
         return False
 
 
