@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 from rich.text import Text
 from textual import work
@@ -36,7 +37,7 @@ class HostScreen(FlowScreen):
         self.app.call_from_thread(self.query_one("#checks", Static).update, text)
 
 
-def render_facts(state_dir) -> Text:  # type: ignore[no-untyped-def]
+def render_facts(state_dir: Path) -> Text:
     text = Text()
     for key, value in hostinfo.facts(state_dir):
         text.append(f"{key:<11}", "bold")
@@ -51,7 +52,7 @@ def render_facts(state_dir) -> Text:  # type: ignore[no-untyped-def]
     return text
 
 
-def render_checks(profile: str, state_dir, default: bool = False) -> Text:  # type: ignore[no-untyped-def]
+def render_checks(profile: str, state_dir: Path, default: bool = False) -> Text:
     which = " (the default: another can be chosen next)" if default else ""
     text = Text(f"\nChecks for profile {profile}{which}:\n", "bold")
     for check in hostinfo.checks(profile, state_dir):

@@ -1,6 +1,6 @@
 """Every request a screen makes of the app, declared once.
 
-A screen never calls the app by name (``self.app.next_screen()``, ``getattr(self.app, ...)``): it posts
+A screen never calls the app by name (``self.app.next_screen()``, a ``getattr`` on the app): it posts
 one of these messages, which bubbles from the screen to the app, and ``InstallerApp`` handles it
 (``on_<message name>``). So a screen works under any app that handles them — a test's app included —
 and a reader sees in this one file everything the screens can ask for. Answers to a dialog travel the

@@ -113,8 +113,8 @@ class PasswordsScreen(FlowScreen):
 
     def on_passwords_screen_unlocked(self, message: Unlocked) -> None:
         for widget_id in ("#pp1", "#pp2"):
-            for widget in self.query(widget_id):
-                widget.value = ""  # type: ignore[attr-defined]
+            for widget in self.query(widget_id).results(Input):
+                widget.value = ""
         if message.store is None:
             self.query_one("#keyring-status", Label).update("Status: locked")
             self.error(message.error)

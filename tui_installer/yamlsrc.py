@@ -19,7 +19,7 @@ from .errors import UserError
 _LINES: dict[tuple[str, str], int] = {}
 
 
-class Map(dict):  # type: ignore[type-arg]
+class Map(dict[Any, Any]):
     """A mapping from YAML with the line of each key."""
 
     line: int = 0
@@ -28,7 +28,7 @@ class Map(dict):  # type: ignore[type-arg]
     duplicates: list[tuple[str, int, int]]
 
 
-class Seq(list):  # type: ignore[type-arg]
+class Seq(list[Any]):
     """A sequence from YAML with the line of each item."""
 
     line: int = 0
