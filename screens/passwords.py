@@ -7,6 +7,7 @@ The master passphrase stays in memory only, to be handed to the engine through a
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from textual import work
 from textual.app import ComposeResult
@@ -25,10 +26,12 @@ class PasswordsScreen(FlowScreen):
     NAME = "passwords"
     BINDINGS = [Binding("ctrl+g", "generate", "Generate")]
 
+    @dataclass
     class Unlocked(Message):
-        def __init__(self, store: SecretStore | None, error: str = "") -> None:
-            super().__init__()
-            self.store, self.error = store, error
+        """From the unlock worker: the opened store, or None and why not."""
+
+        store: SecretStore | None
+        error: str = ""
 
     def body(self) -> ComposeResult:
         self.store: SecretStore | None = None

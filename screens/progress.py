@@ -11,6 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,20 +42,25 @@ class ProgressScreen(Screen[None]):
         Binding("l", "log_end", "Newest", show=False),
     ]
 
+    # From the follower thread to this screen (only the main thread touches widgets).
+    @dataclass
     class Started(Message):
-        def __init__(self, run: str) -> None:
-            super().__init__()
-            self.run = run
+        """The engine began run ``run``."""
 
+        run: str
+
+    @dataclass
     class StartFailed(Message):
-        def __init__(self, error: str) -> None:
-            super().__init__()
-            self.error = error
+        """The engine did not start: ``error`` says why."""
 
+        error: str
+
+    @dataclass
     class Events(Message):
-        def __init__(self, batch: list[dict[str, Any]], history: dict[str, float] | None = None) -> None:
-            super().__init__()
-            self.batch, self.history = batch, history
+        """A batch of event records; the first batch also carries the earlier runs' step durations."""
+
+        batch: list[dict[str, Any]]
+        history: dict[str, float] | None = None
 
     def __init__(self, state_dir: Path, *, run: str | None = None, launch: client.Launch | None = None,
                  stall_seconds: float = STALL_SECONDS, can_edit_settings: Callable[[], bool] = lambda: False) -> None:
