@@ -44,6 +44,8 @@ def build_tree(dest: Path, mapping: dict[str, Path]) -> None:
     """
     for name in sorted(mapping, key=lambda n: n.count(".")):
         target = dest.joinpath(*name.split("."))
+        if not target.parent.resolve().is_relative_to(dest.resolve()):  # never write into the sources
+            raise RuntimeError(f"{name}: its parent in {dest} is a link to the sources")
         if any(other.startswith(name + ".") for other in mapping):
             target.mkdir(parents=True, exist_ok=True)
             for entry in mapping[name].iterdir():
@@ -56,33 +58,33 @@ def build_tree(dest: Path, mapping: dict[str, Path]) -> None:
             target.symlink_to(mapping[name], target_is_directory=True)
 
 
-def source_path(installed: str, mapping: dict[str, Path]) -> str:
-    """`tui_installer/screens/app.py` -> `screens/app.py` (relative to the repository)."""
+def source_path(installed: str, mapping: dict[str, Path], root: Path = ROOT) -> str:
+    """`tui_installer/screens/app.py` -> `screens/app.py` (relative to the repository ``root``)."""
     parts = Path(installed).parts
     for name in sorted(mapping, key=lambda n: -n.count(".")):
         prefix = tuple(name.split("."))
         if parts[: len(prefix)] == prefix:
             source = mapping[name].joinpath(*parts[len(prefix):])
-            return str(source.relative_to(ROOT))
+            return str(source.relative_to(root))
     return installed
 
 
-def map_paths(output: str, mapping: dict[str, Path]) -> str:
+def map_paths(output: str, mapping: dict[str, Path], root: Path = ROOT) -> str:
     """Rewrite every `path.py:` at the start of a mypy line to its source path."""
     pattern = re.compile(r"^([^\s:]+\.pyi?)(?=:)", re.MULTILINE)
-    return pattern.sub(lambda m: source_path(m.group(1), mapping), output)
+    return pattern.sub(lambda m: source_path(m.group(1), mapping, root), output)
 
 
-def run(extra: list[str]) -> subprocess.CompletedProcess[str]:
-    """Run mypy over the installed layout; the output carries source paths."""
-    mapping = package_dirs()
+def run(extra: list[str], pyproject: Path = PYPROJECT) -> subprocess.CompletedProcess[str]:
+    """Run mypy over the installed layout of ``pyproject``'s packages; the output carries source paths."""
+    mapping, root = package_dirs(pyproject), pyproject.parent
     with tempfile.TemporaryDirectory(prefix="typecheck-") as tmp:
         build_tree(Path(tmp), mapping)
-        cmd = [sys.executable, "-m", "mypy", "--config-file", str(PYPROJECT),
-               "--cache-dir", str(ROOT / ".mypy_cache"), *extra]
+        cmd = [sys.executable, "-m", "mypy", "--config-file", str(pyproject),
+               "--cache-dir", str(root / ".mypy_cache"), *extra]
         result = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True)
-    return subprocess.CompletedProcess(cmd, result.returncode, map_paths(result.stdout, mapping),
-                                       map_paths(result.stderr, mapping))
+    return subprocess.CompletedProcess(cmd, result.returncode, map_paths(result.stdout, mapping, root),
+                                       map_paths(result.stderr, mapping, root))
 
 
 def main() -> int:
