@@ -9,11 +9,16 @@ import getpass
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from tui_installer import paths
 from tui_installer.errors import UserError
+
+if TYPE_CHECKING:  # for the annotation only: the store itself is imported where it is opened
+    from tui_installer.secrets import SecretStore
 
 
 def option(args: argparse.Namespace, name: str) -> Any:
@@ -24,7 +29,7 @@ def state_dir_of(args: argparse.Namespace) -> Path:
     return paths.state_dir(option(args, "state_dir"))
 
 
-def open_secrets(args: argparse.Namespace, *, interactive: bool) -> Any:
+def open_secrets(args: argparse.Namespace, *, interactive: bool) -> SecretStore:
     """The secret store, unlocked from --keyring-passphrase-file, the environment, or (only when allowed
     and a terminal is there) a prompt — never a prompt behind the user's back."""
     from tui_installer.paths import PASSPHRASE_ENV
@@ -44,10 +49,10 @@ def _ask_passphrase(prompt: str = "Keyring passphrase: ", confirm: bool = False)
     return first
 
 
-def install_signal_handlers(cancel: Any) -> None:
+def install_signal_handlers(cancel: Callable[[], object]) -> None:
     """SIGTERM/SIGINT cancel the running step (its whole process tree) and end the run as aborted; a
     lost terminal (SIGHUP) must not kill an install half-way through dpkg."""
-    def handler(signum: int, frame: Any) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
         cancel()
 
     signal.signal(signal.SIGTERM, handler)
