@@ -12,11 +12,12 @@ from textual.app import App
 from textual.message import Message
 from tui_installer.screens import messages
 from tui_installer.screens.app import InstallerApp
+from tui_installer.screens.failure import FailureScreen
 from tui_installer.screens.flow import FlowScreen
 from tui_installer.screens.profile import ProfileScreen
 from tui_installer.screens.services import ServicesScreen
 from tui_installer.screens.session import Session
-from tuihelpers import PROFILE
+from tuihelpers import PASSPHRASE, PROFILE, make_state, wait_until
 
 pytestmark = pytest.mark.tui
 
@@ -73,3 +74,22 @@ def test_app_ignores_flow_requests_from_a_screen_no_longer_current(tmp_path: Pat
             return stale, back, type(app.screen)
 
     assert asyncio.run(walk()) == (ServicesScreen, ProfileScreen, ProfileScreen)
+
+
+def test_started_run_is_tied_to_its_answers_file(tmp_path: Path) -> None:
+    """The Progress screen's RunStarted reaches the app, which records the answers file of the run: a
+    later resume of that run uses the very file it was started from (not one rebuilt from its plan)."""
+    answers = tmp_path / "answers.yaml"
+    answers.write_text(f"profile: {PROFILE}\nsettings: {{work_dir: {tmp_path / 'work'}}}\n")
+    session = Session(state_dir=make_state(tmp_path), passphrase=PASSPHRASE)
+    session.load_answers(str(answers))
+
+    async def walk() -> tuple[str | None, Path | None]:
+        app = InstallerApp(session, mode="start")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_until(pilot, lambda: isinstance(app.screen, FailureScreen)
+                             and bool(app.screen.query("#choice-retry")), what="the first failure, shown")
+            return app.run_id, app.answers_of(app.run_id)
+
+    run, recorded = asyncio.run(walk())
+    assert run is not None and recorded == answers
