@@ -6,6 +6,7 @@ The install itself never runs here (docs/DESIGN.md): the app writes an answers f
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 from typing import Any
@@ -13,15 +14,14 @@ from typing import Any
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
+from tui_installer.screens import flow, messages
 from tui_installer.screens.dialogs import ConfirmScreen, HelpScreen, PassphraseScreen
 from tui_installer.screens.progress import STALL_SECONDS, ProgressScreen
 from tui_installer.screens.session import Session, answers_file_for_run
 
 from tui_installer import client
 from tui_installer.errors import UserError
-from tui_installer.statedir import StateDir
-
-FLOW = ("host", "profile", "services", "settings", "passwords", "review")
+from tui_installer.statedir import PASSPHRASE_ENV, StateDir
 
 
 def _css_path() -> Path:
@@ -49,6 +49,8 @@ class InstallerApp(App[int]):
         self.session, self.mode, self.run_id = session, mode, run
         self.stall_seconds = float(os.environ.get("TUI_INSTALLER_STALL_SECONDS", STALL_SECONDS))
         self.flow_index = 0
+        #: the answers file the engine was last started on (written per run once the run is known)
+        self.launch_answers: Path | None = None
 
     def on_mount(self) -> None:
         if ascii_only():
@@ -65,9 +67,7 @@ class InstallerApp(App[int]):
 
     # -- the flow ----------------------------------------------------------------------------------
     def goto(self, name: str) -> None:
-        from tui_installer.screens import flow
-
-        self.flow_index = FLOW.index(name)
+        self.flow_index = flow.ORDER.index(name)
         screen = flow.make(name, self.session)
         if len(self.screen_stack) > 1:
             self.switch_screen(screen)
@@ -75,12 +75,20 @@ class InstallerApp(App[int]):
             self.push_screen(screen)
 
     def next_screen(self) -> None:
-        if self.flow_index + 1 < len(FLOW):
-            self.goto(FLOW[self.flow_index + 1])
+        if self.flow_index + 1 < len(flow.ORDER):
+            self.goto(flow.ORDER[self.flow_index + 1])
 
     def prev_screen(self) -> None:
         if self.flow_index > 0:
-            self.goto(FLOW[self.flow_index - 1])
+            self.goto(flow.ORDER[self.flow_index - 1])
+
+    def on_flow_next(self, message: messages.FlowNext) -> None:
+        if message.screen == flow.ORDER[self.flow_index]:
+            self.next_screen()
+
+    def on_flow_back(self, message: messages.FlowBack) -> None:
+        if message.screen == flow.ORDER[self.flow_index]:
+            self.prev_screen()
 
     def offer_unfinished(self) -> None:
         """A run left unfinished (engine gone) is offered for resume; a live one for attach."""
@@ -103,7 +111,7 @@ class InstallerApp(App[int]):
         """Start the engine detached on ``answers`` (default: the session's, written now) and show its
         progress; the keyring passphrase is asked first if nothing else provides it."""
         s = self.session
-        has_passphrase = s.passphrase or s.passphrase_file or os.environ.get(client.PASSPHRASE_ENV)
+        has_passphrase = s.passphrase or s.passphrase_file or os.environ.get(PASSPHRASE_ENV)
         if not has_passphrase and needs_keyring(s, answers):
             def answered(passphrase: str | None) -> None:
                 if passphrase:
@@ -119,19 +127,22 @@ class InstallerApp(App[int]):
         launch = client.start_engine(answers, s.state_dir, passphrase=s.passphrase,
                                      passphrase_file=s.passphrase_file)
         self.launch_answers = answers
-        self._show(ProgressScreen(s.state_dir, launch=launch, stall_seconds=self.stall_seconds))
+        self._show(ProgressScreen(s.state_dir, launch=launch, stall_seconds=self.stall_seconds,
+                                  can_edit_settings=self.can_edit_settings))
+
+    def on_start_install(self, message: messages.StartInstall) -> None:
+        self.start_install(message.answers)
 
     def start_replay(self) -> None:
         """``-a ANSWERS --start``: straight to Progress, on the answers file as given."""
         self.start_install(Path(self.session.answers_source) if self.session.answers_source else None)
 
-    def run_started(self, run: str) -> None:
+    def on_run_started(self, message: messages.RunStarted) -> None:
         """Remember which answers file a run was started from, so a later client can resume it."""
-        self.run_id = run
-        answers = getattr(self, "launch_answers", None)
-        if answers is not None:
+        self.run_id = message.run
+        if self.launch_answers is not None:
             state = StateDir(self.session.state_dir)
-            state.remember_answers(state.run(run), answers)
+            state.remember_answers(state.run(message.run), self.launch_answers)
 
     def answers_of(self, run: str | None) -> Path | None:
         """The answers file a run was started from; for a run started elsewhere, one rebuilt from its
@@ -157,8 +168,14 @@ class InstallerApp(App[int]):
             return
         self.start_install(answers)
 
+    def on_resume_install(self, message: messages.ResumeInstall) -> None:
+        self.resume_install(message.run)
+
     def can_edit_settings(self) -> bool:
         return self.session.profile is not None or self.answers_of(self.run_id) is not None
+
+    def on_edit_settings_and_retry(self, _: messages.EditSettingsAndRetry) -> None:
+        self.edit_settings_and_retry()
 
     def edit_settings_and_retry(self) -> None:
         """After the aborted run: back to Settings; the next start resumes at the failed step."""
@@ -180,7 +197,8 @@ class InstallerApp(App[int]):
 
     def show_run(self, run: str) -> None:
         self.run_id = run
-        self._show(ProgressScreen(self.session.state_dir, run=run, stall_seconds=self.stall_seconds))
+        self._show(ProgressScreen(self.session.state_dir, run=run, stall_seconds=self.stall_seconds,
+                                  can_edit_settings=self.can_edit_settings))
 
     def _show(self, screen: Screen[Any]) -> None:
         if len(self.screen_stack) > 1:
@@ -203,7 +221,7 @@ class InstallerApp(App[int]):
         self.push_screen(ConfirmScreen("Quit the TUI?", detail), lambda yes: self.exit(0) if yes else None)
 
 
-def run_tui(args: Any) -> int:
+def run_tui(args: argparse.Namespace) -> int:
     """Entry point for ``cli``.
 
     ``args`` has answers, start, profile, state_dir, keyring_passphrase_file and attach.

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, Static
+from textual.widgets import Button, Input, Label, Static
 
 HELP = """\
 Everywhere
@@ -40,9 +38,6 @@ class HelpScreen(ModalScreen[None]):
             yield Label("Keys", classes="title")
             yield Static(HELP)
             yield Label("Escape closes this help.", classes="hint")
-
-    def action_dismiss(self, result: None = None) -> None:  # type: ignore[override]
-        self.dismiss(None)
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -83,15 +78,13 @@ class PassphraseScreen(ModalScreen[str | None]):
         self.keyring = keyring
 
     def compose(self) -> ComposeResult:
-        from textual.widgets import Input
-
         with Vertical(classes="dialog -info"):
             yield Label("Keyring passphrase", classes="title")
             yield Static(f"The install reads its secrets from {self.keyring}.", classes="hint")
             yield Input(password=True, placeholder="master passphrase", id="passphrase")
             yield Label("Enter starts the install; Escape quits.", classes="hint")
 
-    def on_input_submitted(self, event: Any) -> None:
+    def on_input_submitted(self, event: Input.Submitted) -> None:
         value = event.value
         event.input.value = ""
         self.dismiss(value or None)

@@ -10,6 +10,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Footer, Label
+from tui_installer.screens.messages import FlowBack, FlowNext
 from tui_installer.screens.session import Session
 
 TITLES = {"host": "Host check", "profile": "Profile", "services": "Services", "settings": "Settings",
@@ -56,11 +57,11 @@ class FlowScreen(Screen[None]):
 
     def action_next(self) -> None:
         if self.leave():
-            self.app.next_screen()  # type: ignore[attr-defined]
+            self.post_message(FlowNext(self.NAME))
 
     def action_back(self) -> None:
         if ORDER.index(self.NAME) > 0:
-            self.app.prev_screen()  # type: ignore[attr-defined]
+            self.post_message(FlowBack(self.NAME))
 
 
 def make(name: str, session: Session) -> FlowScreen:

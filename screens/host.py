@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
 
 from rich.text import Text
 from textual import work
 from textual.containers import VerticalScroll
+from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
 from tui_installer.screens import hostinfo
@@ -17,6 +20,12 @@ STYLE = {"pass": ("PASS", "green"), "warn": ("WARN", "yellow"), "fail": ("FAIL",
 
 class HostScreen(FlowScreen):
     NAME = "host"
+
+    @dataclass
+    class Checked(Message):
+        """From the check worker: the rendered checks (only the main thread touches widgets)."""
+
+        text: Text
 
     def body(self) -> Iterable[Widget]:
         profile = self.session.profile_arg or "all-in-one"
@@ -33,10 +42,13 @@ class HostScreen(FlowScreen):
     def run_checks(self, profile: str) -> None:
         """Builds the profile's plan and probes ports (~0.2 s): off the UI thread."""
         text = render_checks(profile, self.session.state_dir, default=self.session.profile_arg is None)
-        self.app.call_from_thread(self.query_one("#checks", Static).update, text)
+        self.post_message(self.Checked(text))
+
+    def on_host_screen_checked(self, message: Checked) -> None:
+        self.query_one("#checks", Static).update(message.text)
 
 
-def render_facts(state_dir) -> Text:  # type: ignore[no-untyped-def]
+def render_facts(state_dir: Path) -> Text:
     text = Text()
     for key, value in hostinfo.facts(state_dir):
         text.append(f"{key:<11}", "bold")
@@ -51,7 +63,7 @@ def render_facts(state_dir) -> Text:  # type: ignore[no-untyped-def]
     return text
 
 
-def render_checks(profile: str, state_dir, default: bool = False) -> Text:  # type: ignore[no-untyped-def]
+def render_checks(profile: str, state_dir: Path, default: bool = False) -> Text:
     which = " (the default: another can be chosen next)" if default else ""
     text = Text(f"\nChecks for profile {profile}{which}:\n", "bold")
     for check in hostinfo.checks(profile, state_dir):

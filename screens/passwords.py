@@ -7,7 +7,7 @@ The master passphrase stays in memory only, to be handed to the engine through a
 from __future__ import annotations
 
 import os
-from typing import Any
+from dataclasses import dataclass
 
 from textual import work
 from textual.app import ComposeResult
@@ -18,18 +18,20 @@ from textual.widgets import Button, Input, Label
 from tui_installer.screens.flow import FlowScreen
 
 from tui_installer.errors import UserError
-from tui_installer.secrets import MIN_LENGTH, PASSPHRASE_ENV, SecretStore, check_value
-from tui_installer.statedir import StateDir
+from tui_installer.secrets import MIN_LENGTH, SecretStore, check_value
+from tui_installer.statedir import PASSPHRASE_ENV, StateDir
 
 
 class PasswordsScreen(FlowScreen):
     NAME = "passwords"
     BINDINGS = [Binding("ctrl+g", "generate", "Generate")]
 
+    @dataclass
     class Unlocked(Message):
-        def __init__(self, store: SecretStore | None, error: str = "") -> None:
-            super().__init__()
-            self.store, self.error = store, error
+        """From the unlock worker: the opened store, or None and why not."""
+
+        store: SecretStore | None
+        error: str = ""
 
     def body(self) -> ComposeResult:
         self.store: SecretStore | None = None
@@ -114,8 +116,8 @@ class PasswordsScreen(FlowScreen):
 
     def on_passwords_screen_unlocked(self, message: Unlocked) -> None:
         for widget_id in ("#pp1", "#pp2"):
-            for widget in self.query(widget_id):
-                widget.value = ""  # type: ignore[attr-defined]
+            for widget in self.query(widget_id).results(Input):
+                widget.value = ""
         if message.store is None:
             self.query_one("#keyring-status", Label).update("Status: locked")
             self.error(message.error)
@@ -180,7 +182,7 @@ class PasswordsScreen(FlowScreen):
             self.notify(f"Generated and stored {listed}.")
         return True
 
-    def error(self, text: str) -> Any:
+    def error(self, text: str) -> bool:
         self.query_one("#pw-error", Label).update(text)
         return False
 

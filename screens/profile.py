@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 from tui_installer.screens.flow import FlowScreen
+from tui_installer.screens.messages import FlowNext
 
 from tui_installer import catalog
 from tui_installer.errors import UserError
@@ -44,7 +45,7 @@ class ProfileScreen(FlowScreen):
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if self.choose(str(event.option.id)):
-            self.app.next_screen()  # type: ignore[attr-defined]
+            self.post_message(FlowNext(self.NAME))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.action_next()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Label, ProgressBar, RichLog, Static
 from tui_installer.screens.failure import FailureScreen
+from tui_installer.screens.messages import EditSettingsAndRetry, ResumeInstall, RunStarted
 from tui_installer.screens.runstate import RunState, fmt_duration, step_history
 from tui_installer.screens.widgets.phases import PhaseList
 from tui_installer.screens.widgets.resources import ResourcePanel
@@ -40,24 +43,32 @@ class ProgressScreen(Screen[None]):
         Binding("l", "log_end", "Newest", show=False),
     ]
 
+    # From the follower thread to this screen (only the main thread touches widgets).
+    @dataclass
     class Started(Message):
-        def __init__(self, run: str) -> None:
-            super().__init__()
-            self.run = run
+        """The engine began run ``run``."""
 
+        run: str
+
+    @dataclass
     class StartFailed(Message):
-        def __init__(self, error: str) -> None:
-            super().__init__()
-            self.error = error
+        """The engine did not start: ``error`` says why."""
 
+        error: str
+
+    @dataclass
     class Events(Message):
-        def __init__(self, batch: list[dict[str, Any]], history: dict[str, float] | None = None) -> None:
-            super().__init__()
-            self.batch, self.history = batch, history
+        """A batch of event records; the first batch also carries the earlier runs' step durations."""
+
+        batch: list[dict[str, Any]]
+        history: dict[str, float] | None = None
 
     def __init__(self, state_dir: Path, *, run: str | None = None, launch: client.Launch | None = None,
-                 stall_seconds: float = STALL_SECONDS) -> None:
+                 stall_seconds: float = STALL_SECONDS, can_edit_settings: Callable[[], bool] = lambda: False) -> None:
+        """``can_edit_settings`` tells whether the failure dialog may offer "edit settings and retry" (the
+        app knows whether this run's settings can be loaded); it is asked each time the dialog opens."""
         super().__init__()
+        self.can_edit_settings = can_edit_settings
         self.state_dir, self.run, self.launch = state_dir, run, launch
         self.state = RunState()
         self.history: dict[str, float] = {}
@@ -117,7 +128,7 @@ class ProgressScreen(Screen[None]):
 
     def on_progress_screen_started(self, message: Started) -> None:
         self.run = message.run
-        getattr(self.app, "run_started", lambda run: None)(message.run)
+        self.post_message(RunStarted(message.run))
 
     def on_progress_screen_start_failed(self, message: StartFailed) -> None:
         self.query_one("#prog-title", Label).update("The engine did not start.")
@@ -230,8 +241,7 @@ class ProgressScreen(Screen[None]):
             return
         self.failure_open = (f.step, f.attempt)
         run = StateDir(self.state_dir).run(self.state.run)
-        can_edit = getattr(self.app, "can_edit_settings", lambda: False)()
-        self.app.push_screen(FailureScreen(f, run, can_edit=can_edit), self.answer)
+        self.app.push_screen(FailureScreen(f, run, can_edit=self.can_edit_settings()), self.answer)
 
     def answer(self, choice: str | None) -> None:
         key, self.failure_open = self.failure_open, None
@@ -270,7 +280,7 @@ class ProgressScreen(Screen[None]):
         self.query_one("#stall", Static).remove_class("-visible")
         if self.edit_after_abort:
             self.edit_after_abort = False
-            getattr(self.app, "edit_settings_and_retry", lambda: None)()
+            self.post_message(EditSettingsAndRetry())
         elif self.state.finished_ok and not self.summary_shown and self.is_current:
             self.summary_shown = True
             self.action_summary()
@@ -284,7 +294,7 @@ class ProgressScreen(Screen[None]):
 
     def action_resume(self) -> None:
         if self.engine_dead:
-            getattr(self.app, "resume_install", lambda run: None)(self.state.run)
+            self.post_message(ResumeInstall(self.state.run))
 
     def action_log_end(self) -> None:
         self.query_one("#output", RichLog).scroll_end(animate=False)

@@ -12,7 +12,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, Static, Tree
+from textual.widgets.tree import TreeNode
 from tui_installer.screens.flow import FlowScreen
+from tui_installer.screens.messages import StartInstall
 
 from tui_installer import plan as planning
 from tui_installer.errors import UserError
@@ -81,7 +83,7 @@ class ReviewScreen(FlowScreen):
     def leave(self) -> bool:
         if self.session.plan is None:
             return False
-        self.app.start_install()  # type: ignore[attr-defined]
+        self.post_message(StartInstall())
         return False
 
 
@@ -107,13 +109,13 @@ def fill_tree(tree: Tree[str], plan: Plan) -> None:
     tree.root.expand()
     for phase in plan.phases:
         phase_node = tree.root.add(f"{phase.name} ({count(len(phase.steps), 'step')})", expand=True)
-        services: dict[str, object] = {}
+        services: dict[str, TreeNode[str]] = {}
         for step in phase.steps:
             service_node = services.get(step.service)
             if service_node is None:
                 service_node = services[step.service] = phase_node.add(step.service, expand=True)
             label = step.name + (f": {step.description}" if step.description else "")
-            node = service_node.add(label, expand=True)  # type: ignore[attr-defined]
+            node = service_node.add(label, expand=True)
             node.add_leaf(f"$ {step.display}")
             for var, secret in step.secret_env.items():
                 node.add_leaf(f"env {var}=<secret:{secret}>")

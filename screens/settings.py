@@ -16,6 +16,7 @@ from textual.validation import Function, Validator
 from textual.widgets import Input, Label, Select
 from tui_installer.screens import hostinfo
 from tui_installer.screens.flow import FlowScreen
+from tui_installer.screens.session import Session
 
 from tui_installer import hostfacts as setting_types
 from tui_installer import plan as planning
@@ -27,7 +28,7 @@ LABEL_MAX = 32  # a longer name is cut: the field keeps at least 40 columns at 8
 HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 
 
-def base_values(session: Any) -> tuple[dict[str, Any], dict[str, Any], set[str]]:
+def base_values(session: Session) -> tuple[dict[str, Any], dict[str, Any], set[str]]:
     """(shown values, types, required names) of every setting of the plan an operator may set.
 
     Which settings a plan has and which must be given is the plan's own rule
@@ -37,6 +38,7 @@ def base_values(session: Any) -> tuple[dict[str, Any], dict[str, Any], set[str]]
     so it reads as following ``other``.
     """
     profile, catalog = session.profile, session.services()
+    assert profile is not None  # services() holds the same: Settings comes after a profile is chosen
     order, _ = session.resolved()
     required = {k for k, v in profile.settings.items() if v is None}
     required.update(k for name in order for k in catalog[name].required_settings if k not in profile.settings)
@@ -142,8 +144,10 @@ class SettingsScreen(FlowScreen):
                     self.show_error(name, "; ".join(result.failure_descriptions))
                     continue
                 text = widget.value
-            else:
+            elif isinstance(widget, Select):
                 text = str(widget.value)
+            else:
+                continue
             values[name] = setting_types.coerce(text, self.declared.get(name)) if text else None
         return values, bad
 

@@ -17,11 +17,12 @@ from typing import Any
 
 from tui_installer import failures, journal, leftovers
 from tui_installer.errors import UserError
-from tui_installer.executor import Executor, Result, run_check
+from tui_installer.executor import Executor, Result
 from tui_installer.model import Plan, Step
 from tui_installer.monitor import Monitor
 from tui_installer.redact import Redactor
 from tui_installer.statedir import STATE_DIR_ENV, StateDir, history
+from tui_installer.unless import run_check
 
 #: seconds between output flushes to the event stream / resource samples
 OUTPUT_FLUSH, RESOURCE_EVERY = 0.2, 2.0

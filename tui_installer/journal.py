@@ -161,7 +161,8 @@ class Journal:
         self.save()
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(self._encode())
+        record: dict[str, Any] = json.loads(self._encode())
+        return record
 
     def _encode(self) -> str:
         head = {"run": self.run, "profile": self.profile, "kind": self.kind, "state": self.state,

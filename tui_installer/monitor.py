@@ -62,7 +62,9 @@ class Monitor:
         return {"step_cpu": round(cpu, 1), "step_rss": rss, "step_procs": len(alive), "installer_rss": own_rss}
 
 
-def _rate(now: Any, before: Any, field: str, elapsed: float) -> float | None:
+def _rate(now: tuple[int, ...] | None, before: tuple[int, ...] | None, field: str, elapsed: float) -> float | None:
+    """Bytes per second of one counter field between two psutil samples (None when a sample is missing)."""
     if now is None or before is None:
         return None
-    return round(max(getattr(now, field) - getattr(before, field), 0) / elapsed, 1)
+    delta: int = getattr(now, field) - getattr(before, field)
+    return round(max(delta, 0) / elapsed, 1)

@@ -34,6 +34,7 @@ import struct
 import termios
 import time
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import pexpect
 from pexpect.fdpexpect import fdspawn
@@ -43,7 +44,13 @@ _DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGQUI
                     signal.SIGHUP, signal.SIGCHLD, signal.SIGUSR1, signal.SIGUSR2)
 
 
-class PtyIO(fdspawn):  # type: ignore[misc]  # pexpect ships no type hints
+if TYPE_CHECKING:  # the stubs make fdspawn generic over str/bytes; at run time it is a plain class
+    _BytesSpawn = fdspawn[bytes]
+else:
+    _BytesSpawn = fdspawn
+
+
+class PtyIO(_BytesSpawn):
     """pexpect over the pty master: ``read_nonblocking`` raises ``pexpect.TIMEOUT`` when nothing came
     within ``timeout`` seconds and ``pexpect.EOF`` once every writer closed the pty; answers go out with
     ``sendline``. Bytes mode (``encoding=None``): the executor decodes whole blocks itself. No

@@ -89,7 +89,8 @@ def _number(value: Any, at: _At, *, integer: bool = False) -> float:
                       f"got {type_name(value)}")
     if value < 0:
         raise at.fail(f"must not be negative, got {value}")
-    return value
+    number: float = value
+    return number
 
 
 def _settings(value: Any, at: _At) -> dict[str, Any]:

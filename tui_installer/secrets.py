@@ -28,7 +28,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from keyring.errors import PasswordDeleteError
 from keyrings.cryptfile.cryptfile import CryptFileKeyring
@@ -51,7 +51,17 @@ T = TypeVar("T")
 _REFERENCE = ("keyring-setting", "password reference")
 
 
-class _FastCryptFile(CryptFileKeyring):  # type: ignore[misc]
+class _AeadCipher(Protocol):
+    """The AES cipher in an authenticated mode (the keyring's GCM), as `encrypt` uses it."""
+
+    nonce: bytes
+
+    def update(self, assoc_data: bytes) -> object: ...
+    def encrypt_and_digest(self, plaintext: bytes) -> tuple[bytes, bytes]: ...
+    def decrypt_and_verify(self, ciphertext: bytes, received_mac_tag: bytes) -> bytes: ...
+
+
+class _FastCryptFile(CryptFileKeyring):
     """CryptFileKeyring with a cached key derivation, one salt per keyring and atomic, locked writes."""
 
     def __init__(self, path: Path) -> None:
@@ -85,7 +95,7 @@ class _FastCryptFile(CryptFileKeyring):  # type: ignore[misc]
         except (configparser.Error, ValueError, KeyError, TypeError):
             return None
 
-    def _create_cipher(self, password: str, salt: bytes, nonce: bytes | None = None):  # type: ignore[no-untyped-def]
+    def _create_cipher(self, password: str, salt: bytes, nonce: bytes | None = None) -> _AeadCipher:
         from argon2.low_level import Type, hash_secret_raw
         from Crypto.Cipher import AES
 
@@ -96,6 +106,8 @@ class _FastCryptFile(CryptFileKeyring):  # type: ignore[misc]
                 memory_cost=self.memory_cost, parallelism=self.parallelism, hash_len=16, type=Type.ID)
             self._keys[(password, salt)] = key
         mode = self._get_mode(self.aesmode)
+        if mode is None:
+            raise ValueError(f"invalid AES mode: {self.aesmode}")
         return AES.new(key, mode) if nonce is None else AES.new(key, mode, nonce=nonce)
 
     def encrypt(self, password: bytes, assoc: bytes | None = None) -> bytes:

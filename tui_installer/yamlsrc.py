@@ -8,6 +8,7 @@ has become plain ``model`` dataclasses.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from .errors import UserError
 _LINES: dict[tuple[str, str], int] = {}
 
 
-class Map(dict):  # type: ignore[type-arg]
+class Map(dict[Any, Any]):
     """A mapping from YAML with the line of each key."""
 
     line: int = 0
@@ -28,7 +29,7 @@ class Map(dict):  # type: ignore[type-arg]
     duplicates: list[tuple[str, int, int]]
 
 
-class Seq(list):  # type: ignore[type-arg]
+class Seq(list[Any]):
     """A sequence from YAML with the line of each item."""
 
     line: int = 0
@@ -56,7 +57,9 @@ class _Loader(yaml.SafeLoader):
         self._weights: dict[str, int] = {}
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        event = self.peek_event()
+        # PyYAML's stubs leave Parser.peek_event untyped; composing a node, an event is always next
+        peek: Callable[[], yaml.Event] = self.peek_event
+        event = peek()
         if isinstance(event, yaml.AliasEvent):
             self._charge(self._weights.get(event.anchor or "", 1), event)
             return super().compose_node(parent, index)

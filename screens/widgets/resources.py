@@ -47,12 +47,12 @@ class ResourcePanel(Vertical):
 def step_line(last: dict[str, object]) -> str:
     """The running step's process tree: CPU and RSS summed over every process it started."""
     cpu, rss = last.get("step_cpu"), last.get("step_rss")
-    if cpu is None or rss is None:
+    if not isinstance(cpu, (int, float)) or not isinstance(rss, (int, float)):
         return "step: no process running"
     procs = last.get("step_procs") or 0
     if not procs:
         return "step: no process running"
-    return f"step: {procs} process(es), cpu {float(cpu):.0f}%, rss {fmt_bytes(float(rss))}"  # type: ignore[arg-type]
+    return f"step: {procs} process(es), cpu {float(cpu):.0f}%, rss {fmt_bytes(float(rss))}"
 
 
 def spark_data(values: Iterable[float], width: int) -> list[float]:

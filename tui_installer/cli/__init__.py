@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
 
 from tui_installer import __version__, statedir
 from tui_installer.errors import UserError
@@ -53,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_common_everywhere(sub: Any) -> None:
+def _add_common_everywhere(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """--state-dir and --keyring-passphrase-file are accepted after any (sub)command too."""
     for sub_parser in sub.choices.values():
         if not any(a.dest == "state_dir" for a in sub_parser._actions):

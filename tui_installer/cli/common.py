@@ -9,11 +9,16 @@ import getpass
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from tui_installer.errors import UserError
 from tui_installer.statedir import StateDir
+
+if TYPE_CHECKING:  # for the annotation only: the store itself is imported where it is opened
+    from tui_installer.secrets import SecretStore
 
 
 def option(args: argparse.Namespace, name: str) -> Any:
@@ -30,10 +35,11 @@ def state_dir_of(args: argparse.Namespace) -> Path:
     return state_of(args).root
 
 
-def open_secrets(args: argparse.Namespace, *, interactive: bool) -> Any:
+def open_secrets(args: argparse.Namespace, *, interactive: bool) -> SecretStore:
     """The secret store, unlocked from --keyring-passphrase-file, the environment, or (only when allowed
     and a terminal is there) a prompt — never a prompt behind the user's back."""
-    from tui_installer.secrets import PASSPHRASE_ENV, SecretStore
+    from tui_installer.secrets import SecretStore
+    from tui_installer.statedir import PASSPHRASE_ENV
 
     ask = _ask_passphrase if interactive and sys.stdin.isatty() else None
     store = SecretStore.open(state_dir_of(args), passphrase_file=option(args, "keyring_passphrase_file"), ask=ask)
@@ -49,10 +55,10 @@ def _ask_passphrase(prompt: str = "Keyring passphrase: ", confirm: bool = False)
     return first
 
 
-def install_signal_handlers(cancel: Any) -> None:
+def install_signal_handlers(cancel: Callable[[], object]) -> None:
     """SIGTERM/SIGINT cancel the running step (its whole process tree) and end the run as aborted; a
     lost terminal (SIGHUP) must not kill an install half-way through dpkg."""
-    def handler(signum: int, frame: Any) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
         cancel()
 
     signal.signal(signal.SIGTERM, handler)

@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tui_installer import catalog, journal, schema
 from tui_installer import plan as planning
@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 AddOptions = Callable[[argparse.ArgumentParser], None]
 
 
-def register(sub: Any, add_common: AddOptions, add_selection: AddOptions) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_common: AddOptions,
+             add_selection: AddOptions) -> None:
     profiles = sub.add_parser("profiles", help="list the preset profiles")
     profiles.set_defaults(func=cmd_profiles)
 

@@ -15,7 +15,7 @@ from tui_installer.errors import UserError
 from tui_installer.secrets import SecretStore, check_name, check_value
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `passwords` command and its subcommands to the main parser."""
     parser = subparsers.add_parser("passwords", help="list, set, generate or show stored secrets",
                                    description=__doc__.splitlines()[0])
