@@ -15,9 +15,21 @@ from dataclasses import replace
 from typing import Any
 
 from . import catalog as catalog_mod
-from . import hostfacts, schema, yamlsrc
+from . import hostfacts, schema, settingtypes, yamlsrc
 from .errors import UserError
-from .model import INSTALL_PHASES, REMOVE_PHASES, Answers, Phase, Plan, Profile, ServiceSpec, Step, StepSpec
+from .model import (
+    INSTALL_PHASES,
+    REMOVE_PHASES,
+    Answers,
+    Endpoint,
+    Phase,
+    Plan,
+    Profile,
+    ServiceSpec,
+    SettingDef,
+    Step,
+    StepSpec,
+)
 from .planformat import to_json, to_sh, to_text
 
 __all__ = ["build", "build_removal", "resolve_services", "why_required", "fingerprint",
@@ -80,51 +92,48 @@ def _selection(profile: Profile, answers: Answers | None, catalog: Catalog) -> l
     return selected
 
 
-def _declared(catalog: Catalog, profile: Profile) -> dict[str, Any]:
-    """Every setting any service declares, with its default; built-ins first.
+def definitions(catalog: Catalog, profile: Profile) -> dict[str, SettingDef]:
+    """Every setting any service declares, typed; built-ins first.
 
-    A profile may introduce settings of its own (for its inline services): their value is their default.
+    A profile may introduce settings of its own (for its inline services): typed by their value.
     """
-    declared = hostfacts.builtin_settings()
+    defs = {name: settingtypes.builtin(name, value) for name, value in hostfacts.builtin_settings().items()}
     for spec in catalog.values():
-        for name, default in spec.settings.items():
-            declared.setdefault(name, default)
+        for name, setting in spec.setting_defs.items():
+            defs.setdefault(name, setting)
     for name, value in profile.settings.items():
-        declared.setdefault(name, value)
-    return declared
+        defs.setdefault(name, settingtypes.untyped(name, value))
+    return defs
 
 
 Origins = dict[str, tuple[str, str]]  # setting -> (file, key) where its value was given
 
 
-def _layer(values: dict[str, Any], origins: Origins, given: Mapping[str, Any], declared: Mapping[str, Any],
+def _layer(values: dict[str, Any], origins: Origins, given: Mapping[str, Any], defs: Mapping[str, SettingDef],
            source: str) -> None:
+    """Values from a profile or an answers file, each checked against its setting's type where it was
+    written (a string that reads as the type, "5000" for a port, is taken)."""
     for name, value in given.items():
-        if name not in declared:
+        if name not in defs:
             raise yamlsrc.error(source, f"settings.{name}", f"unknown setting {name!r}",
                                 "no service declares it")
-        if isinstance(value, str) and not hostfacts.fits(value, declared[name]):
-            try:  # "5000" typed into the TUI or quoted in YAML: fine if it reads as the default's type
-                value = hostfacts.coerce(value, declared[name])
-            except ValueError:
-                pass
-        if not hostfacts.fits(value, declared[name]):
-            raise yamlsrc.error(source, f"settings.{name}",
-                                f"wrong type: expected {schema.type_name(declared[name])} like the default "
-                                f"{declared[name]!r}, got {value!r}")
-        values[name] = value
+        try:
+            values[name] = settingtypes.check(defs[name], value)
+        except ValueError as exc:
+            raise yamlsrc.error(source, f"settings.{name}", f"{exc}, got {value!r}") from None
         origins[name] = (source, f"settings.{name}")
 
 
-def _overrides(values: dict[str, Any], origins: Origins, overrides: Mapping[str, str],
-               declared: Mapping[str, Any]) -> None:
+def apply_overrides(values: dict[str, Any], origins: Origins, overrides: Mapping[str, str],
+                    defs: Mapping[str, SettingDef]) -> None:
+    """``--set name=text`` (the CLI's and the TUI's): text read as the setting's type, or a ``UserError``."""
     for name, text in overrides.items():
-        if name not in declared:
-            hint = difflib.get_close_matches(name, list(declared), n=3)
+        if name not in defs:
+            hint = difflib.get_close_matches(name, list(defs), n=3)
             raise UserError(f"unknown setting {name!r}", key="--set",
                             hint=("did you mean " + ", ".join(hint) + "?") if hint else None)
         try:
-            values[name] = hostfacts.coerce(text, declared[name])
+            values[name] = settingtypes.check(defs[name], text)
         except ValueError as exc:
             raise UserError(f"{name}={text}: {exc}", key="--set") from None
         origins[name] = ("", f"--set {name}")
@@ -135,8 +144,9 @@ def _origin_error(origins: Origins, name: str, message: str, hint: str | None = 
     return yamlsrc.error(source, key, message, hint) if source else UserError(message, key=key, hint=hint)
 
 
-def _expand(values: Mapping[str, Any], origins: Origins) -> dict[str, Any]:
-    """Settings whose value holds ``{{ other }}`` (``controller_host: "{{ host_ip }}"``) get it filled in."""
+def _expand(values: Mapping[str, Any], origins: Origins, defs: Mapping[str, SettingDef]) -> dict[str, Any]:
+    """Settings whose value holds ``{{ other }}`` (``controller_host: "{{ host_ip }}"``) get it filled in,
+    and the result is checked against the setting's type."""
     done: dict[str, Any] = {}
 
     def get(name: str, stack: tuple[str, ...]) -> Any:
@@ -152,11 +162,18 @@ def _expand(values: Mapping[str, Any], origins: Origins) -> dict[str, Any]:
                 if ref not in values:
                     raise _origin_error(origins, name, f"unknown setting {{{{ {ref} }}}} in template")
                 return hostfacts.render(get(ref, stack + (name,)))
-            value = schema.TEMPLATE_RE.sub(one, value)
+            value = _checked(name, schema.TEMPLATE_RE.sub(one, value), origins, defs)
         done[name] = value
         return value
 
     return {name: get(name, ()) for name in values}
+
+
+def _checked(name: str, value: str, origins: Origins, defs: Mapping[str, SettingDef]) -> Any:
+    try:
+        return settingtypes.check(defs[name], value) if name in defs else value
+    except ValueError as exc:
+        raise _origin_error(origins, name, f"{exc}, got {value!r} once filled in") from None
 
 
 def resolve_settings(profile: Profile, answers: Answers | None, overrides: Mapping[str, str] | None,
@@ -166,17 +183,17 @@ def resolve_settings(profile: Profile, answers: Answers | None, overrides: Mappi
     A setting left null (a service's required setting, or one a profile sets to null to demand it) is
     an error naming where it was declared.
     """
-    declared = _declared(catalog, profile)
-    values = dict(declared)
+    defs = definitions(catalog, profile)
+    values = {name: setting.default for name, setting in defs.items()}
     origins: Origins = {}
     for spec in catalog.values():
         for name in spec.settings:
             origins.setdefault(name, (spec.source, schema.service_key(spec, f"settings.{name}")))
-    _layer(values, origins, profile.settings, declared, profile.source)
+    _layer(values, origins, profile.settings, defs, profile.source)
     if answers is not None:
-        _layer(values, origins, answers.settings, declared, answers.source)
-    _overrides(values, origins, overrides or {}, declared)
-    values = _expand(values, origins)
+        _layer(values, origins, answers.settings, defs, answers.source)
+    apply_overrides(values, origins, overrides or {}, defs)
+    values = _expand(values, origins, defs)
     used = list(hostfacts.builtin_settings()) + list(profile.settings)
     for name in order:
         used += list(catalog[name].settings)
@@ -272,7 +289,17 @@ def _plan(profile: Profile, services: Catalog, order: list[str], added: dict[str
     else:
         secrets = tuple(dict.fromkeys(s for p in phases for step in p.steps for s in step.secrets))
     return Plan(profile=profile.name, profile_source=profile.source, services=tuple(order), added=added,
-                settings=values, secrets=secrets, phases=phases)
+                settings=values, secrets=secrets, phases=phases, endpoints=endpoints(order, services, values))
+
+
+def endpoints(order: Sequence[str], services: Catalog, values: Mapping[str, Any]) -> tuple[Endpoint, ...]:
+    """The APIs the plan's services declare, with the plan's values (the summary lists them)."""
+    return tuple(Endpoint(name, e.name, f"http://{_url_host(values[e.host])}:{values[e.port]}{e.path}")
+                 for name in order for e in services[name].endpoints)
+
+
+def _url_host(host: Any) -> str:
+    return f"[{host}]" if ":" in str(host) else str(host)
 
 
 def build(profile: Profile, *, answers: Answers | None = None, overrides: Mapping[str, str] | None = None,
