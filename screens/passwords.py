@@ -18,7 +18,9 @@ from textual.widgets import Button, Input, Label
 from tui_installer.screens.flow import FlowScreen
 
 from tui_installer.errors import UserError
-from tui_installer.secrets import KEYRING_FILE, MIN_LENGTH, PASSPHRASE_ENV, SecretStore, check_value
+from tui_installer.paths import PASSPHRASE_ENV
+from tui_installer.preview import KEYRING_FILE, MIN_LENGTH, SecretStore
+from tui_installer.preview import check_secret as check_value
 
 
 class PasswordsScreen(FlowScreen):

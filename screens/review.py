@@ -14,10 +14,10 @@ from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, Static, Tree
 from tui_installer.screens.flow import FlowScreen
 
-from tui_installer import plan as planning
+from tui_installer import preview
 from tui_installer.errors import UserError
-from tui_installer.model import Plan
 from tui_installer.paths import write_private
+from tui_installer.preview import Plan
 
 
 class ReviewScreen(FlowScreen):
@@ -75,7 +75,7 @@ class ReviewScreen(FlowScreen):
         if self.session.plan is None:
             return
         path = self.target(".sh")
-        write_private(path, planning.to_sh(self.session.plan), mode=0o700)
+        write_private(path, preview.plan_sh(self.session.plan), mode=0o700)
         self.notify(f"Saved {path}: secrets are read from the environment, never stored in it", timeout=8)
 
     def leave(self) -> bool:

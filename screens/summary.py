@@ -71,13 +71,11 @@ def credentials_text(state_dir: Path, clouds_yaml: Path) -> str:
 
 
 def endpoints_text(plan_json: Path) -> str:
-    """Service endpoints from the plan's settings (``host_ip`` and every ``*_port``)."""
-    settings = read_json(plan_json).get("settings", {})
-    host = settings.get("host_ip")
-    ports = {k[:-5]: v for k, v in sorted(settings.items()) if k.endswith("_port")}
-    if not host or not ports:
+    """The API endpoints the plan's services declare (``endpoints:`` in their files, resolved in plan.json)."""
+    endpoints = read_json(plan_json).get("endpoints") or []
+    if not endpoints:
         return ""
-    return "\nEndpoints:\n" + "\n".join(f"  {name:<12} {host}:{port}" for name, port in ports.items())
+    return "\nEndpoints:\n" + "\n".join(f"  {e.get('service', '?'):<12} {e.get('url', '?')}" for e in endpoints)
 
 
 def _read_clouds(path: Path) -> dict[str, Any]:

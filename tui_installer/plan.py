@@ -176,13 +176,11 @@ def _checked(name: str, value: str, origins: Origins, defs: Mapping[str, Setting
         raise _origin_error(origins, name, f"{exc}, got {value!r} once filled in") from None
 
 
-def resolve_settings(profile: Profile, answers: Answers | None, overrides: Mapping[str, str] | None,
-                     order: Sequence[str], catalog: Catalog) -> dict[str, Any]:
-    """Service defaults < profile < answers file < ``--set``; only the plan's own settings are kept.
-
-    A setting left null (a service's required setting, or one a profile sets to null to demand it) is
-    an error naming where it was declared.
-    """
+def merge_settings(profile: Profile, answers: Answers | None, overrides: Mapping[str, str] | None,
+                   catalog: Catalog) -> tuple[dict[str, Any], Origins, dict[str, SettingDef]]:
+    """Every setting's value, each checked, before ``{{ other }}`` is filled in: built-ins < service
+    defaults < profile < answers file < ``--set``; with where each value was given and the definitions.
+    The TUI's settings form shows this (a value following another setting reads as written)."""
     defs = definitions(catalog, profile)
     values = {name: setting.default for name, setting in defs.items()}
     origins: Origins = {}
@@ -193,16 +191,32 @@ def resolve_settings(profile: Profile, answers: Answers | None, overrides: Mappi
     if answers is not None:
         _layer(values, origins, answers.settings, defs, answers.source)
     apply_overrides(values, origins, overrides or {}, defs)
-    values = _expand(values, origins, defs)
+    return values, origins, defs
+
+
+def used_settings(profile: Profile, order: Sequence[str], catalog: Catalog) -> list[str]:
+    """The settings a plan of ``order`` keeps: built-ins, the profile's, the services' (in order)."""
     used = list(hostfacts.builtin_settings()) + list(profile.settings)
+    used += [name for service in order for name in catalog[service].settings]
+    return list(dict.fromkeys(used))
+
+
+def resolve_settings(profile: Profile, answers: Answers | None, overrides: Mapping[str, str] | None,
+                     order: Sequence[str], catalog: Catalog) -> dict[str, Any]:
+    """Service defaults < profile < answers file < ``--set``; only the plan's own settings are kept.
+
+    A setting left null (a service's required setting, or one a profile sets to null to demand it) is
+    an error naming where it was declared.
+    """
+    values, origins, defs = merge_settings(profile, answers, overrides, catalog)
+    values = _expand(values, origins, defs)
     for name in order:
-        used += list(catalog[name].settings)
         for setting in catalog[name].settings:
             if values.get(setting) is None:
                 raise _origin_error(origins, setting, f"missing required setting {setting!r}",
                                     f"needed by {name}: give it with --set {setting}=VALUE, "
                                     "in the profile or an answers file")
-    return {name: values[name] for name in dict.fromkeys(used)}
+    return {name: values[name] for name in used_settings(profile, order, catalog)}
 
 
 def render(text: str, values: Mapping[str, Any]) -> str:

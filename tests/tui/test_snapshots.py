@@ -18,7 +18,7 @@ from tui_installer.screens.session import Session
 from tui_installer.screens.widgets import phases
 from tuihelpers import PASSWORD, PROFILE
 
-from tui_installer import catalog, client
+from tui_installer import catalog, client, preview
 from tui_installer import hostfacts as setting_values
 
 pytestmark = pytest.mark.tui
@@ -103,7 +103,7 @@ def fixed(monkeypatch: pytest.MonkeyPatch) -> Path:
         hostinfo.Check("distribution", "fail", "arch: only Debian and Ubuntu are supported")])
     monkeypatch.setattr(setting_values, "builtin_settings", lambda: {
         "installer_python": "/usr/bin/python3", "host_name": "node1", "host_ip": "10.0.0.5"})
-    monkeypatch.setattr(catalog, "list_profiles", lambda: [
+    monkeypatch.setattr(preview, "list_profiles", lambda: [
         catalog.ProfileInfo("all-in-one", "A whole OpenStack cloud on this host", "x"),
         catalog.ProfileInfo("compute-only", "A compute node joining a controller", "x")])
     monkeypatch.setattr(catalog, "load_services", lambda: {})
@@ -115,8 +115,10 @@ def recorded_run(state: Path, events: list[dict[str, object]]) -> None:
     run_dir = state / "runs" / RUN
     run_dir.mkdir(parents=True)
     (run_dir / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
-    (run_dir / "plan.json").write_text(json.dumps({"settings": {"host_ip": "10.0.0.5", "keystone_port": 5000,
-                                                                "glance_port": 9292}}))
+    (run_dir / "plan.json").write_text(json.dumps({
+        "settings": {"host_ip": "10.0.0.5", "keystone_port": 5000, "glance_port": 9292, "memcached_port": 11211},
+        "endpoints": [{"service": "keystone", "name": "identity", "url": "http://10.0.0.5:5000/v3"},
+                      {"service": "glance", "name": "image", "url": "http://10.0.0.5:9292"}]}))
     (state / "last-run").write_text(RUN)
     old = state / "runs" / "20251231-000000-1"
     old.mkdir()
@@ -165,7 +167,8 @@ def test_settings(snap_compare, fixed: Path) -> None:  # type: ignore[no-untyped
         await _to_services(pilot)
         await pilot.press("ctrl+n")
         await pilot.pause()
-        await pilot.press("tab", "tab", "tab", "tab", "x")  # slow_seconds: not an integer
+        pilot.app.screen.query_one("#set-slow_seconds").focus()
+        await pilot.press("x")  # slow_seconds: not an integer
         await pilot.pause()
     assert snap_compare(flow_app(fixed), run_before=run_before)
 

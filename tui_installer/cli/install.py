@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tui_installer import catalog, journal, runlock, schema
+from tui_installer import catalog, journal, preview, runlock, schema
 from tui_installer import plan as planning
 from tui_installer.errors import UserError
 from tui_installer.model import Answers, Plan
@@ -58,13 +58,7 @@ def register(sub: Any, add_common: AddOptions, add_selection: AddOptions) -> Non
 # -- plan --------------------------------------------------------------------------------------------
 
 def parse_sets(items: list[str]) -> dict[str, str]:
-    overrides = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"expected KEY=VALUE, got {item!r}", key="--set")
-        overrides[key.strip()] = value
-    return overrides
+    return preview.split_sets(items)
 
 
 def load_plan(args: argparse.Namespace, *, removal: bool = False, purge: bool = False) -> Plan:
