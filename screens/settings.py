@@ -50,14 +50,6 @@ def hint_text(fields: Iterable[Field]) -> str:
     return hint
 
 
-def groups(fields: list[Field]) -> dict[str, list[Field]]:
-    """Fields by service, groups with a required field first, required fields first within a group."""
-    found: dict[str, list[Field]] = {}
-    for field in sorted(fields, key=lambda f: not f.required):
-        found.setdefault(field.service, []).append(field)
-    return found
-
-
 class SettingsScreen(FlowScreen):
     NAME = "settings"
 
@@ -67,7 +59,7 @@ class SettingsScreen(FlowScreen):
         labels = {f.name: f.name + (" *" if f.required else "") for f in self.fields.values()}
         self.width = min(max((len(t) for t in labels.values()), default=0) + 2, LABEL_MAX)
         with VerticalScroll(classes="form", id="settings-form"):
-            for service, fields in groups(list(self.fields.values())).items():
+            for service, fields in preview.groups(list(self.fields.values())).items():
                 yield Label(service, classes="setting-group", markup=False)
                 for field in (f for f in fields if not f.advanced or f.required):
                     yield from self.row(field, labels[field.name])

@@ -70,3 +70,27 @@ def test_parse_sets_types_like_install_does() -> None:
         preview.parse_sets(profile, ["slow_seconds"])
     with pytest.raises(UserError, match="unknown setting 'slow_second'"):
         preview.parse_sets(profile, ["slow_second=1"])
+
+
+def test_the_settings_command_shows_the_form(tmp_path: Path) -> None:
+    """`tui-installer settings`: the CLI's view of the same form, through the same API."""
+    import json
+    import subprocess
+    import sys
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "tui_installer", "settings", *args], capture_output=True,
+                              text=True, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, timeout=60)
+
+    out = run("-p", "compute-only", "--set", "virt_driver=fake")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0] == "openstack-base", "the group with a required setting comes first"
+    assert "controller_host *" in out.stdout and "(required)  [profile; host]" in out.stdout
+    assert "virt_driver" in out.stdout and "fake  [--set; choice libvirt|fake]" in out.stdout
+    assert "keystone_port" not in out.stdout and "advanced settings not shown: --all" in out.stdout
+    data = json.loads(run("-p", "all-in-one", "--all", "--format", "json").stdout)
+    port = next(f for f in data if f["name"] == "keystone_port")
+    assert (port["type"], port["advanced"], port["value"], port["origin"]) == ("port", True, 5000, "default")
+    bad = run("-p", "all-in-one", "--set", "glance_port=x")
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr == "tui-installer: error: --set: glance_port=x: expected a port number (1-65535)\n"

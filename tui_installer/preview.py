@@ -32,7 +32,7 @@ from .secrets import check_value as check_secret
 __all__ = ["Answers", "Endpoint", "Plan", "Profile", "ProfileInfo", "ServiceSpec", "SecretStore", "KEYRING_FILE",
            "MIN_LENGTH", "check_secret", "Field", "Check", "list_profiles", "load_profile", "is_path",
            "load_answers", "dump_answers", "services_for", "resolve_services", "why_required", "build_plan",
-           "plan_text", "plan_sh", "plan_from_json", "needs_secrets", "settings_form", "check_field",
+           "plan_text", "plan_sh", "plan_from_json", "needs_secrets", "settings_form", "groups", "check_field",
            "split_sets", "parse_sets", "render", "TEMPLATE_RE", "host_facts", "preflight_checks"]
 
 GIB = 1024 ** 3
@@ -104,6 +104,14 @@ def settings_form(profile: Profile, selected: Sequence[str], answers: Answers | 
             required=base[name] is None, choices=setting.choices, value=values[name], base=base[name],
             origin=_origin(origins.get(name), profile, answers), setting=setting))
     return fields
+
+
+def groups(fields: Sequence[Field]) -> dict[str, list[Field]]:
+    """Fields by service, groups with a required field first, required fields first within a group."""
+    found: dict[str, list[Field]] = {}
+    for field in sorted(fields, key=lambda f: not f.required):
+        found.setdefault(field.service, []).append(field)
+    return found
 
 
 def _origin(where: tuple[str, str] | None, profile: Profile, answers: Answers | None) -> str:
