@@ -37,6 +37,12 @@ def test_the_form_has_types_choices_descriptions_and_origins(tmp_path: Path) -> 
     assert list(form)[:3] == ["installer_python", "host_name", "host_ip"]
 
 
+def test_a_default_of_a_profiles_own_service_is_a_default() -> None:
+    form = _form(str(TUI_PROFILES / "tuidemo.yaml"))
+    assert (form["greeting"].origin, form["greeting"].value) == ("profile", "hello")
+    assert (form["slow_seconds"].origin, form["work_dir"].origin) == ("default", "default")
+
+
 def test_required_fields_and_the_one_validator() -> None:
     form = _form("compute-only")
     host = form["controller_host"]

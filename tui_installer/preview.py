@@ -117,12 +117,13 @@ def groups(fields: Sequence[Field]) -> dict[str, list[Field]]:
 def _origin(where: tuple[str, str] | None, profile: Profile, answers: Answers | None) -> str:
     if where is None:
         return "built-in"
-    source, _ = where
+    source, key = where
     if not source:
         return "--set"
     if answers is not None and source == answers.source:
         return "answers"
-    return "profile" if source == profile.source else "default"
+    inline_default = key.startswith("service_definitions.")  # a service of the profile's own
+    return "profile" if source == profile.source and not inline_default else "default"
 
 
 def check_field(field: Field, text: str) -> Any:

@@ -287,7 +287,7 @@ def parse_endpoints(value: Any, source: str, key: str) -> tuple[EndpointSpec, ..
                 raise error(source, join(at, k), "unknown key", hint="expected one of: " + ", ".join(ENDPOINT_KEYS))
             if not isinstance(v, str):
                 raise error(source, join(at, k), f"wrong type: expected a string, got {_yaml_type(v)}")
-        if item.get("path", "/").startswith("/") is False:
+        if not item.get("path", "/").startswith("/"):
             raise error(source, join(at, "path"), "a path starts with /")
         found.append(EndpointSpec(**item))
     return tuple(found)
