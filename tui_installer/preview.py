@@ -20,7 +20,7 @@ from typing import Any
 
 import psutil
 
-from . import catalog, planformat, schema, settingtypes
+from . import catalog, planformat, schema, settingtypes, settingvalues
 from . import plan as planning
 from .catalog import ProfileInfo
 from .errors import UserError
@@ -92,11 +92,11 @@ def settings_form(profile: Profile, selected: Sequence[str], answers: Answers | 
     """Every setting a plan of ``selected`` has, in plan order (built-ins, the profile's, the services')."""
     services = services_for(profile)
     order, _ = resolve_services(list(selected), services)
-    values, origins, defs = planning.merge_settings(profile, answers, overrides, services)
-    base, _, _ = planning.merge_settings(profile, None, None, services)
+    values, origins, defs = settingvalues.merge_settings(profile, answers, overrides, services)
+    base, _, _ = settingvalues.merge_settings(profile, None, None, services)
     owner = {n: s for s in reversed(order) for n in services[s].settings}
     fields = []
-    for name in planning.used_settings(profile, order, services):
+    for name in settingvalues.used_settings(profile, order, services):
         setting = defs[name]
         fields.append(Field(
             name=name, service=owner.get(name, "host" if name in settingtypes.BUILTIN_TYPES else profile.name),
@@ -150,11 +150,11 @@ def split_sets(items: Sequence[str] | None) -> dict[str, str]:
 
 
 def parse_sets(profile: Profile, items: Sequence[str]) -> dict[str, Any]:
-    """``--set k=v`` items, typed by the plan's own rule (``plan.apply_overrides``), or ``UserError``."""
+    """``--set k=v`` items, typed by the plan's own rule (``settingvalues.apply_overrides``), or ``UserError``."""
     overrides = split_sets(items)
-    defs = planning.definitions(services_for(profile), profile)
+    defs = settingvalues.definitions(services_for(profile), profile)
     values: dict[str, Any] = {}
-    planning.apply_overrides(values, {}, overrides, defs)
+    settingvalues.apply_overrides(values, {}, overrides, defs)
     return values
 
 
