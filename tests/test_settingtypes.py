@@ -22,14 +22,15 @@ GOOD = [
     ("port", 5000, 5000), ("port", "65535", 65535), ("boolean", "yes", True), ("boolean", False, False),
     ("ip", "10.0.0.5", "10.0.0.5"), ("ip", "::1", "::1"), ("hostname", "node-1.example", "node-1.example"),
     ("host", "db.local", "db.local"), ("host", "127.0.0.1", "127.0.0.1"),
-    ("cidr", "10.0.0.0/24", "10.0.0.0/24"), ("path", "/var/lib/x y", "/var/lib/x y"),
+    ("cidr", "10.0.0.0/24", "10.0.0.0/24"), ("path", "/var/lib/glance-2", "/var/lib/glance-2"),
 ]
 BAD = [
     ("string", "two\nlines"), ("string", True), ("integer", "5k"), ("integer", 2.5), ("integer", True),
     ("number", "many"), ("port", 0), ("port", "70000"), ("port", "$(id)"), ("boolean", "maybe"),
     ("ip", "10.0.0.300"), ("ip", "localhost"), ("hostname", "a;b"), ("hostname", "-lead"),
     ("hostname", "10.0.0.1"), ("hostname", "a b"), ("host", "x`id`"), ("cidr", "10.0.0.1/24"),
-    ("cidr", "10.0.0.0"), ("path", "relative/dir"), ("path", "/tmp/x\n"), ("choice", "xen"),
+    ("cidr", "10.0.0.0"), ("path", "relative/dir"), ("path", "/tmp/x\n"), ("path", "/var/lib/x y"),
+    ("path", "/x;id"), ("path", "/x$(id)"), ("path", "/x'y"), ("choice", "xen"),
 ]
 
 

@@ -26,12 +26,15 @@ FALSE = ("false", "no", "off", "0")
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 HOSTNAME_RE = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(\.{_LABEL})*\Z")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+#: a path holds no space and nothing a shell reads as syntax
+PATH_RE = re.compile(r"/[A-Za-z0-9._/+@:,=~-]*\Z")
 #: what each type means, for error messages and the TUI
 EXPECTED = {
     "string": "a line of text", "integer": "an integer", "number": "a number",
     "port": "a port number (1-65535)", "boolean": "a boolean (true or false)", "ip": "an IP address",
     "hostname": "a host name (letters, digits, '-' and '.')", "host": "an IP address or a host name",
-    "cidr": "a network in CIDR notation (10.0.0.0/24)", "path": "an absolute path (/...)",
+    "cidr": "a network in CIDR notation (10.0.0.0/24)",
+    "path": "an absolute path of letters, digits and ._-+@:,=~/",
     "choice": "one of the choices",
 }
 #: the type of each built-in setting (``hostfacts.builtin_settings``)
@@ -186,7 +189,7 @@ def _cidr(setting: SettingDef, value: Any) -> Any:
 
 def _path(setting: SettingDef, value: Any) -> Any:
     text = _text(value)
-    return text if isinstance(text, str) and text.startswith("/") else _BAD
+    return text if isinstance(text, str) and PATH_RE.match(text) else _BAD
 
 
 def _choice(setting: SettingDef, value: Any) -> Any:
