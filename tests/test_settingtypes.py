@@ -72,6 +72,8 @@ def _service(tmp_path: Path, settings: str) -> Path:
     ("  d:\n    type: string\n    descripton: x\n", r"svc.yaml:5: settings.d.descripton: unknown key"),
     ("  d: {default: 1, advanced: yes please}\n", r"svc.yaml:3: settings.d.advanced: wrong type: expected a boolean"),
     ("  d: [1]\n", r"svc.yaml:3: settings.d: wrong type: expected a default"),
+    ("  d: {type: integer, default: 3, min: true}\n", r"svc.yaml:3: settings.d.min: wrong type: expected a number"),
+    ("  d: {type: string, default: a, pattern: '(['}\n", r"svc.yaml:3: settings.d.pattern: invalid regular"),
 ])
 def test_bad_declarations_name_file_line_key(tmp_path: Path, settings: str, error: str) -> None:
     with pytest.raises(UserError, match=error):
@@ -83,6 +85,8 @@ def test_untyped_settings_take_the_type_of_their_default(tmp_path: Path) -> None
     assert {n: d.type for n, d in spec.setting_defs.items()} == {"n": "integer", "f": "boolean", "s": "string",
                                                                  "r": "string"}
     assert spec.settings == {"n": 3, "f": True, "s": "text", "r": None}
+    typed = schema.load_service_file(_service(tmp_path, "  w: {type: integer, default: '4', min: 1}\n"))
+    assert typed.settings == {"w": 4} and typed.setting_defs["w"].min == 1, "a default is typed too"
 
 
 def _aio(tmp_path: Path, settings: str) -> Path:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import replace
 from typing import Any
 
 from .model import EndpointSpec, SettingDef
@@ -239,30 +240,31 @@ def _declared(name: str, decl: dict[str, Any], source: str, at: str) -> SettingD
     kind = decl.get("type", "choice" if "choices" in decl else infer(default))
     if kind not in TYPES:
         raise error(source, join(at, "type"), f"unknown type {kind!r}", hint="expected one of: " + ", ".join(TYPES))
-    kw: dict[str, Any] = {"name": name, "default": default, "type": kind}
-    for k, want in (("description", str), ("advanced", bool), ("pattern", str)):
-        if k in decl and not isinstance(decl[k], want):
-            raise error(source, join(at, k), f"wrong type: expected a {_yaml_type(want())}, "
-                                             f"got {_yaml_type(decl[k])}")
-        if k in decl:
-            kw[k] = decl[k]
-    for k in ("min", "max"):
-        if k in decl and (isinstance(decl[k], bool) or not isinstance(decl[k], (int, float))):
-            raise error(source, join(at, k), f"wrong type: expected a number, got {_yaml_type(decl[k])}")
-        if k in decl:
-            kw[k] = decl[k]
-    kw["choices"] = _choices(decl, kind, source, at)
-    if kw.get("pattern") is not None:
-        try:
-            re.compile(kw["pattern"])
-        except re.error as exc:
-            raise error(source, join(at, "pattern"), f"invalid regular expression: {exc}") from None
-    setting = SettingDef(**kw)
+    setting = SettingDef(name=name, default=default, type=kind, choices=_choices(decl, kind, source, at),
+                         **_options(decl, source, at))
     try:
-        check(setting, default)
+        return replace(setting, default=check(setting, default))
     except ValueError as exc:
         raise error(source, join(at, "default"), f"the default does not fit: {exc}, got {default!r}") from None
-    return setting
+
+
+def _options(decl: dict[str, Any], source: str, at: str) -> dict[str, Any]:
+    """description, advanced, pattern, min and max, each of its own type."""
+    found: dict[str, Any] = {}
+    for k, want in (("description", (str,)), ("advanced", (bool,)), ("pattern", (str,)), ("min", (int, float)),
+                    ("max", (int, float))):
+        if k not in decl:
+            continue
+        if not isinstance(decl[k], want) or (bool not in want and isinstance(decl[k], bool)):
+            expected = "a number" if k in ("min", "max") else f"a {_yaml_type(want[0]())}"
+            raise error(source, join(at, k), f"wrong type: expected {expected}, got {_yaml_type(decl[k])}")
+        found[k] = decl[k]
+    if "pattern" in found:
+        try:
+            re.compile(found["pattern"])
+        except re.error as exc:
+            raise error(source, join(at, "pattern"), f"invalid regular expression: {exc}") from None
+    return found
 
 
 def _choices(decl: dict[str, Any], kind: str, source: str, at: str) -> tuple[str, ...]:
