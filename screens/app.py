@@ -19,7 +19,7 @@ from tui_installer.screens.dialogs import ConfirmScreen, HelpScreen, PassphraseS
 from tui_installer.screens.progress import STALL_SECONDS, ProgressScreen
 from tui_installer.screens.session import Session, answers_file_for_run
 
-from tui_installer import client
+from tui_installer import client, preview
 from tui_installer.errors import UserError
 from tui_installer.statedir import PASSPHRASE_ENV, StateDir
 
@@ -246,33 +246,18 @@ def run_tui(args: argparse.Namespace) -> int:
 
 
 def needs_keyring(session: Session, answers: Path | None) -> bool:
-    """Whether the plan to be installed has secrets (then the engine needs the keyring's passphrase).
+    """Whether the selection to be installed has secrets (then the engine needs the keyring's passphrase).
     When that cannot be told, ask: a passphrase too many is better than an engine that cannot start."""
-    from tui_installer import catalog, schema
-    from tui_installer import plan as planning
-
     try:
         if answers is None:
-            return bool((session.plan or session.build_plan()).secrets)
-        given = schema.load_answers(answers)
-        return bool(planning.build(catalog.load_profile(str(given.profile)), answers=given).secrets)
+            return session.needs_secrets()
+        given = preview.load_answers(answers)
+        return preview.needs_secrets(preview.load_profile(str(given.profile)), given)
     except (UserError, ValueError, OSError):
         return True
 
 
 def apply_sets(session: Session, items: list[str]) -> None:
-    """``--set k=v`` on the TUI's command line: typed like the setting's default, as the engine does."""
-    from tui_installer.screens.settings import base_values
-
-    from tui_installer import hostfacts as setting_values
-    from tui_installer.cli.install import parse_sets
-    from tui_installer.errors import UserError
-
-    _, declared, _ = base_values(session)
-    for name, text in parse_sets(items).items():
-        if name not in declared:
-            raise UserError(f"unknown setting {name!r}", key="--set")
-        try:
-            session.settings[name] = setting_values.coerce(text, declared[name])
-        except ValueError as exc:
-            raise UserError(f"{name}={text}: {exc}", key="--set") from None
+    """``--set k=v`` on the TUI's command line: typed by the plan's own rule, as ``install`` does."""
+    assert session.profile is not None
+    session.settings.update(preview.parse_sets(session.profile, items))

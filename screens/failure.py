@@ -19,7 +19,7 @@ from textual.widgets import Button, Label, RichLog, Static
 from tui_installer.screens.runstate import Failure
 
 from tui_installer.errors import UserError
-from tui_installer.model import Step
+from tui_installer.preview import Step
 from tui_installer.statedir import RunFiles
 
 CHOICES = (("retry", "Retry", "r"), ("skip", "Skip", "s"), ("shell", "Shell", "o"),

@@ -18,7 +18,8 @@ from textual.widgets import Button, Input, Label
 from tui_installer.screens.flow import FlowScreen
 
 from tui_installer.errors import UserError
-from tui_installer.secrets import MIN_LENGTH, SecretStore, check_value
+from tui_installer.preview import MIN_LENGTH, SecretStore
+from tui_installer.preview import check_secret as check_value
 from tui_installer.statedir import PASSPHRASE_ENV, StateDir
 
 

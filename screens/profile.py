@@ -11,7 +11,7 @@ from textual.widgets.option_list import Option
 from tui_installer.screens.flow import FlowScreen
 from tui_installer.screens.messages import FlowNext
 
-from tui_installer import catalog
+from tui_installer import preview
 from tui_installer.errors import UserError
 
 
@@ -22,7 +22,7 @@ class ProfileScreen(FlowScreen):
         yield Label("Choose a preset (Enter), or give the path of a profile or answers file below.",
                     classes="hint")
         options = []
-        for info in catalog.list_profiles():
+        for info in preview.list_profiles():
             prompt = Group(Text(info.name, "bold"), Padding(Text(info.description, "dim"), (0, 0, 0, 2)))
             options.append(Option(prompt, id=info.name))
         yield OptionList(*options, id="presets")
@@ -32,7 +32,7 @@ class ProfileScreen(FlowScreen):
     def on_mount(self) -> None:
         presets = self.query_one("#presets", OptionList)
         current = self.session.profile_arg
-        if current and not catalog.is_path(current):
+        if current and not preview.is_path(current):
             for i in range(presets.option_count):
                 if presets.get_option_at_index(i).id == current:
                     presets.highlighted = i

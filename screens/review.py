@@ -16,9 +16,9 @@ from textual.widgets.tree import TreeNode
 from tui_installer.screens.flow import FlowScreen
 from tui_installer.screens.messages import StartInstall
 
-from tui_installer import plan as planning
+from tui_installer import preview
 from tui_installer.errors import UserError
-from tui_installer.model import Plan
+from tui_installer.preview import Plan
 from tui_installer.statedir import write_private
 
 
@@ -77,7 +77,7 @@ class ReviewScreen(FlowScreen):
         if self.session.plan is None:
             return
         path = self.target(".sh")
-        write_private(path, planning.to_sh(self.session.plan), mode=0o700)
+        write_private(path, preview.plan_sh(self.session.plan), mode=0o700)
         self.notify(f"Saved {path}: secrets are read from the environment, never stored in it", timeout=8)
 
     def leave(self) -> bool:

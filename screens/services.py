@@ -16,7 +16,7 @@ from textual.widgets.option_list import OptionDoesNotExist
 from textual.widgets.selection_list import Selection
 from tui_installer.screens.flow import FlowScreen
 
-from tui_installer import plan as planning
+from tui_installer import preview
 from tui_installer.errors import UserError
 
 ROW_WIDTH = 72  # what fits beside the check box inside the list's border at 80 columns
@@ -99,7 +99,7 @@ class ServicesScreen(FlowScreen):
 
     def remove_service(self, name: str) -> None:
         order, _ = self.session.resolved()
-        needed_by = planning.why_required(name, order, self.session.services())
+        needed_by = preview.why_required(name, order, self.session.services())
         why = self.query_one("#why", Static)
         if needed_by:
             self.query_one("#services", SelectionList).select(name)

@@ -14,9 +14,8 @@ from typing import Any
 
 import yaml
 
-from tui_installer import catalog, schema
-from tui_installer import plan as planning
-from tui_installer.model import Answers, Plan, Profile, ServiceSpec
+from tui_installer import preview
+from tui_installer.preview import Answers, Plan, Profile, ServiceSpec
 from tui_installer.statedir import StateDir, history, write_private
 
 
@@ -38,12 +37,12 @@ class Session:
     # -- profile and services ----------------------------------------------------------------------
     def choose_profile(self, name_or_path: str) -> Profile:
         """Load a preset or a profile file; a file that is an answers file is taken as one."""
-        if catalog.is_path(name_or_path) and _is_answers_file(name_or_path):
+        if preview.is_path(name_or_path) and _is_answers_file(name_or_path):
             self.load_answers(name_or_path)
             assert self.profile is not None
             return self.profile
-        self.profile = catalog.load_profile(name_or_path)
-        is_path = catalog.is_path(name_or_path)
+        self.profile = preview.load_profile(name_or_path)
+        is_path = preview.is_path(name_or_path)
         self.profile_arg = str(Path(name_or_path).resolve()) if is_path else name_or_path
         self.selected = list(self.profile.services)
         self.settings = {}
@@ -51,7 +50,7 @@ class Session:
         return self.profile
 
     def load_answers(self, path: str) -> Answers:
-        answers = schema.load_answers(path)
+        answers = preview.load_answers(path)
         if not answers.profile:
             raise ValueError(f"{path}: the answers file names no profile")
         self.use_answers(answers)
@@ -61,7 +60,7 @@ class Session:
     def use_answers(self, answers: Answers) -> None:
         """Take the profile, services and settings of ``answers`` as the operator's choices."""
         assert answers.profile
-        self.profile = catalog.load_profile(answers.profile)
+        self.profile = preview.load_profile(answers.profile)
         self.profile_arg = answers.profile
         selected = [s for s in self.profile.services if s not in answers.remove_services]
         self.selected = selected + [s for s in answers.add_services if s not in selected]
@@ -70,11 +69,11 @@ class Session:
 
     def services(self) -> dict[str, ServiceSpec]:
         assert self.profile is not None
-        return catalog.services_for(self.profile)
+        return preview.services_for(self.profile)
 
     def resolved(self) -> tuple[list[str], dict[str, str]]:
         """The selection with its dependencies, and why each was added."""
-        return planning.resolve_services(self.selected, self.services())
+        return preview.resolve_services(self.selected, self.services())
 
     # -- answers and plan --------------------------------------------------------------------------
     def answers(self) -> Answers:
@@ -86,21 +85,22 @@ class Session:
                        source=self.answers_source or "<tui>")
 
     def answers_yaml(self) -> str:
-        a = self.answers()
-        data: dict[str, Any] = {"profile": a.profile}
-        if a.add_services:
-            data["add_services"] = list(a.add_services)
-        if a.remove_services:
-            data["remove_services"] = list(a.remove_services)
-        if a.settings:
-            data["settings"] = dict(a.settings)
-        return "# tui-installer answers file: replay with `tui-installer install -a THIS_FILE --yes`\n" + \
-            yaml.safe_dump(data, sort_keys=False)
+        return ("# tui-installer answers file: replay with `tui-installer install -a THIS_FILE --yes`\n"
+                + preview.dump_answers(self.answers()))
 
     def build_plan(self) -> Plan:
         assert self.profile is not None
-        self.plan = planning.build(self.profile, answers=self.answers())
+        self.plan = preview.build_plan(self.profile, answers=self.answers())
         return self.plan
+
+    def form(self) -> list[preview.Field]:
+        """The settings form of the current selection, with the operator's values over the profile's."""
+        assert self.profile is not None
+        return preview.settings_form(self.profile, self.selected, self.answers())
+
+    def needs_secrets(self) -> bool:
+        assert self.profile is not None
+        return preview.needs_secrets(self.profile, self.answers())
 
     def save_answers(self, path: Path | None = None) -> Path:
         """Write the answers file (mode 0600: it names the host's layout). Default: in the state dir."""

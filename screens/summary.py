@@ -14,7 +14,7 @@ from textual.widgets import Footer, Label, Static
 from tui_installer.screens.runstate import RunState, fmt_duration
 
 from tui_installer.errors import UserError
-from tui_installer.model import Plan
+from tui_installer.preview import Plan
 from tui_installer.statedir import StateDir
 
 CLOUDS_YAML = Path("/etc/openstack/clouds.yaml")
@@ -81,13 +81,11 @@ def run_plan(state: StateDir, run: str) -> Plan | None:
 
 
 def endpoints_text(plan: Plan | None) -> str:
-    """Service endpoints from the plan's settings (``host_ip`` and every ``*_port``)."""
-    settings = plan.settings if plan else {}
-    host = settings.get("host_ip")
-    ports = {k[:-5]: v for k, v in sorted(settings.items()) if k.endswith("_port")}
-    if not host or not ports:
+    """The API endpoints the plan's services declare (``endpoints:`` in their files, resolved in the plan)."""
+    endpoints = plan.endpoints if plan else ()
+    if not endpoints:
         return ""
-    return "\nEndpoints:\n" + "\n".join(f"  {name:<12} {host}:{port}" for name, port in ports.items())
+    return "\nEndpoints:\n" + "\n".join(f"  {e.service:<12} {e.url}" for e in endpoints)
 
 
 def _read_clouds(path: Path) -> dict[str, Any]:

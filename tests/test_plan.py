@@ -160,7 +160,7 @@ def test_json_is_stable_documented_and_reads_back() -> None:
     assert text == plan.to_json(plan.build(catalog.load_profile("demo"), overrides=HOST))
     data = json.loads(text)
     assert list(data) == ["format", "profile", "profile_source", "services", "added", "settings",
-                          "secrets", "phases"]
+                          "secrets", "phases", "endpoints"]
     assert data["format"] == 1 and data["secrets"] == ["hello_password"]
     step = data["phases"][1]["steps"][0]
     assert list(step) == ["id", "service", "phase", "name", "description", "command", "argv", "shell",

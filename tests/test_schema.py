@@ -52,8 +52,7 @@ EXPECTED = {
     "conflicting-default": f"7: {SD}.hello.settings.prefix: default '/srv/stack' differs from "
                            "'/opt/stack' in openstack-base (settings are shared: declare the same default, or "
                            "declare it in one service and require that service)",
-    "bad-settings-type": "4: settings.keystone_port: wrong type: expected integer like the default 5000, "
-                         "got 'five thousand'",
+    "bad-settings-type": "4: settings.keystone_port: expected a port number (1-65535), got 'five thousand'",
     "relative-creates": f"9: {SD}.hello.phases.install[0].creates: must be an absolute path, got 'marker'",
     "bad-package": f"7: {SD}.hello.packages[1]: invalid package name 'curl; rm -rf /' (must match "
                    "[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?)",

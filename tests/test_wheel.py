@@ -24,6 +24,8 @@ def test_wheel_installs_in_a_fresh_venv_and_runs(tmp_path):
     assert "tui_installer/services/keystone.yaml" in names
     # the pinned OpenStack release ships with the installer: pip install -c needs the file
     assert any(n.startswith("tui_installer/services/constraints-") and n.endswith(".txt") for n in names)
+    # the published JSON Schema of the file formats, for editors (docs/SERVICE-FORMAT.md)
+    assert {f"tui_installer/schemas/{kind}.schema.json" for kind in ("service", "profile", "answers")} <= set(names)
 
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True, system_site_packages=False).create(env_dir)

@@ -13,7 +13,7 @@ from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
 
-from . import schema, yamlsrc
+from . import schema, settingtypes, yamlsrc
 from .errors import UserError
 from .model import Profile, ServiceSpec
 
@@ -128,6 +128,22 @@ def check_catalog(services: Mapping[str, ServiceSpec], extra_settings: Iterable[
             if setting not in known:
                 raise at.fail(f"unknown setting {{{{ {setting} }}}} in template",
                               hint=f"declare it in {spec.name}'s settings")
+        _check_endpoints(spec, known, services)
+
+
+def _check_endpoints(spec: ServiceSpec, known: set[str], services: Mapping[str, ServiceSpec]) -> None:
+    """An endpoint names a port setting and a host setting the service can see."""
+    types = {n: d.type for s in services.values() for n, d in s.setting_defs.items()}
+    types.update(settingtypes.BUILTIN_TYPES)
+    for i, endpoint in enumerate(spec.endpoints):
+        for key, setting, want in (("port", endpoint.port, ("port",)),
+                                   ("host", endpoint.host, ("ip", "host", "hostname"))):
+            if setting not in known:
+                raise schema.service_error(spec, f"endpoints[{i}].{key}", f"unknown setting {setting!r}",
+                                           hint=f"declare it in {spec.name}'s settings")
+            if types.get(setting) not in want:
+                raise schema.service_error(spec, f"endpoints[{i}].{key}",
+                                           f"setting {setting!r} is not of type {' or '.join(want)}")
 
 
 def _check_defaults(services: Mapping[str, ServiceSpec]) -> None:
@@ -145,6 +161,11 @@ def _check_defaults(services: Mapping[str, ServiceSpec]) -> None:
                                     f"default {default!r} differs from {theirs!r} in {other.name}",
                                     "settings are shared: declare the same default, or declare it in one "
                                     "service and require that service")
+            mine, their_def = spec.setting_defs.get(name), other.setting_defs.get(name)
+            if mine and their_def and (mine.type, mine.choices) != (their_def.type, their_def.choices):
+                raise schema.service_error(spec, f"settings.{name}",
+                                           f"type {mine.type} differs from {their_def.type} in {other.name}",
+                                           "settings are shared: declare the same type")
 
 
 def closure(names: list[str], get: Callable[[str], ServiceSpec]) -> list[str]:

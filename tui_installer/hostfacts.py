@@ -1,4 +1,4 @@
-"""Setting values: built-in host facts, and typing of values given as text (``--set k=v``).
+"""Setting values: built-in host facts, and how a value is written into a template.
 
 The built-ins (``installer_python``, ``host_name``, ``host_ip``) are defaults every service may use in a
 template without declaring them; like any setting they can be overridden by a profile, an answers file
@@ -10,9 +10,6 @@ from __future__ import annotations
 import socket
 import sys
 from typing import Any
-
-TRUE = ("true", "yes", "on", "1")
-FALSE = ("false", "no", "off", "0")
 
 
 def default_route_ip() -> str:
@@ -38,44 +35,6 @@ def builtin_settings() -> dict[str, Any]:
         "host_name": socket.gethostname(),
         "host_ip": default_route_ip(),
     }
-
-
-def coerce(text: str, default: Any) -> Any:
-    """Type ``text`` like ``default`` (bool, int, float; str or no default: unchanged).
-
-    Raises ``ValueError`` with a short reason when the text does not fit.
-    """
-    if isinstance(default, bool):
-        low = text.strip().lower()
-        if low in TRUE:
-            return True
-        if low in FALSE:
-            return False
-        raise ValueError("expected a boolean (true/false)")
-    if isinstance(default, int):
-        try:
-            return int(text)
-        except ValueError:
-            raise ValueError("expected an integer") from None
-    if isinstance(default, float):
-        try:
-            return float(text)
-        except ValueError:
-            raise ValueError("expected a number") from None
-    return text
-
-
-def fits(value: Any, default: Any) -> bool:
-    """Whether a typed value (from YAML) may replace ``default``: same kind, an int for a float."""
-    if default is None or value is None:
-        return True
-    if isinstance(default, bool) or isinstance(value, bool):
-        return isinstance(default, bool) and isinstance(value, bool)
-    if isinstance(default, float):
-        return isinstance(value, (int, float))
-    if isinstance(default, str):
-        return isinstance(value, (str, int, float))
-    return type(value) is type(default)
 
 
 def render(value: Any) -> str:

@@ -46,6 +46,43 @@ class StepSpec:
 
 
 @dataclass(frozen=True)
+class SettingDef:
+    """A declared setting: its type (``settingtypes.TYPES``), default (``None``: required) and how the
+    operator is told about it. ``name: default`` in a service file gives the type of its default."""
+
+    name: str
+    default: Any
+    type: str = "string"
+    description: str = ""
+    #: folded away in the TUI: most operators never change it
+    advanced: bool = False
+    choices: tuple[str, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    #: a regular expression a string must match in full
+    pattern: str | None = None
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    """An API a service serves, as declared: ``http://{host}:{port}{path}`` from settings' values."""
+
+    name: str
+    port: str  # the setting holding the port
+    path: str = ""
+    host: str = "host_ip"  # the setting holding the address
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A resolved API endpoint of a plan (for the summary and ``plan --format json``)."""
+
+    service: str
+    name: str
+    url: str
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     name: str
     description: str = ""
@@ -58,6 +95,9 @@ class ServiceSpec:
     phases: dict[str, tuple[StepSpec, ...]] = field(default_factory=dict)
     #: where it was defined (file path), for error messages
     source: str = ""
+    #: the typed declaration of each of ``settings`` (same names, same defaults)
+    setting_defs: dict[str, SettingDef] = field(default_factory=dict)
+    endpoints: tuple[EndpointSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -139,6 +179,7 @@ class Plan:
     settings: dict[str, Any]
     secrets: tuple[str, ...]
     phases: tuple[Phase, ...]
+    endpoints: tuple[Endpoint, ...] = ()
 
     def steps(self) -> list[Step]:
         return [s for p in self.phases for s in p.steps]

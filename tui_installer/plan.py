@@ -17,8 +17,20 @@ from typing import Any
 from . import catalog as catalog_mod
 from . import hostfacts, schema, yamlsrc
 from .errors import UserError
-from .model import INSTALL_PHASES, REMOVE_PHASES, Answers, Phase, Plan, Profile, ServiceSpec, Step, StepSpec
+from .model import (
+    INSTALL_PHASES,
+    REMOVE_PHASES,
+    Answers,
+    Endpoint,
+    Phase,
+    Plan,
+    Profile,
+    ServiceSpec,
+    Step,
+    StepSpec,
+)
 from .planformat import to_json, to_sh, to_text
+from .settingvalues import resolve_settings
 
 __all__ = ["build", "build_removal", "resolve_services", "why_required", "fingerprint",
            "to_text", "to_json", "to_sh", "APT_STEP_ID"]
@@ -78,114 +90,6 @@ def _selection(profile: Profile, answers: Answers | None, catalog: Catalog) -> l
             raise yamlsrc.error(answers.source, f"remove_services[{i}]",
                                 f"cannot remove {name!r}: required by {', '.join(needed_by)}")
     return selected
-
-
-def _declared(catalog: Catalog, profile: Profile) -> dict[str, Any]:
-    """Every setting any service declares, with its default; built-ins first.
-
-    A profile may introduce settings of its own (for its inline services): their value is their default.
-    """
-    declared = hostfacts.builtin_settings()
-    for spec in catalog.values():
-        for name, default in spec.settings.items():
-            declared.setdefault(name, default)
-    for name, value in profile.settings.items():
-        declared.setdefault(name, value)
-    return declared
-
-
-Origins = dict[str, tuple[str, str]]  # setting -> (file, key) where its value was given
-
-
-def _layer(values: dict[str, Any], origins: Origins, given: Mapping[str, Any], declared: Mapping[str, Any],
-           source: str) -> None:
-    for name, value in given.items():
-        if name not in declared:
-            raise yamlsrc.error(source, f"settings.{name}", f"unknown setting {name!r}",
-                                "no service declares it")
-        if isinstance(value, str) and not hostfacts.fits(value, declared[name]):
-            try:  # "5000" typed into the TUI or quoted in YAML: fine if it reads as the default's type
-                value = hostfacts.coerce(value, declared[name])
-            except ValueError:
-                pass
-        if not hostfacts.fits(value, declared[name]):
-            raise yamlsrc.error(source, f"settings.{name}",
-                                f"wrong type: expected {schema.type_name(declared[name])} like the default "
-                                f"{declared[name]!r}, got {value!r}")
-        values[name] = value
-        origins[name] = (source, f"settings.{name}")
-
-
-def _overrides(values: dict[str, Any], origins: Origins, overrides: Mapping[str, str],
-               declared: Mapping[str, Any]) -> None:
-    for name, text in overrides.items():
-        if name not in declared:
-            hint = difflib.get_close_matches(name, list(declared), n=3)
-            raise UserError(f"unknown setting {name!r}", key="--set",
-                            hint=("did you mean " + ", ".join(hint) + "?") if hint else None)
-        try:
-            values[name] = hostfacts.coerce(text, declared[name])
-        except ValueError as exc:
-            raise UserError(f"{name}={text}: {exc}", key="--set") from None
-        origins[name] = ("", f"--set {name}")
-
-
-def _origin_error(origins: Origins, name: str, message: str, hint: str | None = None) -> UserError:
-    source, key = origins[name]
-    return yamlsrc.error(source, key, message, hint) if source else UserError(message, key=key, hint=hint)
-
-
-def _expand(values: Mapping[str, Any], origins: Origins) -> dict[str, Any]:
-    """Settings whose value holds ``{{ other }}`` (``controller_host: "{{ host_ip }}"``) get it filled in."""
-    done: dict[str, Any] = {}
-
-    def get(name: str, stack: tuple[str, ...]) -> Any:
-        if name in done:
-            return done[name]
-        if name in stack:
-            cycle = " -> ".join(stack + (name,))
-            raise _origin_error(origins, name, "settings refer to each other: " + cycle)
-        value = values[name]
-        if isinstance(value, str) and "{{" in value:
-            def one(match: Any) -> str:
-                ref = match.group(1).strip()
-                if ref not in values:
-                    raise _origin_error(origins, name, f"unknown setting {{{{ {ref} }}}} in template")
-                return hostfacts.render(get(ref, stack + (name,)))
-            value = schema.TEMPLATE_RE.sub(one, value)
-        done[name] = value
-        return value
-
-    return {name: get(name, ()) for name in values}
-
-
-def resolve_settings(profile: Profile, answers: Answers | None, overrides: Mapping[str, str] | None,
-                     order: Sequence[str], catalog: Catalog) -> dict[str, Any]:
-    """Service defaults < profile < answers file < ``--set``; only the plan's own settings are kept.
-
-    A setting left null (a service's required setting, or one a profile sets to null to demand it) is
-    an error naming where it was declared.
-    """
-    declared = _declared(catalog, profile)
-    values = dict(declared)
-    origins: Origins = {}
-    for spec in catalog.values():
-        for name in spec.settings:
-            origins.setdefault(name, (spec.source, schema.service_key(spec, f"settings.{name}")))
-    _layer(values, origins, profile.settings, declared, profile.source)
-    if answers is not None:
-        _layer(values, origins, answers.settings, declared, answers.source)
-    _overrides(values, origins, overrides or {}, declared)
-    values = _expand(values, origins)
-    used = list(hostfacts.builtin_settings()) + list(profile.settings)
-    for name in order:
-        used += list(catalog[name].settings)
-        for setting in catalog[name].settings:
-            if values.get(setting) is None:
-                raise _origin_error(origins, setting, f"missing required setting {setting!r}",
-                                    f"needed by {name}: give it with --set {setting}=VALUE, "
-                                    "in the profile or an answers file")
-    return {name: values[name] for name in dict.fromkeys(used)}
 
 
 def render(text: str, values: Mapping[str, Any]) -> str:
@@ -272,7 +176,17 @@ def _plan(profile: Profile, services: Catalog, order: list[str], added: dict[str
     else:
         secrets = tuple(dict.fromkeys(s for p in phases for step in p.steps for s in step.secrets))
     return Plan(profile=profile.name, profile_source=profile.source, services=tuple(order), added=added,
-                settings=values, secrets=secrets, phases=phases)
+                settings=values, secrets=secrets, phases=phases, endpoints=endpoints(order, services, values))
+
+
+def endpoints(order: Sequence[str], services: Catalog, values: Mapping[str, Any]) -> tuple[Endpoint, ...]:
+    """The APIs the plan's services declare, with the plan's values (the summary lists them)."""
+    return tuple(Endpoint(name, e.name, f"http://{_url_host(values[e.host])}:{values[e.port]}{e.path}")
+                 for name in order for e in services[name].endpoints)
+
+
+def _url_host(host: Any) -> str:
+    return f"[{host}]" if ":" in str(host) else str(host)
 
 
 def build(profile: Profile, *, answers: Answers | None = None, overrides: Mapping[str, str] | None = None,

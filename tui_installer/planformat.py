@@ -11,7 +11,7 @@ import re
 import shlex
 from typing import Any
 
-from .model import Phase, Plan, Prompt, Step
+from .model import Endpoint, Phase, Plan, Prompt, Step
 
 FORMAT_VERSION = 1
 
@@ -39,6 +39,7 @@ def to_dict(plan: Plan) -> dict[str, Any]:
         "services": list(plan.services), "added": dict(plan.added), "settings": dict(plan.settings),
         "secrets": list(plan.secrets),
         "phases": [{"name": p.name, "steps": [_step_json(s) for s in p.steps]} for p in plan.phases],
+        "endpoints": [{"service": e.service, "name": e.name, "url": e.url} for e in plan.endpoints],
     }
 
 
@@ -67,7 +68,8 @@ def from_json(text: str) -> Plan:
                 services=tuple(data["services"]), added=dict(data["added"]),
                 settings=dict(data["settings"]), secrets=tuple(data["secrets"]),
                 phases=tuple(Phase(p["name"], tuple(_step_from(s) for s in p["steps"]))
-                             for p in data["phases"]))
+                             for p in data["phases"]),
+                endpoints=tuple(Endpoint(**e) for e in data.get("endpoints", [])))
 
 
 def to_text(plan: Plan) -> str:

@@ -12,12 +12,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from . import yamlsrc
+from . import settingtypes, yamlsrc
 from .errors import UserError
 from .model import ALL_PHASES, Answers, Profile, Prompt, ServiceSpec, StepSpec
 from .yamlsrc import error, join
 
-SERVICE_KEYS = ("description", "requires", "secrets", "settings", "packages", "phases")
+SERVICE_KEYS = ("description", "requires", "secrets", "settings", "endpoints", "packages", "phases")
 STEP_KEYS = ("name", "run", "env", "cwd", "timeout", "idle_timeout", "retries", "retry_delay",
              "creates", "unless", "prompts", "description")
 PROFILE_KEYS = ("name", "description", "services", "settings", "service_definitions")
@@ -248,7 +248,8 @@ def parse_service(name: str, value: Any, source: str, key: str = "") -> ServiceS
     data = _mapping(value if value is not None else {}, at, SERVICE_KEYS)
     _string(name, at, pattern=NAME_RE, what="service name")
     refs: list[tuple[str, _At]] = []
-    settings = _settings(_opt(data, "settings", {}), at / "settings")
+    defs = settingtypes.parse_settings(_opt(data, "settings", {}), source, (at / "settings").key)
+    settings = {n: d.default for n, d in defs.items()}
     spec = ServiceSpec(
         name=name,
         description=_string(_opt(data, "description", ""), at / "description"),
@@ -260,6 +261,8 @@ def parse_service(name: str, value: Any, source: str, key: str = "") -> ServiceS
                           what="package name"),
         phases=_phases(_opt(data, "phases", {}), at / "phases", refs),
         source=source,
+        setting_defs=defs,
+        endpoints=settingtypes.parse_endpoints(_opt(data, "endpoints", []), source, (at / "endpoints").key),
     )
     _check_secrets(spec, at)
     _REFS[(source, name)] = refs

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 from textual import events
-from textual.widgets import Input, Label, Sparkline
+from textual.widgets import Collapsible, Input, Label, Select, Sparkline
 from tui_installer.screens import summary
 from tui_installer.screens.app import InstallerApp
 from tui_installer.screens.passwords import PasswordsScreen
@@ -104,6 +104,38 @@ def test_settings_shows_profile_settings_and_enforces_required_ones(tmp_path: Pa
     assert "controller_host *" in labels and fields["controller_host"] == ""
     assert session.settings == {"controller_host": "127.0.0.1", "host_name": "node2"}
     assert session.build_plan().settings["controller_host"] == "127.0.0.1"
+
+
+def test_settings_form_is_generated_from_the_declarations(tmp_path: Path) -> None:
+    """Choices as a selector, descriptions shown, advanced settings folded away and unfolded when one of
+    them is wrong, every keystroke judged by the engine's validator."""
+    async def walk() -> Session:
+        app = app_at(make_state(tmp_path), "all-in-one", "settings")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen), what="settings")
+            screen = app.screen
+            virt = screen.query_one("#set-virt_driver", Select)
+            assert [str(o[0]) for o in virt._options] == ["libvirt", "fake"]
+            descriptions = [str(w.render()) for w in screen.query(".setting-desc")]
+            assert any(d.startswith("hypervisor driver: libvirt") for d in descriptions)
+            folded = screen.query_one("#adv-openstack-base", Collapsible)
+            assert folded.collapsed and folded.query("#set-keystone_port"), "advanced: folded away"
+            assert "openstack-base" in [str(w.render()) for w in screen.query(".setting-group")]
+            port = screen.query_one("#set-keystone_port", Input)
+            port.value = "70000"
+            await pilot.pause()
+            assert "expected a port number (1-65535)" in str(screen.query_one("#err-keystone_port").render())
+            await pilot.press("ctrl+n")
+            await pilot.pause()
+            assert isinstance(app.screen, SettingsScreen) and not folded.collapsed and port.has_focus
+            port.value = "5001"
+            virt.value = "fake"
+            await pilot.press("ctrl+n")
+            await wait_until(pilot, lambda: isinstance(app.screen, PasswordsScreen), what="passwords")
+            return app.session
+
+    session = asyncio.run(walk())
+    assert session.settings == {"keystone_port": 5001, "virt_driver": "fake"}
 
 
 def test_plan_without_secrets_needs_no_keyring(tmp_path: Path) -> None:

@@ -143,11 +143,14 @@ def test_systemd_unit_command_keeps_the_passphrase_out_of_argv(tmp_path: Path) -
 def test_host_checks_come_from_the_profiles_preflight_steps(tmp_path: Path) -> None:
     from tui_installer.screens import hostinfo
 
-    limits, problem = hostinfo.preflight_limits("all-in-one")
-    assert problem == "" and limits["min_ram_mb"] > 0 and limits["min_disk_gb"] > 0
-    assert 5000 in [port for port, _ in limits["ports"]], "keystone's port is checked"
-    limits, problem = hostinfo.preflight_limits("compute-only")
-    assert "controller_host" in problem, "no plan without its required setting, and it says why"
+    from tui_installer import preview
+
+    limits = preview.preflight_limits(preview.build_plan(preview.load_profile("all-in-one")))
+    assert limits.min_ram_mb > 0 and limits.min_disk_gb > 0
+    assert 5000 in [port for port, _ in limits.port], "keystone's port is checked"
+    problem = preview.preflight_checks("compute-only", tmp_path)
+    assert [c.status for c in problem] == ["warn"] and "controller_host" in problem[0].why, \
+        "no plan without its required setting, and it says why"
     names = [c.name for c in hostinfo.checks(str(Path(__file__).parent / "profiles" / "tuidemo.yaml"),
                                              tmp_path)]
     assert names[:3] == ["root", "distro", "hostname"] and names[-1] == "network"

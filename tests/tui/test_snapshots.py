@@ -18,10 +18,10 @@ from tui_installer.screens.session import Session
 from tui_installer.screens.widgets import phases
 from tuihelpers import PASSWORD, PROFILE
 
-from tui_installer import catalog, client
+from tui_installer import catalog, client, preview
 from tui_installer import hostfacts as setting_values
 from tui_installer.journal import Journal, StepRecord
-from tui_installer.model import Plan
+from tui_installer.model import Endpoint, Plan
 from tui_installer.statedir import StateDir
 
 pytestmark = pytest.mark.tui
@@ -106,7 +106,7 @@ def fixed(monkeypatch: pytest.MonkeyPatch) -> Path:
         hostinfo.Check("distribution", "fail", "arch: only Debian and Ubuntu are supported")])
     monkeypatch.setattr(setting_values, "builtin_settings", lambda: {
         "installer_python": "/usr/bin/python3", "host_name": "node1", "host_ip": "10.0.0.5"})
-    monkeypatch.setattr(catalog, "list_profiles", lambda: [
+    monkeypatch.setattr(preview, "list_profiles", lambda: [
         catalog.ProfileInfo("all-in-one", "A whole OpenStack cloud on this host", "x"),
         catalog.ProfileInfo("compute-only", "A compute node joining a controller", "x")])
     monkeypatch.setattr(catalog, "load_services", lambda: {})
@@ -119,8 +119,11 @@ def recorded_run(state: Path, events: list[dict[str, object]]) -> None:
     and an earlier run whose journal gives every step a 30 s history."""
     owner = StateDir(state)
     run = owner.run(RUN)
+    endpoints = (Endpoint("keystone", "identity", "http://10.0.0.5:5000/v3"),
+                 Endpoint("glance", "image", "http://10.0.0.5:9292"))
     run.create(Plan(profile="tuidemo", profile_source="", services=(), added={}, secrets=(), phases=(),
-                    settings={"host_ip": "10.0.0.5", "keystone_port": 5000, "glance_port": 9292}))
+                    settings={"host_ip": "10.0.0.5", "keystone_port": 5000, "glance_port": 9292,
+                              "memcached_port": 11211}, endpoints=endpoints))
     run.events_file.write_text("".join(json.dumps(e) + "\n" for e in events))
     owner.mark_last_run(run)
     old = owner.run("20251231-000000-1")
@@ -170,7 +173,8 @@ def test_settings(snap_compare, fixed: Path) -> None:  # type: ignore[no-untyped
         await _to_services(pilot)
         await pilot.press("ctrl+n")
         await pilot.pause()
-        await pilot.press("tab", "tab", "tab", "tab", "x")  # slow_seconds: not an integer
+        pilot.app.screen.query_one("#set-slow_seconds").focus()
+        await pilot.press("x")  # slow_seconds: not an integer
         await pilot.pause()
     assert snap_compare(flow_app(fixed), run_before=run_before)
 

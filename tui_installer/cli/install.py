@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tui_installer import catalog, journal, schema
+from tui_installer import catalog, journal, preview, schema
 from tui_installer import plan as planning
 from tui_installer.errors import UserError
 from tui_installer.model import Answers, Plan
@@ -59,13 +59,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_commo
 # -- plan --------------------------------------------------------------------------------------------
 
 def parse_sets(items: list[str]) -> dict[str, str]:
-    overrides = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"expected KEY=VALUE, got {item!r}", key="--set")
-        overrides[key.strip()] = value
-    return overrides
+    return preview.split_sets(items)
 
 
 def load_plan(args: argparse.Namespace, *, removal: bool = False, purge: bool = False) -> Plan:

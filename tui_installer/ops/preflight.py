@@ -123,22 +123,29 @@ def run_checks(*, min_ram_mb: int = 0, min_disk_gb: float = 0, disk_path: str = 
     return checks
 
 
-def _port_spec(text: str) -> tuple[int, tuple[str, ...]]:
+def port_spec(text: str) -> tuple[int, tuple[str, ...]]:
+    """``PORT[:PROGRAM,...]``: a port that must be free or held by one of the programs."""
     port, _, allowed = text.partition(":")
     if not port.isdigit():
         raise argparse.ArgumentTypeError(f"expected PORT[:PROGRAM,...], got {text!r}")
     return int(port), tuple(a for a in allowed.split(",") if a)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line of a preflight step; clients read a plan's preflight steps with it too
+    (``preview.preflight_checks``), so the limits a step enforces and those shown early are one."""
     parser = argparse.ArgumentParser(prog="python -m tui_installer.ops.preflight")
     parser.add_argument("--min-ram-mb", type=int, default=0)
     parser.add_argument("--min-disk-gb", type=float, default=0)
     parser.add_argument("--disk-path", default="/")
     parser.add_argument("--host-name")
-    parser.add_argument("--port", type=_port_spec, action="append", default=[],
+    parser.add_argument("--port", type=port_spec, action="append", default=[],
                         help="PORT[:PROGRAM,...]: must be free or held by one of the programs")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     checks = run_checks(min_ram_mb=args.min_ram_mb, min_disk_gb=args.min_disk_gb, disk_path=args.disk_path,
                         ports=args.port, host_name=args.host_name)
     for check in checks:
