@@ -89,6 +89,9 @@ def test_started_run_is_tied_to_its_answers_file(tmp_path: Path) -> None:
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_until(pilot, lambda: isinstance(app.screen, FailureScreen)
                              and bool(app.screen.query("#choice-retry")), what="the first failure, shown")
+            # RunStarted bubbles from the Progress screen to the app on its own queue: it may land just
+            # after the failure is drawn
+            await wait_until(pilot, lambda: app.run_id is not None, what="the app told of the run")
             return app.run_id, app.answers_of(app.run_id)
 
     run, recorded = asyncio.run(walk())
