@@ -3,6 +3,8 @@ descriptions and where each value came from; whether a selection needs the keyri
 
 from __future__ import annotations
 
+import subprocess
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -100,3 +102,51 @@ def test_the_settings_command_shows_the_form(tmp_path: Path) -> None:
     bad = run("-p", "all-in-one", "--set", "glance_port=x")
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr == "tui-installer: error: --set: glance_port=x: expected a port number (1-65535)\n"
+
+
+def _profile_with_preflight(tmp_path: Path, steps: str) -> str:
+    path = tmp_path / "checked.yaml"
+    head = textwrap.dedent("""\
+        name: checked
+        services: [probe]
+        service_definitions:
+          probe:
+            settings:
+              mode: {type: choice, choices: [strict, relaxed], default: strict, description: how strict}
+            phases:
+              preflight:
+        """)
+    path.write_text(head + textwrap.indent(textwrap.dedent(steps), " " * 8))
+    return str(path)
+
+
+def test_host_check_runs_the_profiles_own_preflight_steps(tmp_path: Path) -> None:
+    """Every preflight step that is not the detailed helper runs for real: its verdict and last line,
+    and a failure that names `--set k=v` carries that fix for the host check to offer."""
+    marker = tmp_path / "ran"
+    profile = _profile_with_preflight(tmp_path, f"""\
+        - name: passes
+          run: "touch {marker}; echo all good here"
+        - name: needs-relaxed
+          run: |
+            [ {{{{ mode }}}} = relaxed ] || {{ echo "strict mode cannot work on this host;" \\
+                "use --set mode=relaxed" >&2; exit 1; }}
+        """)
+    checks = {c.name: c for c in preview.preflight_checks(profile, tmp_path)}
+    assert marker.exists(), "the step really ran"
+    assert checks["probe.passes"].status == "pass" and checks["probe.passes"].why == "all good here"
+    failed = checks["probe.needs-relaxed"]
+    assert failed.status == "fail" and "strict mode cannot work" in failed.why
+    assert failed.fix == (("mode", "relaxed"),)
+
+
+def test_host_check_offers_netdev_where_the_kernel_has_no_openvswitch_module(tmp_path: Path) -> None:
+    """all-in-one's default kernel datapath: the check's verdict follows the kernel, and without the
+    module it offers the userspace datapath."""
+    datapath = {c.name: c for c in preview.preflight_checks("all-in-one", tmp_path)}["openvswitch.datapath"]
+    loadable = Path("/sys/module/openvswitch").exists() or subprocess.run(
+        ["modprobe", "-n", "openvswitch"], capture_output=True).returncode == 0
+    if loadable:
+        assert datapath.status == "pass", datapath
+    else:
+        assert datapath.status == "fail" and datapath.fix == (("ovs_datapath", "netdev"),), datapath

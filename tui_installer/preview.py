@@ -10,9 +10,12 @@ No Textual here.
 
 from __future__ import annotations
 
+import os
+import re
 import shlex
 import shutil
 import socket
+import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,12 +31,14 @@ from .model import Answers, Endpoint, Plan, Profile, ServiceSpec, SettingDef, St
 from .ops import preflight
 from .secrets import MIN_LENGTH, SecretStore
 from .secrets import check_value as check_secret
+from .stepenv import quiet_env
 
 __all__ = ["Answers", "Endpoint", "Plan", "Profile", "ProfileInfo", "ServiceSpec", "SecretStore", "Step",
            "MIN_LENGTH", "check_secret", "Field", "Check", "list_profiles", "load_profile", "is_path",
            "load_answers", "dump_answers", "services_for", "resolve_services", "why_required", "build_plan",
            "plan_text", "plan_sh", "plan_from_json", "needs_secrets", "settings_form", "groups", "check_field",
-           "split_sets", "parse_sets", "render", "TEMPLATE_RE", "host_facts", "preflight_checks"]
+           "split_sets", "parse_sets", "render", "TEMPLATE_RE", "host_facts", "preflight_checks",
+           "run_preflight_step"]
 
 GIB = 1024 ** 3
 list_profiles = catalog.list_profiles
@@ -164,6 +169,8 @@ class Check:
     name: str
     status: str  # pass | warn | fail
     why: str
+    #: settings that would make a failed check pass, as its step's message names them (``--set k=v``)
+    fix: tuple[tuple[str, str], ...] = ()
 
 
 def host_facts(state_dir: Path) -> list[tuple[str, str]]:
@@ -193,17 +200,68 @@ def _cpu_model() -> str:
 
 
 def preflight_checks(profile: str, state_dir: Path) -> list[Check]:
-    """The profile's own preflight checks (the ``ops.preflight`` steps of its plan, read with that
-    helper's own command line), run here read-only; a profile with no plan yet gives a warning."""
+    """The profile's own preflight, run read-only for the host check: the ``ops.preflight`` steps as
+    detailed checks (root, distro, RAM, disk, ports: read with that helper's own command line), every
+    other preflight step run for real with its verdict and last line. A required setting not given yet
+    is a warning, and a stand-in lets the rest be checked (the preflight phase checks again at install)."""
     try:
-        plan = build_plan(load_profile(profile))
+        chosen = load_profile(profile)
+        missing = [f for f in settings_form(chosen, chosen.services) if f.required and f.value is None]
+        plan = build_plan(chosen, overrides={f.name: _stand_in(f) for f in missing})
     except (UserError, OSError) as exc:
         return [Check("plan", "warn", f"no plan for {profile} yet: {exc}")]
+    found = [Check(f.name, "warn", f"required, not given yet: {f.description or f.type} (set it in Settings)")
+             for f in missing]
     limits = preflight_limits(plan)
-    found = preflight.run_checks(min_ram_mb=limits.min_ram_mb, min_disk_gb=limits.min_disk_gb,
-                                 disk_path=limits.disk_path or str(preflight.existing_parent(state_dir)),
-                                 ports=limits.port, host_name=limits.host_name)
-    return [Check(c.name, c.status, c.detail) for c in found]
+    found += [Check(c.name, c.status, c.detail) for c in preflight.run_checks(
+        min_ram_mb=limits.min_ram_mb, min_disk_gb=limits.min_disk_gb,
+        disk_path=limits.disk_path or str(preflight.existing_parent(state_dir)),
+        ports=limits.port, host_name=limits.host_name)]
+    return found + [run_preflight_step(step) for step in _preflight_steps(plan) if not _is_helper(step)]
+
+
+def _stand_in(field: Field) -> str:
+    """A value of the right type for a required setting not given yet, so the other checks can run."""
+    if field.choices:
+        return field.choices[0]
+    return {"host": "127.0.0.1", "ip": "127.0.0.1", "hostname": "localhost", "port": "1", "integer": "0",
+            "number": "0", "boolean": "false", "path": "/nonexistent", "cidr": "192.0.2.0/24"}.get(field.type,
+                                                                                                 "unset")
+
+
+def _preflight_steps(plan: Plan) -> list[Step]:
+    return [s for phase in plan.phases if phase.name == "preflight" for s in phase.steps]
+
+
+def _is_helper(step: Step) -> bool:
+    words = shlex.split(step.shell) if step.shell else list(step.argv)
+    return "tui_installer.ops.preflight" in words
+
+
+#: a preflight step's message that names the setting to change: ``use --set ovs_datapath=netdev``
+FIX_RE = re.compile(r"--set ([a-z_][a-z0-9_]*)=([^\s'\";]+)")
+CHECK_TIMEOUT = 30.0
+
+
+def run_preflight_step(step: Step) -> Check:
+    """One preflight step run as the engine would (its argv, env and cwd; no terminal, no secrets), with
+    its verdict and last line; a failure that names ``--set k=v`` carries it as a fix to offer."""
+    name = f"{step.service}.{step.name}"
+    if step.secrets:
+        return Check(name, "warn", "uses secrets: checked when the install runs")
+    env = {**os.environ, **quiet_env(dict(os.environ)), **step.env}
+    try:
+        done = subprocess.run(list(step.argv), capture_output=True, text=True, env=env, cwd=step.cwd,
+                              stdin=subprocess.DEVNULL, timeout=CHECK_TIMEOUT, start_new_session=True)
+    except subprocess.TimeoutExpired:
+        return Check(name, "warn", f"gave no verdict within {CHECK_TIMEOUT:.0f} s: checked again at install")
+    except OSError as exc:
+        return Check(name, "fail", f"cannot run: {exc}")
+    output = (done.stdout + done.stderr).strip().splitlines()
+    last = " ".join(output[-1].split()) if output else ""
+    if done.returncode == 0:
+        return Check(name, "pass", last or step.description or "ok")
+    return Check(name, "fail", last or f"exit {done.returncode}", fix=tuple(FIX_RE.findall(done.stdout + done.stderr)))
 
 
 @dataclass
