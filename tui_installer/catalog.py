@@ -13,7 +13,7 @@ from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
 
-from . import schema, settingtypes, yamlsrc
+from . import schema, settingtypes, shellsafe, yamlsrc
 from .errors import UserError
 from .model import Profile, ServiceSpec
 
@@ -113,6 +113,7 @@ def check_catalog(services: Mapping[str, ServiceSpec], extra_settings: Iterable[
                 raise schema.service_error(spec, f"requires[{i}]", f"unknown service {dep!r}")
     _check_cycles(services)
     _check_defaults(services)
+    _check_shell(services)
     extra = set(extra_settings)
     everything = set(schema.BUILTIN_SETTINGS).union(extra, *(s.settings for s in services.values()))
     for spec in services.values():
@@ -144,6 +145,32 @@ def _check_endpoints(spec: ServiceSpec, known: set[str], services: Mapping[str, 
             if types.get(setting) not in want:
                 raise schema.service_error(spec, f"endpoints[{i}].{key}",
                                            f"setting {setting!r} is not of type {' or '.join(want)}")
+
+
+def _shell_strings(spec: ServiceSpec) -> Iterable[tuple[str, str]]:
+    for phase, steps in spec.phases.items():
+        for i, step in enumerate(steps):
+            if isinstance(step.run, str):
+                yield f"phases.{phase}[{i}].run", step.run
+            if step.unless is not None:
+                yield f"phases.{phase}[{i}].unless", step.unless
+
+
+def _check_shell(services: Mapping[str, ServiceSpec]) -> None:
+    """Every bash template can be followed by the quoting lexer, and what stands where no quoting makes
+    a value inert (heredoc, comment, arithmetic...) is a number or a boolean by its declared type."""
+    types = {name: default for spec in services.values() for name, default in spec.settings.items()}
+    for spec in services.values():
+        for key, text in _shell_strings(spec):
+            try:
+                slots = shellsafe.slots(text)
+            except shellsafe.ShellSyntaxError as exc:
+                raise schema.service_error(spec, key, f"cannot follow the shell quoting: {exc}") from None
+            for slot in slots:
+                if slot.context == "unsafe" and not isinstance(types.get(slot.name), (bool, int, float)):
+                    raise schema.service_error(
+                        spec, key, f"{{{{ {slot.name} }}}} is in {slot.why}, where a value could run as "
+                        "shell", "pass it in env: (VAR: \"{{ name }}\") and use \"$VAR\" in the command")
 
 
 def _check_defaults(services: Mapping[str, ServiceSpec]) -> None:

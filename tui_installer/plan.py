@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from . import catalog as catalog_mod
-from . import hostfacts, schema, yamlsrc
+from . import hostfacts, schema, shellsafe, yamlsrc
 from .errors import UserError
 from .model import (
     INSTALL_PHASES,
@@ -92,15 +92,32 @@ def _selection(profile: Profile, answers: Answers | None, catalog: Catalog) -> l
     return selected
 
 
-def render(text: str, values: Mapping[str, Any]) -> str:
-    """Substitute ``{{ name }}`` (names were checked when the service was loaded)."""
-    def one(match: Any) -> str:
-        name = match.group(1).strip()
-        if name not in values:
-            raise UserError(f"setting {name!r} has no value in this plan")
-        return hostfacts.render(values[name])
+def _value(values: Mapping[str, Any], name: str, *, line: bool = False) -> str:
+    if name not in values:
+        raise UserError(f"setting {name!r} has no value in this plan")
+    text = hostfacts.render(values[name])
+    if "\0" in text or (line and ("\n" in text or "\r" in text)):
+        raise UserError(f"setting {name!r}: {'a line break' if line else 'a NUL character'} cannot "
+                        "stand here", hint="give a value on one line, without control characters")
+    return text
 
-    return schema.TEMPLATE_RE.sub(one, text)
+
+def render(text: str, values: Mapping[str, Any], *, line: bool = False) -> str:
+    """Substitute ``{{ name }}`` as raw text: for what no shell reads (argv, env, cwd, prompt answers).
+
+    ``line``: the value is typed into the step (a prompt answer), so a line break would be a second
+    answer: refused.
+    """
+    return schema.TEMPLATE_RE.sub(lambda m: _value(values, m.group(1).strip(), line=line), text)
+
+
+def render_shell(text: str, values: Mapping[str, Any], where: str = "") -> str:
+    """Substitute ``{{ name }}`` in a bash string, each value quoted for its context (``shellsafe``)."""
+    try:
+        return shellsafe.render(text, lambda name: _value(values, name))
+    except ValueError as exc:
+        raise UserError(f"{where}: {exc}" if where else str(exc),
+                        hint="a setting there may only hold a number or a boolean") from None
 
 
 def fingerprint(step: Step) -> str:
@@ -112,20 +129,24 @@ def fingerprint(step: Step) -> str:
 
 
 def _step(service: str, phase: str, spec: StepSpec, values: Mapping[str, Any]) -> Step:
+    step_id = f"{service}.{phase}.{spec.name}"
+
     def sub(text: str | None) -> str | None:
         return None if text is None else render(text, values)
 
     if isinstance(spec.run, str):
-        shell: str | None = render(spec.run, values)
+        shell: str | None = render_shell(spec.run, values, step_id)
         argv: tuple[str, ...] = ("bash", "-c", str(shell))
     else:
         shell, argv = None, tuple(render(a, values) for a in spec.run)
-    prompts = tuple(replace(p, answer=sub(p.answer)) for p in spec.prompts)
-    step = Step(id=f"{service}.{phase}.{spec.name}", service=service, phase=phase, name=spec.name,
+    prompts = tuple(replace(p, answer=None if p.answer is None else render(p.answer, values, line=True))
+                    for p in spec.prompts)
+    unless = None if spec.unless is None else render_shell(spec.unless, values, step_id + " unless")
+    step = Step(id=step_id, service=service, phase=phase, name=spec.name,
                 argv=argv, shell=shell, env={k: render(v, values) for k, v in spec.env.items()},
                 secret_env=dict(spec.secret_env), cwd=sub(spec.cwd), timeout=spec.timeout,
                 idle_timeout=spec.idle_timeout, retries=spec.retries, retry_delay=spec.retry_delay,
-                creates=sub(spec.creates), unless=sub(spec.unless), prompts=prompts,
+                creates=sub(spec.creates), unless=unless, prompts=prompts,
                 description=spec.description)
     return replace(step, fingerprint=fingerprint(step))
 
