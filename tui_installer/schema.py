@@ -12,12 +12,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from . import settingtypes, yamlsrc
+from . import recipes, settingtypes, yamlsrc
 from .errors import UserError
 from .model import ALL_PHASES, Answers, Profile, Prompt, ServiceSpec, StepSpec
 from .yamlsrc import error, join
 
-SERVICE_KEYS = ("description", "requires", "secrets", "settings", "endpoints", "packages", "phases")
+SERVICE_KEYS = ("description", "requires", "secrets", "settings", "endpoints", "packages", "uses", "phases")
 STEP_KEYS = ("name", "run", "env", "cwd", "timeout", "idle_timeout", "retries", "retry_delay",
              "creates", "unless", "prompts", "description")
 PROFILE_KEYS = ("name", "description", "services", "settings", "service_definitions")
@@ -242,6 +242,11 @@ def _opt(data: dict[str, Any], key: str, default: Any) -> Any:
     return default if value is None else value
 
 
+def _with_templates(data: dict[str, Any], at: _At) -> Any:
+    """The service's phases with the recipe templates it ``uses`` expanded in (``recipes``)."""
+    return recipes.expand(_opt(data, "phases", {}), data.get("uses"), at.source, join(at.key, "uses"))
+
+
 def parse_service(name: str, value: Any, source: str, key: str = "") -> ServiceSpec:
     """Validate one service definition (a service file's content, or a profile's inline one)."""
     at = _At(source, key)
@@ -259,7 +264,7 @@ def parse_service(name: str, value: Any, source: str, key: str = "") -> ServiceS
         required_settings=tuple(k for k, v in settings.items() if v is None),
         packages=_strings(_opt(data, "packages", []), at / "packages", pattern=PACKAGE_RE,
                           what="package name"),
-        phases=_phases(_opt(data, "phases", {}), at / "phases", refs),
+        phases=_phases(_with_templates(data, at), at / "phases", refs),
         source=source,
         setting_defs=defs,
         endpoints=settingtypes.parse_endpoints(_opt(data, "endpoints", []), source, (at / "endpoints").key),
