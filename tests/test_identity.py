@@ -1,5 +1,5 @@
-"""identity: the look-then-create logic against a small in-memory identity v3 server (a fake of keystone;
-the real one is exercised by the e2e tests)."""
+"""identity: the look-then-create logic, through keystoneauth1, against a small in-memory identity v3
+server (a fake of keystone; the real one is exercised by the e2e tests)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,9 @@ class FakeKeystone(BaseHTTPRequestHandler):
         body = self._body()
         if path == "/v3/auth/tokens":
             ok = body["auth"]["identity"]["password"]["user"]["password"] == ADMIN_PW
-            return self._send(201 if ok else 401, {"token": {"catalog": []}}, {"X-Subject-Token": "tok"})
+            token = {"catalog": [], "expires_at": "2099-01-01T00:00:00.000000Z", "methods": ["password"],
+                     "user": {"id": "u-admin", "name": "admin", "domain": {"id": "default"}}}
+            return self._send(201 if ok else 401, {"token": token}, {"X-Subject-Token": "tok"})
         kind = parts[0]
         item = {**body[kind[:-1]], "id": uuid.uuid4().hex}
         self.db.setdefault(kind, []).append(item)
@@ -127,3 +129,18 @@ def test_wrong_admin_password_fails_fast_with_a_message(keystone: str) -> None:
 def test_unreachable_keystone_is_named() -> None:
     done = identity("http://127.0.0.1:9/v3", "check")
     assert done.returncode == 1 and "cannot reach" in done.stderr
+
+
+def test_without_keystoneauth_it_runs_itself_with_the_venvs_python(keystone: str) -> None:
+    """The system python has no keystoneauth1: --venv makes the helper re-run with the venv's python."""
+    script = os.path.join(os.path.dirname(__file__), "..", "tui_installer", "ops", "keystone.py")
+    system = "/usr/bin/python3"
+    assert subprocess.run([system, "-c", "import keystoneauth1"], capture_output=True).returncode != 0
+    env = {**os.environ, "ADMIN_PASSWORD": ADMIN_PW}
+    venv = os.path.dirname(os.path.dirname(sys.executable))
+    done = subprocess.run([system, "-I", script, "--venv", venv, "--auth-url", keystone, "check"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0 and "admin token issued" in done.stdout, done.stderr
+    done = subprocess.run([system, "-I", script, "--auth-url", keystone, "check"], capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert done.returncode == 1 and "give --venv" in done.stderr

@@ -1,64 +1,76 @@
-"""Register services, endpoints and users in keystone, idempotently, with the standard library only.
+"""Register services, endpoints and users in keystone, idempotently, through keystoneauth1.
 
-Why not the ``openstack`` client: each call of it costs ~1.5 s of start-up and a second run fails on
-"already exists". This talks to the identity v3 API directly: it looks first and creates only what is
-missing (pyinfra's fact-then-act), so a step can run again safely. Passwords come from environment
-variables named on the command line (``--password-env NOVA_PASSWORD``), never from argv.
+keystoneauth1 (the library every OpenStack client authenticates with) logs in, keeps the token and
+reads the catalog; the look-then-create logic is ours: it looks first and creates only what is missing
+(pyinfra's fact-then-act), so a step can run again safely. Why not the ``openstack`` client: each call of
+it costs ~1.5 s of start-up and a second run fails on "already exists". Why not openstacksdk: it costs
+~1 s more per call to import, for the same few REST calls. Passwords come from environment variables
+named on the command line (``--password-env NOVA_PASSWORD``), never from argv.
 
-    python -m tui_installer.ops.keystone --auth-url URL --admin-password-env ADMIN_PASSWORD \\
+keystoneauth1 lives in the OpenStack venv, not beside the installer: given ``--venv DIR`` and run by an
+interpreter without it, this file re-executes itself with ``DIR/bin/python -I`` (it imports only the
+standard library and keystoneauth1, never the engine).
+
+    python -m tui_installer.ops.keystone --venv /opt/stack/venv --auth-url URL \\
         user nova --password-env NOVA_PASSWORD --project service --role admin
-    python -m tui_installer.ops.keystone ... service nova --type compute --region RegionOne \\
-        --endpoint public=http://10.0.0.1:8774/v2.1 --endpoint internal=http://10.0.0.1:8774/v2.1
+    python -m tui_installer.ops.keystone --venv /opt/stack/venv ... service nova --type compute \\
+        --region RegionOne --endpoint public=http://10.0.0.1:8774/v2.1 --endpoint internal=...
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from typing import Any
 
 
+def _in_venv(argv: list[str]) -> None:
+    """Re-run this file with the OpenStack venv's interpreter when keystoneauth1 is not importable here."""
+    try:
+        import keystoneauth1  # noqa: F401
+        return
+    except ImportError:
+        pass
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--venv")
+    venv = pre.parse_known_args(argv)[0].venv
+    if not venv:
+        raise SystemExit("identity: keystoneauth1 is not installed here: give --venv (the OpenStack venv)")
+    python = os.path.join(venv, "bin", "python")
+    os.execv(python, [python, "-I", os.path.abspath(__file__), *argv])
+
+
 class Keystone:
-    """A tiny identity v3 client: one admin token, JSON in and out."""
+    """An admin session on the identity v3 API: keystoneauth1 for the token and catalog, JSON in and out."""
 
     def __init__(self, auth_url: str, username: str, password: str, project: str = "admin") -> None:
+        from keystoneauth1 import adapter, session
+        from keystoneauth1.identity import v3
+
         self.url = auth_url.rstrip("/")
         if not self.url.endswith("/v3"):
             self.url += "/v3"
-        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-            "name": username, "domain": {"id": "default"}, "password": password}}},
-            "scope": {"project": {"name": project, "domain": {"id": "default"}}}}}
-        req = urllib.request.Request(f"{self.url}/auth/tokens", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            self.token = resp.headers["X-Subject-Token"]
-            self.catalog = json.loads(resp.read())["token"].get("catalog", [])
+        auth = v3.Password(auth_url=self.url, username=username, password=password, project_name=project,
+                           user_domain_id="default", project_domain_id="default")
+        self.session = session.Session(auth=auth, timeout=30)
+        self.identity = adapter.Adapter(self.session, service_type="identity", endpoint_override=self.url)
+        self.token = self.session.get_token()  # logs in now: a wrong password fails here
 
     def endpoint(self, stype: str, interface: str = "internal") -> str:
-        for svc in self.catalog:
-            for ep in svc["endpoints"] if svc["type"] == stype else []:
-                if ep["interface"] == interface:
-                    return str(ep["url"])
-        raise SystemExit(f"identity: no {interface} endpoint of type {stype!r} in the catalog")
+        url = self.session.get_endpoint(service_type=stype, interface=interface)
+        if not url:
+            raise SystemExit(f"identity: no {interface} endpoint of type {stype!r} in the catalog")
+        return str(url)
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(f"{self.url}{path}", data=data, method=method, headers={
-            "X-Auth-Token": self.token, "Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            raw = resp.read()
-        return json.loads(raw) if raw else {}
+        resp = self.identity.request(path, method, json=body)
+        return dict(resp.json()) if resp.content else {}
 
     def find(self, kind: str, **query: str) -> dict[str, Any] | None:
-        qs = urllib.parse.urlencode(query)
-        items = self.call("GET", f"/{kind}?{qs}")[kind]
-        return items[0] if items else None
+        items = self.identity.get(f"/{kind}", params=query).json()[kind]
+        return dict(items[0]) if items else None
 
 
 def ensure_project(ks: Keystone, name: str) -> str:
@@ -115,22 +127,23 @@ def ensure_service(ks: Keystone, name: str, stype: str, region: str, endpoints: 
 def probe(ks: Keystone, stype: str, path: str) -> int:
     """GET ``path`` on the service's internal endpoint with the admin token: 0 on HTTP 2xx."""
     url = ks.endpoint(stype).rstrip("/") + path
-    req = urllib.request.Request(url, headers={"X-Auth-Token": ks.token, "Accept": "application/json",
-                                               "OpenStack-API-Version": f"{stype} latest"})
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        print(f"{stype}: GET {url} -> {resp.status}")
+    resp = ks.session.get(url, headers={"Accept": "application/json",
+                                        "OpenStack-API-Version": f"{stype} latest"})
+    print(f"{stype}: GET {url} -> {resp.status_code}")
     return 0
 
 
 def connect(args: argparse.Namespace) -> Keystone:
     """Log in as admin, waiting for keystone to answer (it may just have been started)."""
+    from keystoneauth1 import exceptions
+
     password = _env(args.admin_password_env)
     deadline = time.monotonic() + args.wait
     while True:
         try:
             return Keystone(args.auth_url, args.admin_user, password)
-        except (urllib.error.URLError, ConnectionError) as exc:
-            if time.monotonic() > deadline or getattr(exc, "code", 0) in (401, 403):
+        except (exceptions.ConnectFailure, exceptions.ServiceUnavailable, exceptions.BadGateway):
+            if time.monotonic() > deadline:
                 raise
             time.sleep(1)
 
@@ -148,6 +161,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--admin-user", default="admin")
     p.add_argument("--admin-password-env", default="ADMIN_PASSWORD")
     p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for keystone to answer")
+    p.add_argument("--venv", help="the OpenStack venv, whose keystoneauth1 this runs with")
     sub = p.add_subparsers(dest="cmd", required=True)
     u = sub.add_parser("user")
     u.add_argument("name")
@@ -166,27 +180,32 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        ks = connect(args)
-        if args.cmd == "user":
-            roles = args.roles or ["admin", "service"]
-            ensure_user(ks, args.name, _env(args.password_env), args.project, roles)
-        elif args.cmd == "service":
-            endpoints = dict(e.split("=", 1) for e in args.endpoint)
-            ensure_service(ks, args.name, args.type, args.region, endpoints)
-        elif args.cmd == "probe":
-            return probe(ks, args.type, args.path)
-        else:
-            print(f"keystone at {ks.url} answers; admin token issued")
-    except urllib.error.HTTPError as exc:
-        print(f"identity: {exc.code} {exc.reason} on {exc.url}", file=sys.stderr)
-        return 1
-    except urllib.error.URLError as exc:
-        print(f"identity: cannot reach {args.auth_url}: {exc.reason}", file=sys.stderr)
-        return 1
+def _run(args: argparse.Namespace) -> int:
+    ks = connect(args)
+    if args.cmd == "user":
+        ensure_user(ks, args.name, _env(args.password_env), args.project, args.roles or ["admin", "service"])
+    elif args.cmd == "service":
+        ensure_service(ks, args.name, args.type, args.region, dict(e.split("=", 1) for e in args.endpoint))
+    elif args.cmd == "probe":
+        return probe(ks, args.type, args.path)
+    else:
+        print(f"keystone at {ks.url} answers; admin token issued")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    _in_venv(argv)
+    args = _parser().parse_args(argv)
+    from keystoneauth1 import exceptions
+
+    try:
+        return _run(args)
+    except exceptions.HttpError as exc:
+        print(f"identity: {exc.http_status} {exc.message} on {exc.url or args.auth_url}", file=sys.stderr)
+    except exceptions.ConnectionError as exc:
+        print(f"identity: cannot reach {args.auth_url}: {type(exc).__name__}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":
