@@ -121,3 +121,13 @@ def test_placement_and_glance_keep_only_what_is_theirs() -> None:
         for step in ("preflight.port-free", "configure.keystone-auth", "configure.uwsgi-ini", "configure.unit",
                      "init.database", "start.register", "start.api"):
             assert f"{service}.{step}" in ids
+
+
+def test_mistakes_in_a_templates_steps_are_named_at_its_uses_entry(tmp_path: Path) -> None:
+    text = SERVICE.replace('port: "{{ api_port }}"', 'port: "{{ nope }}"')
+    with pytest.raises(UserError, match=r"mine\.yaml:11: service_definitions\.api\.uses\[1\]\.run: unknown "
+                                        r"setting \{\{ nope \}\}"):
+        catalog.load_profile(profile(tmp_path, "", text))
+    text = SERVICE.replace('run: ["true"]', "run: 7")  # the own step keeps its own index despite first: true
+    with pytest.raises(UserError, match=r"mine\.yaml:17: service_definitions\.api\.phases\.init\[0\]\.run: "):
+        catalog.load_profile(profile(tmp_path, "", text))

@@ -147,22 +147,27 @@ def _template_of(use: Any, source: str, key: str) -> Template:
         raise _fail(source, f"{key}.template", exc.message, exc.hint) from None
 
 
-def expand(phases: Any, uses: Any, source: str, key: str) -> Any:
-    """The service's ``phases`` with the steps of every template it ``uses`` merged in."""
+@dataclass(frozen=True)
+class Expanded:
+    """One template step, filled in: its phase, whether it goes before the service's own, where it came from."""
+
+    phase: str
+    first: bool
+    step: dict[str, Any]
+    key: str  # the ``uses[i]`` entry that brought it, for error messages
+
+
+def expand(uses: Any, source: str, key: str) -> list[Expanded]:
+    """The steps of every template the service ``uses``, in order, parameters filled in."""
     if not uses:
-        return phases
+        return []
     if not isinstance(uses, list):
         raise _fail(source, key, "wrong type: expected a list of {template: NAME, with: {...}}")
-    own = {p: list(s) for p, s in (phases or {}).items()} if isinstance(phases, dict) else phases
-    if not isinstance(own, dict):
-        return phases  # the phases' own validation names the problem
-    first: dict[str, list[Any]] = {}
-    last: dict[str, list[Any]] = {}
+    result = []
     for i, use in enumerate(uses):
         template = _template_of(use, source, f"{key}[{i}]")
         args = _arguments(use, template, source, f"{key}[{i}]")
         for phase, steps in template.phases.items():
             for step in _fill(copy.deepcopy(steps), args):
-                (first if step.pop("first", False) else last).setdefault(phase, []).append(step)
-    order = list(own) + [p for p in ALL_PHASES if p not in own and (p in first or p in last)]
-    return {p: first.get(p, []) + list(own.get(p) or []) + last.get(p, []) for p in order}
+                result.append(Expanded(phase, bool(step.pop("first", False)), step, f"{key}[{i}]"))
+    return result

@@ -242,9 +242,23 @@ def _opt(data: dict[str, Any], key: str, default: Any) -> Any:
     return default if value is None else value
 
 
-def _with_templates(data: dict[str, Any], at: _At) -> Any:
-    """The service's phases with the recipe templates it ``uses`` expanded in (``recipes``)."""
-    return recipes.expand(_opt(data, "phases", {}), data.get("uses"), at.source, join(at.key, "uses"))
+def _with_templates(data: dict[str, Any], at: _At, refs: list[tuple[str, _At]]) -> dict[str, tuple[StepSpec, ...]]:
+    """The service's own phases with the steps of the recipe templates it ``uses`` (``recipes``): those
+    come after its own steps of a phase (``first: true``: before); their mistakes are named at ``uses[i]``."""
+    own = _phases(_opt(data, "phases", {}), at / "phases", refs)
+    first: dict[str, list[StepSpec]] = {}
+    last: dict[str, list[StepSpec]] = {}
+    for item in recipes.expand(data.get("uses"), at.source, join(at.key, "uses")):
+        here = _At(at.source, item.key)
+        step = _step(item.step, here, refs)
+        names = [s.name for s in first.get(item.phase, []) + list(own.get(item.phase, ()))
+                 + last.get(item.phase, [])]
+        if step.name in names:
+            raise here.fail(f"duplicate step name {step.name!r} in phase {item.phase} (from this template)",
+                            hint="rename the service's own step")
+        (first if item.first else last).setdefault(item.phase, []).append(step)
+    order = list(own) + [p for p in ALL_PHASES if p not in own and (p in first or p in last)]
+    return {p: tuple(first.get(p, []) + list(own.get(p, ())) + last.get(p, [])) for p in order}
 
 
 def parse_service(name: str, value: Any, source: str, key: str = "") -> ServiceSpec:
@@ -264,7 +278,7 @@ def parse_service(name: str, value: Any, source: str, key: str = "") -> ServiceS
         required_settings=tuple(k for k, v in settings.items() if v is None),
         packages=_strings(_opt(data, "packages", []), at / "packages", pattern=PACKAGE_RE,
                           what="package name"),
-        phases=_phases(_with_templates(data, at), at / "phases", refs),
+        phases=_with_templates(data, at, refs),
         source=source,
         setting_defs=defs,
         endpoints=settingtypes.parse_endpoints(_opt(data, "endpoints", []), source, (at / "endpoints").key),
