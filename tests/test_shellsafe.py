@@ -53,7 +53,7 @@ def payloads(marker: Path) -> list[str]:
     return [f"a b; echo >{m} && echo >{m}",
             f"x'; echo >{m}; '\"; echo >{m}; \"$(echo >{m})`echo >{m}`",
             f"line\necho >{m}\n",
-            f"\\\"' $(echo >{m}) ${{HOME}} *"]
+            f"\\\"' $(echo >{m}) $HOME *"]
 
 
 @pytest.fixture()
@@ -192,3 +192,11 @@ def test_prompt_answers_take_one_line_only() -> None:
         plan.render("{{ v }}", {"v": "yes\nrm -rf /"}, line=True)
     assert plan.render("{{ v }}", {"v": "a'b"}, line=True) == "a'b"
     assert os.sep == "/"
+
+
+def test_a_value_cannot_pull_a_secret_from_the_steps_environment() -> None:
+    """iniconf expands ${VAR} in its arguments from its environment, where the step's secrets are."""
+    for render in (plan.render, plan.render_shell):
+        with pytest.raises(UserError, match=r"'\$\{' cannot stand in a value"):
+            render("a.b={{ v }}", {"v": "${ADMIN_PASSWORD}"})
+    assert plan.render_shell("a.b={{ v }}", {"v": "$HOME"}) == "a.b='$HOME'"

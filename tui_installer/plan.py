@@ -96,6 +96,9 @@ def _value(values: Mapping[str, Any], name: str, *, line: bool = False) -> str:
     if name not in values:
         raise UserError(f"setting {name!r} has no value in this plan")
     text = hostfacts.render(values[name])
+    if "${" in text:  # iniconf and the other helpers expand ${VAR} from their environment: the secrets
+        raise UserError(f"setting {name!r}: '${{' cannot stand in a value",
+                        hint="helpers would expand ${VAR} from the step's environment, where its secrets are")
     if "\0" in text or (line and ("\n" in text or "\r" in text)):
         raise UserError(f"setting {name!r}: {'a line break' if line else 'a NUL character'} cannot "
                         "stand here", hint="give a value on one line, without control characters")
