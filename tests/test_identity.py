@@ -144,3 +144,12 @@ def test_without_keystoneauth_it_runs_itself_with_the_venvs_python(keystone: str
     done = subprocess.run([system, "-I", script, "--auth-url", keystone, "check"], capture_output=True, text=True,
                           env=env, timeout=60)
     assert done.returncode == 1 and "give --venv" in done.stderr
+
+
+def test_register_is_user_then_service_with_one_login(keystone: str) -> None:
+    done = identity(keystone, "register", "nova", "--password-env", "NOVA_PASSWORD", "--service", "nova",
+                    "--type", "compute", "--endpoint", "public=http://a:8774/v2.1")
+    assert done.returncode == 0, done.stderr
+    assert "created user nova" in done.stdout and "endpoint nova public http://a:8774/v2.1" in done.stdout
+    assert FakeKeystone.calls.count("POST /v3/auth/tokens") == 1
+    assert len(FakeKeystone.db["users"]) == 1 and len(FakeKeystone.db["endpoints"]) == 1

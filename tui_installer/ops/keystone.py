@@ -15,6 +15,8 @@ standard library and keystoneauth1, never the engine).
         user nova --password-env NOVA_PASSWORD --project service --role admin
     python -m tui_installer.ops.keystone --venv /opt/stack/venv ... service nova --type compute \\
         --region RegionOne --endpoint public=http://10.0.0.1:8774/v2.1 --endpoint internal=...
+    python -m tui_installer.ops.keystone ... register nova --password-env NOVA_PASSWORD \\
+        --service nova --type compute --endpoint public=... --endpoint internal=...   # both, one login
 """
 
 from __future__ import annotations
@@ -155,6 +157,23 @@ def _env(name: str) -> str:
     return value
 
 
+def _user_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name")
+    p.add_argument("--password-env", required=True)
+    p.add_argument("--project", default="service")
+    p.add_argument("--role", action="append", dest="roles", help="repeatable (default: admin, service)")
+
+
+def _service_args(p: argparse.ArgumentParser, name: bool = True) -> None:
+    if name:
+        p.add_argument("name")
+    else:
+        p.add_argument("--service", required=True, help="the service's name in the catalog")
+    p.add_argument("--type", required=True)
+    p.add_argument("--region", default="RegionOne")
+    p.add_argument("--endpoint", action="append", default=[], metavar="INTERFACE=URL")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tui_installer.ops.keystone")
     p.add_argument("--auth-url", required=True)
@@ -164,15 +183,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--venv", help="the OpenStack venv, whose keystoneauth1 this runs with")
     sub = p.add_subparsers(dest="cmd", required=True)
     u = sub.add_parser("user")
-    u.add_argument("name")
-    u.add_argument("--password-env", required=True)
-    u.add_argument("--project", default="service")
-    u.add_argument("--role", action="append", dest="roles", help="repeatable (default: admin, service)")
+    _user_args(u)
     s = sub.add_parser("service")
-    s.add_argument("name")
-    s.add_argument("--type", required=True)
-    s.add_argument("--region", default="RegionOne")
-    s.add_argument("--endpoint", action="append", default=[], metavar="INTERFACE=URL")
+    _service_args(s)
+    r = sub.add_parser("register", help="user, then service and endpoints, with one login (one process)")
+    _user_args(r)
+    _service_args(r, name=False)
     sub.add_parser("check", help="only log in (keystone answers and the admin password works)")
     pr = sub.add_parser("probe", help="GET a path on a service's endpoint from the catalog, with a token")
     pr.add_argument("type")
@@ -182,13 +198,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> int:
     ks = connect(args)
-    if args.cmd == "user":
+    if args.cmd in ("user", "register"):
         ensure_user(ks, args.name, _env(args.password_env), args.project, args.roles or ["admin", "service"])
-    elif args.cmd == "service":
-        ensure_service(ks, args.name, args.type, args.region, dict(e.split("=", 1) for e in args.endpoint))
-    elif args.cmd == "probe":
+    if args.cmd in ("service", "register"):
+        name = args.service if args.cmd == "register" else args.name
+        ensure_service(ks, name, args.type, args.region, dict(e.split("=", 1) for e in args.endpoint))
+    if args.cmd == "probe":
         return probe(ks, args.type, args.path)
-    else:
+    if args.cmd == "check":
         print(f"keystone at {ks.url} answers; admin token issued")
     return 0
 
