@@ -172,6 +172,9 @@ def test_the_literal_value_arrives_in_every_quoting_context(sandbox: dict[str, P
     ("cat <<EOF\n{{ v }}\nEOF", "heredoc body"), ("echo `{{ v }}`", "backticks"),
     ("echo ok # {{ v }}", "comment"), ("echo ${X:-{{ v }}}", "${...}"), ("echo $(( {{ v }} + 1 ))", "arithmetic"),
     ("[[ {{ v }} -eq 1 ]]", "[[ ... ]]"), ("bash -c 'echo {{ v }}'", "nested shell"), ("eval {{ v }}", "nested"),
+    # bash evaluates these as arithmetic, where a[$(cmd)] runs cmd even from a quoted value
+    ("let 'x={{ v }}'", "arithmetic"), ("declare -i n={{ v }}", "arithmetic"), ("arr[{{ v }}]=1", "arithmetic"),
+    ("echo $[ {{ v }} ]", "arithmetic"), ('echo "$(case $x in a) echo {{ v }};; esac)"', "case inside"),
 ])
 def test_contexts_no_quoting_protects_take_numbers_only(template: str, why: str) -> None:
     assert plan.render_shell(template, {"v": 42}).count("42") == 1

@@ -27,6 +27,9 @@ INERT = re.compile(r"-?[0-9]+(\.[0-9]+)?|true|false")
 _WORD_START = " \t\n;&|(<>"
 #: a word handed to another shell (``bash -c '...'``, ``eval``): quoting for this shell does not protect it
 _NESTED = re.compile(r"(?:^|[\s;&|(])(?:(?:ba|da|z)?sh\s+(?:-\w+\s+)*-c|eval|su\s+.*-c)\s+\S*\Z")
+#: a word bash evaluates as arithmetic, where ``a[$(cmd)]`` runs cmd even from a quoted value
+_ARITH = re.compile(r"(?:^|[\s;&|(])(?:let\s.*|(?:declare|typeset|local|export|readonly)\s+-\w*i.*|"
+                    r"[A-Za-z_][A-Za-z0-9_]*\[[^\]\s]*)\Z")
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ class _Lexer:
         self.stack = [_Frame("P", "")]
         self.heredocs: list[tuple[str, bool]] = []
         self.slots: list[Slot] = []
+        #: a ``case`` inside ``( )``: its ``pattern)`` closes nothing, so the lexer's nesting is unsure after it
+        self.poisoned = ""
         self.i = 0
 
     def run(self) -> list[Slot]:
@@ -80,8 +85,16 @@ class _Lexer:
     def _nested(self) -> bool:
         return bool(_NESTED.search(self.text, self.text.rfind("\n", 0, self.i) + 1, self.i))
 
+    def _arithmetic(self) -> bool:
+        return bool(_ARITH.search(self.text, self.text.rfind("\n", 0, self.i) + 1, self.i))
+
+    def _here(self) -> str:
+        """Why a quote or word starting here is handed to something that re-reads it ("" if nothing)."""
+        return (self.poisoned or ("a nested shell" if self._nested() else "")
+                or ("arithmetic" if self._arithmetic() else ""))
+
     def _context(self) -> tuple[str, str]:
-        why = next((f.why for f in self.stack if f.why), "") or ("a nested shell" if self._nested() else "")
+        why = next((f.why for f in self.stack if f.why), "") or self._here()
         if why:
             return "unsafe", why
         return ("double" if self.stack[-1].kind == "D" else "plain"), ""
@@ -122,7 +135,8 @@ class _Lexer:
 
     def _opener(self) -> bool:
         """``$(``, ``$((``, ``${``, backtick: valid both bare and in double quotes."""
-        for token, kind, close in (("$((", "A", "))"), ("$(", "P", ")"), ("${", "X", "}"), ("`", "B", "`")):
+        for token, kind, close in (("$((", "A", "))"), ("$[", "A", "]"), ("$(", "P", ")"), ("${", "X", "}"),
+                                   ("`", "B", "`")):
             if self._at(token):
                 self.stack.append(_Frame(kind, close, _UNSAFE.get(kind, "")))
                 self.i += len(token)
@@ -143,7 +157,7 @@ class _Lexer:
             self.i += 1
             self._quoted("'", "unsafe", "$'...' quoting")
         elif self._at('"'):
-            self.stack.append(_Frame("D", '"', "a nested shell" if self._nested() else ""))
+            self.stack.append(_Frame("D", '"', self._here()))
             self.i += 1
         elif self._at("\n") and self.heredocs:
             self.i += 1
@@ -152,6 +166,8 @@ class _Lexer:
             self.i += 1
 
     def _plain_construct(self) -> bool:
+        if self._at("case") and self._word_start() and any(f.close == ")" for f in self.stack):
+            self.poisoned = "a case inside ( )"
         if self._at("#") and self._word_start():
             end = self.text.find("\n", self.i)
             end = len(self.text) if end < 0 else end
@@ -179,8 +195,8 @@ class _Lexer:
         end = self.text.find(quote, self.i + 1)
         if end < 0:
             raise ShellSyntaxError("unterminated single quote")
-        if context == "single" and self._nested():
-            context, why = "unsafe", "a nested shell"
+        if context == "single" and self._here():
+            context, why = "unsafe", self._here()
         if context == "single" and not any(f.why for f in self.stack):
             self._mark(self.i + 1, end, "", context="single")
         else:
