@@ -79,6 +79,15 @@ def _step() -> dict[str, Any]:
     }
 
 
+def _use() -> dict[str, Any]:
+    """A recipe template a service uses (``recipes``): its name and its parameters' text."""
+    return {"type": "object", "additionalProperties": False, "required": ["template"],
+            "properties": {"template": {"type": "string", "pattern": "^[a-z][a-z0-9_-]*$"},
+                           "with": {"type": ["object", "null"],
+                                    "propertyNames": {"pattern": "^[a-z][a-z0-9_]*$"},
+                                    "additionalProperties": {"type": ["string", "number", "boolean"]}}}}
+
+
 def _service() -> dict[str, Any]:
     endpoint = {"type": "object", "additionalProperties": False, "required": ["name", "port"],
                 "properties": {"name": {"type": "string"}, "port": {"type": "string"},
@@ -91,6 +100,7 @@ def _service() -> dict[str, Any]:
                               additionalProperties={"$ref": "#/$defs/setting"}),
         "endpoints": _optional("array", items=endpoint),
         "packages": _names(schema.PACKAGE_RE),
+        "uses": _optional("array", items=_use()),
         "phases": _optional("object", propertyNames={"enum": list(ALL_PHASES)},
                             additionalProperties={"type": ["array", "null"], "items": {"$ref": "#/$defs/step"}}),
     }
