@@ -125,18 +125,36 @@ def run_inert(p: Plan, name: str, value: str, box: dict[str, Path]) -> bool:
     return bool(steps) and arrived
 
 
+def past_the_types(p: Plan, name: str, value: str) -> Plan:
+    """The plan's steps rendered with a value its setting's type refuses: the quoting must hold on its own."""
+    specs = catalog.services_for(catalog.load_profile(p.profile_source or p.profile))
+    values = {**p.settings, name: value}
+
+    def again(step: Step) -> Step:
+        if step.service not in specs:  # the apt step: no template
+            return step
+        spec = next(s for s in specs[step.service].phases[step.phase] if s.name == step.name)
+        return plan._step(step.service, step.phase, spec, values)
+
+    return replace(p, settings=values, phases=tuple(replace(ph, steps=tuple(again(s) for s in ph.steps))
+                                                    for ph in p.phases))
+
+
 def check_every_setting(profile: str, base: dict[str, str], box: dict[str, Path]) -> int:
     prof = catalog.load_profile(profile)
-    names = [n for n in plan.build(prof, overrides=base).settings if n != "installer_python"]
+    stubs = {"installer_python": str(box["py"]), "prefix": str(box["dir"] / "prefix")}
+    harmless = plan.build(prof, overrides={**base, **stubs})
     arrived = 0
-    for name in names:
+    for name in [n for n in harmless.settings if n not in stubs]:
         for value in payloads(box["marker"]):
             try:
-                p = plan.build(prof, overrides={**base, "installer_python": str(box["py"]),
-                                                "prefix": str(box["dir"] / "prefix"), name: value})
-            except UserError as exc:
+                p = plan.build(prof, overrides={**base, **stubs, name: value})
+            except UserError as exc:  # refused by its type, in one line; the quoting is tested past it
                 assert "\n" not in str(exc).strip() or name in str(exc), exc
-                continue
+                try:
+                    p = past_the_types(harmless, name, value)
+                except UserError:
+                    continue
             arrived += run_inert(p, name, value, box)
     return arrived
 
@@ -150,7 +168,7 @@ def test_no_setting_of_the_catalog_runs_as_shell(profile: str, base: dict[str, s
 def test_no_setting_of_a_user_profile_runs_as_shell(tmp_path: Path, sandbox: dict[str, Path]) -> None:
     path = tmp_path / "mine.yaml"
     path.write_text(PROFILE)
-    assert check_every_setting(str(path), {}, sandbox) >= 8
+    assert check_every_setting(str(path), {}, sandbox) >= 6  # a line break is refused by the type check
 
 
 def test_the_literal_value_arrives_in_every_quoting_context(sandbox: dict[str, Path]) -> None:
