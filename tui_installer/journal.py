@@ -27,6 +27,15 @@ SPACE_NEEDED = 16 * 1024 * 1024
 CRASH_AFTER_ENV = "TUI_INSTALLER_TEST_CRASH_AFTER_WRITES"
 
 
+
+def finished_verdict(skipped: list[str]) -> str:
+    """How a run that reached its end reads in every client (TUI, headless, ``status``): "ok", or
+    "finished with N skipped step(s): names" — a step skipped after a failure did not do its work."""
+    if not skipped:
+        return "ok"
+    return f"finished with {len(skipped)} skipped step(s): {', '.join(skipped)}"
+
+
 class StateDiskError(OSError):
     """The state directory refused a write (full, read-only, over quota): the run cannot record what
     it does, so it must stop; ``str()`` is the one line to show the operator."""

@@ -309,6 +309,11 @@ class SecretStore:
             raise UserError(f"cannot write the keyring: {exc.strerror}", file=str(self.path)) from None
 
 
+def keyring_exists(path: Path) -> bool:
+    """Whether a keyring was made at ``path`` (read-only commands say "no secrets" otherwise)."""
+    return _initialised(path)
+
+
 def _initialised(path: Path) -> bool:
     try:
         return path.stat().st_size > 0

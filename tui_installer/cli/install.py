@@ -203,12 +203,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     from tui_installer.cli.common import state_of
 
     state = state_of(args, create=False, writable=False)
-    run = last_run(state)
+    run = state.last_run() if state.exists() else None
+    if run is None:  # read-only: nothing is created, and an empty history is not an error
+        print(f"no runs in {state.root}")
+        return 0
     record = _load_journal(run)
     alive = state.engine_pid()
     verdict = record.state
     if verdict == journal.RUNNING and not alive:
         verdict = "interrupted (the engine is no longer running: re-run the same install to resume)"
+    elif verdict == journal.OK:
+        verdict = journal.finished_verdict(_skipped_steps(record))
     print(f"run {record.run}: {record.kind} of {record.profile}: {verdict}")
     print(f"  started {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(record.started))}, "
           f"events {run.events_file}")
@@ -218,6 +223,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         for step_id in ids:
             print("    " + _step_line(step_id, record.steps[step_id]))
     return 0 if record.state in (journal.OK, journal.RUNNING) else 1
+
+
+def _skipped_steps(record: journal.Journal) -> list[str]:
+    """Steps skipped without their work done (after a failure): a run with any is not a clean "ok"."""
+    return [i for i in record.order if record.steps[i].status == journal.SKIPPED and not record.steps[i].done]
 
 
 def _show_console(console: Path) -> None:

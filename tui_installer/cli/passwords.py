@@ -45,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
         check_name(name)
     if command == "generate":
         names = _names_to_generate(args)
+    if command in ("list", "show") and not _has_keyring(args):
+        return _nothing_stored(args, command)
     store = open_store(args)  # first: a wrong passphrase fails before the value is typed twice
     if command == "list":
         return _list(store)
@@ -63,6 +65,24 @@ def open_store(args: argparse.Namespace) -> SecretStore:
 
     store: SecretStore = open_secrets(args, interactive=True)
     return store
+
+
+def _has_keyring(args: argparse.Namespace) -> bool:
+    """Whether a keyring was ever made here: the read-only verbs must not create one (nor the state
+    directory, nor ask for a new passphrase) just to find it empty."""
+    from tui_installer.cli.common import state_of
+    from tui_installer.secrets import keyring_exists
+
+    state = state_of(args, create=False, writable=False)
+    return state.exists() and keyring_exists(state.keyring_file)
+
+
+def _nothing_stored(args: argparse.Namespace, command: str) -> int:
+    if command == "show":
+        raise UserError(f"no secret named {args.name} is stored (there is no keyring yet)",
+                        hint="see `passwords list`")
+    print("no secrets (no keyring yet: the first install or `passwords set` creates one)")
+    return 0
 
 
 def _read_value(name: str) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tui_installer.errors import UserError
+from tui_installer.journal import DONE_REASONS, finished_verdict
 from tui_installer.statedir import StateDir
 
 #: print a "still running" line at most this often for a long step
@@ -33,6 +34,7 @@ class Printer:
         self._last_print = time.monotonic()
         self._total = 0
         self._index: dict[str, int] = {}
+        self._skipped: list[str] = []
 
     def __call__(self, event: dict[str, Any]) -> None:
         handler = getattr(self, "on_" + event.get("type", ""), None)
@@ -136,6 +138,8 @@ class Printer:
         why = {"done": "done in an earlier run", "creates": "already there", "unless": "check says done",
                "user": "skipped after failure"}.get(e["reason"], e["reason"])
         self._print(f"  skip {e['step']} ({why})")
+        if e["reason"] not in DONE_REASONS and e["step"] not in self._skipped:
+            self._skipped.append(e["step"])
 
     def on_step_retrying(self, e: dict[str, Any]) -> None:
         self._print(f"  retry {e['step']}: attempt {e['attempt']} in {e['delay']:.0f}s")
@@ -153,7 +157,11 @@ class Printer:
         self._print(f"  decision on {e['step']}: {e['choice']} (by {e['by']})")
 
     def on_run_finished(self, e: dict[str, Any]) -> None:
-        self._print(f"run {e['run']} finished: {e['state']} in {e['duration']:.1f}s")
+        took = f"in {e['duration']:.1f}s"
+        if e["state"] == "ok" and self._skipped:  # a skipped step did not do its work: never "ok"
+            self._print(f"run {e['run']} {finished_verdict(self._skipped).replace(':', f' {took}:', 1)}")
+            return
+        self._print(f"run {e['run']} finished: {e['state']} {took}")
 
 
 def _clock(seconds: float) -> str:
