@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
@@ -41,27 +41,32 @@ class HelpScreen(ModalScreen[None]):
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """A yes/no question answered by y/n/Escape or the buttons."""
+    """A yes/no question answered by y/n/Escape or the buttons; No is focused, so Enter declines.
+
+    The detail scrolls inside the dialog and the buttons are one line each: at 80x24 the question,
+    both labels and their keys are always on screen."""
 
     BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
 
-    def __init__(self, question: str, detail: str = "") -> None:
+    def __init__(self, question: str, detail: str = "", *, yes: str = "Yes", no: str = "No") -> None:
         super().__init__()
-        self.question, self.detail = question, detail
+        self.question, self.detail, self.yes, self.no = question, detail, yes, no
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog -info"):
             yield Label(self.question, classes="title")
             if self.detail:
-                yield Static(self.detail, classes="hint")
+                with VerticalScroll(classes="confirm-detail"):
+                    yield Static(self.detail, classes="hint", markup=False)
             with Horizontal(classes="buttons"):
-                yield Button("Yes (y)", id="yes", variant="error")
-                yield Button("No (n)", id="no", variant="primary")
+                yield Button(f"{self.yes} (y)", id="yes", variant="error", compact=True)
+                yield Button(f"{self.no} (n, Esc)", id="no", variant="primary", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()  # answered here: the press must not reach whatever opened the dialog
         self.dismiss(event.button.id == "yes")
 
     def action_answer(self, yes: bool) -> None:

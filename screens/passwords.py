@@ -88,8 +88,7 @@ class PasswordsScreen(FlowScreen):
         if event.button.id == "unlock":
             event.stop()
             self.try_unlock()
-        else:
-            super().on_button_pressed(event)
+        # Back and Next: Textual also calls FlowScreen's handler (every class in the MRO has its turn)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id in ("pp1", "pp2"):

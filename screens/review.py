@@ -13,6 +13,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, Static, Tree
 from textual.widgets.tree import TreeNode
+from tui_installer.screens.confirm import confirm_install
 from tui_installer.screens.flow import FlowScreen
 from tui_installer.screens.messages import StartInstall
 
@@ -61,8 +62,8 @@ class ReviewScreen(FlowScreen):
             self.action_save_answers()
         elif event.button.id == "save-script":
             self.action_save_script()
-        else:
-            super().on_button_pressed(event)
+        # Back and Install: Textual calls FlowScreen's handler too (every class in the MRO): calling it
+        # here as well opened the install confirmation twice
 
     def target(self, suffix: str) -> Path:
         path = Path(self.query_one("#save-path", Input).value.strip() or "tui-installer-answers.yaml")
@@ -81,10 +82,15 @@ class ReviewScreen(FlowScreen):
         self.notify(f"Saved {path}: secrets are read from the environment, never stored in it", timeout=8)
 
     def leave(self) -> bool:
+        """Never starts the install by itself: it asks first, saying what changes (default No)."""
         if self.session.plan is None:
             return False
-        self.post_message(StartInstall())
+        self.app.push_screen(confirm_install(self.session.plan, self.session.state_dir), self.confirmed)
         return False
+
+    def confirmed(self, yes: bool | None) -> None:
+        if yes:
+            self.post_message(StartInstall())
 
 
 def count(n: int, noun: str) -> str:

@@ -21,7 +21,7 @@ from tui_installer.screens.services import ServicesScreen
 from tui_installer.screens.session import Session
 from tui_installer.screens.settings import SettingsScreen
 from tui_installer.screens.summary import SummaryScreen
-from tuihelpers import PASSPHRASE, PASSWORD, PROFILE, leaked, make_state, wait_until
+from tuihelpers import PASSPHRASE, PASSWORD, PROFILE, install_from_review, leaked, make_state, wait_until
 
 pytestmark = pytest.mark.tui
 
@@ -74,7 +74,7 @@ async def walk_flow(state: Path, work: Path) -> str:
         tree = app.screen.query_one("#plan-tree")
         labels = [str(n.label) for n in tree.root.children]
         assert labels[0].startswith("install")
-        await pilot.press("ctrl+r")
+        await install_from_review(app, pilot)
 
         await wait_until(pilot, lambda: isinstance(app.screen, FailureScreen), what="first failure")
         assert app.screen.failure.step == "greet.configure.flaky"

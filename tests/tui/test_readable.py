@@ -24,7 +24,7 @@ from tui_installer.screens.review import ReviewScreen
 from tui_installer.screens.services import ServicesScreen
 from tui_installer.screens.session import Session
 from tui_installer.screens.settings import SettingsScreen
-from tuihelpers import PASSPHRASE, PASSWORD, PROFILE, make_state, wait_until
+from tuihelpers import PASSPHRASE, PASSWORD, PROFILE, install_from_review, make_state, wait_until
 
 from tui_installer.secrets import PASSPHRASE_ENV
 
@@ -153,7 +153,7 @@ def test_plan_without_secrets_needs_no_keyring(tmp_path: Path) -> None:
             assert not app.screen.query("#pp1"), "no keyring to unlock"
             await pilot.press("ctrl+n")
             await wait_until(pilot, lambda: isinstance(app.screen, ReviewScreen), what="review")
-            await pilot.press("ctrl+r")
+            await install_from_review(app, pilot)
             await wait_until(pilot, lambda: any(isinstance(s, ProgressScreen) for s in app.screen_stack),
                              what="progress")
             progress = next(s for s in app.screen_stack if isinstance(s, ProgressScreen))

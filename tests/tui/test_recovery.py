@@ -21,7 +21,7 @@ from tui_installer.screens.progress import ProgressScreen
 from tui_installer.screens.review import ReviewScreen
 from tui_installer.screens.session import Session
 from tui_installer.screens.settings import SettingsScreen
-from tuihelpers import PASSPHRASE, PROFILE, make_state, retry_skip_to_slow_step, wait_until
+from tuihelpers import PASSPHRASE, PROFILE, install_from_review, make_state, retry_skip_to_slow_step, wait_until
 
 from tui_installer import client
 
@@ -53,7 +53,7 @@ def test_edit_settings_and_retry(tmp_path: Path) -> None:
                              and app.screen.store is not None, what="passwords unlocked")
             await pilot.press("ctrl+n")
             await wait_until(pilot, lambda: isinstance(app.screen, ReviewScreen), what="review")
-            await pilot.press("ctrl+r")
+            await install_from_review(app, pilot)
             await wait_until(pilot, lambda: isinstance(app.screen, FailureScreen)
                              and app.screen.failure.step == "greet.configure.broken", what="broken")
             await pilot.press("s")

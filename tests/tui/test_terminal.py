@@ -107,6 +107,14 @@ def test_typed_through_in_tmux(terminal: Terminal, tmp_path: Path) -> None:
     screen = terminal.wait("Step 6/6: Review")
     assert f"$ mkdir -p {str(work)[:20]}" in screen
     terminal.keys("C-r")
+    screen = terminal.wait("Install on this host now?")
+    assert "Install (y)" in screen and "Cancel (n, Esc)" in screen and "Debian packages: 0" in screen
+    terminal.keys("Enter")  # the default is No: back on Review, nothing started
+    terminal.wait("Step 6/6: Review")
+    assert client.last_run(state) is None
+    terminal.keys("C-r")
+    terminal.wait("Install on this host now?")
+    terminal.keys("y")
     screen = terminal.wait("Step failed: greet.configure.flaky")
     assert "Retry (r)" in screen and "Skip (s)" in screen
     terminal.keys("r")

@@ -50,3 +50,12 @@ async def retry_skip_to_slow_step(app, pilot):  # type: ignore[no-untyped-def]
     progress = next(s for s in app.screen_stack if isinstance(s, ProgressScreen))
     await wait_until(pilot, lambda: progress.state.current == "greet.start.slow", what="slow step")
     return progress
+
+
+async def install_from_review(app, pilot, key: str = "ctrl+r"):  # type: ignore[no-untyped-def]
+    """Review's install key opens the confirmation (default No); answer it Yes."""
+    from tui_installer.screens.dialogs import ConfirmScreen
+
+    await pilot.press(key)
+    await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="install confirmation")
+    await pilot.press("y")
