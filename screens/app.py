@@ -51,6 +51,8 @@ class InstallerApp(App[int]):
         self.flow_index = 0
         #: the answers file the engine was last started on (written per run once the run is known)
         self.launch_answers: Path | None = None
+        #: the passphrase in use was typed at our prompt (a wrong one is asked again)
+        self.asked_passphrase = False
 
     def on_mount(self) -> None:
         if ascii_only():
@@ -62,6 +64,7 @@ class InstallerApp(App[int]):
         elif self.mode == "review":
             self.goto("review")
         else:
+            self.reopen_failed_run()
             self.goto("host")
             self.offer_unfinished()
 
@@ -90,6 +93,25 @@ class InstallerApp(App[int]):
         if message.screen == flow.ORDER[self.flow_index]:
             self.prev_screen()
 
+    def reopen_failed_run(self) -> None:
+        """Run again after a failure: the flow starts on the failed run's profile and settings, not on
+        the default profile (the operator came back to fix that run; Profile still offers the others)."""
+        state = StateDir(self.session.state_dir)
+        files = state.last_run()
+        journal = files.read_journal() if files else None
+        if self.session.profile is not None or files is None or journal is None:
+            return
+        if journal.kind != "install" or journal.state not in ("failed", "aborted"):
+            return
+        answers = self.answers_of(files.id)
+        try:
+            if answers is not None:
+                self.session.load_answers(str(answers))
+        except (UserError, OSError, ValueError):
+            return
+        self.notify(f"Run {files.id} of {journal.profile} {journal.state}: its profile and settings are "
+                    "loaded (Profile offers the others).", timeout=10)
+
     def offer_unfinished(self) -> None:
         """A run left unfinished (engine gone) is offered for resume; a live one for attach."""
         state_dir = self.session.state_dir
@@ -115,7 +137,7 @@ class InstallerApp(App[int]):
         if not has_passphrase and needs_keyring(s, answers):
             def answered(passphrase: str | None) -> None:
                 if passphrase:
-                    s.passphrase = passphrase
+                    s.passphrase, self.asked_passphrase = passphrase, True
                     self.start_install(answers)
                 elif self.mode == "start" and len(self.screen_stack) == 1:
                     self.exit(1, message="No keyring passphrase given: nothing started.")
@@ -129,6 +151,21 @@ class InstallerApp(App[int]):
         self.launch_answers = answers
         self._show(ProgressScreen(s.state_dir, launch=launch, stall_seconds=self.stall_seconds,
                                   can_edit_settings=self.can_edit_settings))
+
+    def on_engine_start_failed(self, message: messages.EngineStartFailed) -> None:
+        """A wrong passphrase typed at the prompt is not a dead end: ask again, saying why."""
+        if not (self.asked_passphrase and "passphrase" in message.error):
+            return
+        self.session.passphrase, self.asked_passphrase = None, False
+        answers = self.launch_answers
+
+        def answered(passphrase: str | None) -> None:
+            if passphrase:
+                self.session.passphrase, self.asked_passphrase = passphrase, True
+                self.start_install(answers)
+
+        keyring = str(StateDir(self.session.state_dir).keyring_file)
+        self.push_screen(PassphraseScreen(keyring, error=message.error.split(": ", 1)[-1]), answered)
 
     def on_start_install(self, message: messages.StartInstall) -> None:
         self.start_install(message.answers)

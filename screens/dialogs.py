@@ -20,10 +20,11 @@ Flow screens
   Ctrl+S, Ctrl+E save the answers file / a shell script (Review)
   Ctrl+R         start the install (Review)
 Progress
-  Up, Down, PgUp scroll the output; l: back to the newest line
+  Up, Down, PgUp scroll the output; l: back to the live step, newest line
+  Tab            to the step list: Up/Down shows each step's output
   f              show the failure dialog again
   R              resume when the engine has died
-  s              summary (when the run is over)
+  u              summary (so far, while the run goes on)
 Failure dialog
   r retry  s skip  o shell in the step's environment
   e edit settings and retry  a abort  Escape hide
@@ -78,13 +79,16 @@ class PassphraseScreen(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, keyring: str) -> None:
+    def __init__(self, keyring: str, error: str = "") -> None:
+        """``error``: why the last passphrase was refused (shown above the field, this attempt's only)."""
         super().__init__()
-        self.keyring = keyring
+        self.keyring, self.error = keyring, error
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog -info"):
             yield Label("Keyring passphrase", classes="title")
+            if self.error:
+                yield Static(self.error, id="passphrase-error", classes="error", markup=False)
             yield Static(f"The install reads its secrets from {self.keyring}.", classes="hint")
             yield Input(password=True, placeholder="master passphrase", id="passphrase")
             yield Label("Enter starts the install; Escape quits.", classes="hint")

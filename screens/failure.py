@@ -15,21 +15,23 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, RichLog, Static
+from textual.widgets import Button, Footer, Label, RichLog, Static
 from tui_installer.screens.runstate import Failure
 
 from tui_installer.errors import UserError
 from tui_installer.preview import Step
 from tui_installer.statedir import RunFiles
 
+#: columns for the log path inside the dialog (78 wide, a border and padding each side)
+LOG_WIDTH = 72
 CHOICES = (("retry", "Retry", "r"), ("skip", "Skip", "s"), ("shell", "Shell", "o"),
            ("edit", "Edit settings", "e"), ("abort", "Abort", "a"))
 
 
 class FailureScreen(ModalScreen[str | None]):
     BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
-        *(Binding(key, f"choose('{choice}')", label, show=False) for choice, label, key in CHOICES),
-        Binding("escape", "dismiss_none", "Hide", show=False)]
+        *(Binding(key, f"choose('{choice}')", label) for choice, label, key in CHOICES),
+        Binding("escape", "dismiss_none", "Hide")]
 
     def __init__(self, failure: Failure, run: RunFiles, *, can_edit: bool = True) -> None:
         super().__init__()
@@ -47,7 +49,8 @@ class FailureScreen(ModalScreen[str | None]):
                         classes="title")
             cause = e.get("cause") or "not recognised - see the output below"
             yield Static(f"Cause: {cause}", id="fail-cause")
-            yield Static(f"Log: {e.get('log', '?')}", id="fail-log", classes="hint")
+            yield Static(wrap_path("Log: ", str(e.get("log", "?")), LOG_WIDTH), id="fail-log", classes="hint",
+                         markup=False)
             tail = RichLog(id="fail-tail", max_lines=200, wrap=False, markup=False)
             yield tail
             with Horizontal(id="fail-keys", classes="buttons"):
@@ -57,6 +60,7 @@ class FailureScreen(ModalScreen[str | None]):
                     yield button
             yield Label("Esc hides this dialog (f shows it again); the install waits for an answer.",
                         classes="hint")
+        yield Footer()
 
     def on_mount(self) -> None:
         tail = self.query_one("#fail-tail", RichLog)
@@ -91,6 +95,19 @@ class FailureScreen(ModalScreen[str | None]):
         except Exception as exc:  # SuspendNotSupported (headless tests) and friends
             self.notify(f"Cannot open a shell here: {exc}", severity="error")
         self.app.refresh()
+
+
+def wrap_path(prefix: str, path: str, width: int) -> str:
+    """``prefix + path`` in lines of at most ``width``, broken only after a ``/``: a file name is never
+    cut in two (a terminal would break it anywhere, and the copied path would be wrong)."""
+    lines, line = [], prefix
+    for part in path.split("/")[1:] if path.startswith("/") else path.split("/"):
+        piece = ("/" if path.startswith("/") or line != prefix else "") + part
+        if len(line) + len(piece) > width and line.strip() != prefix.strip():
+            lines.append(line)
+            line = " " * len(prefix)
+        line += piece
+    return "\n".join([*lines, line])
 
 
 def step_environment(run: RunFiles, step_id: str) -> tuple[dict[str, str], str | None]:

@@ -54,3 +54,11 @@ class ResumeInstall(Message):
 @dataclass
 class EditSettingsAndRetry(Message):
     """The run was aborted to change a setting: back to Settings; the next start resumes at the step."""
+
+
+@dataclass
+class EngineStartFailed(Message):
+    """The engine exited before its run began; ``error`` has only this attempt's output. A wrong
+    passphrase typed at the prompt is asked again."""
+
+    error: str

@@ -21,12 +21,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Label, ProgressBar, RichLog, Static
+from textual.widgets import Footer, Label, OptionList, ProgressBar, RichLog, Static
 from tui_installer.screens.failure import FailureScreen
-from tui_installer.screens.messages import EditSettingsAndRetry, ResumeInstall, RunStarted
+from tui_installer.screens.messages import EditSettingsAndRetry, EngineStartFailed, ResumeInstall, RunStarted
 from tui_installer.screens.runstate import RunState, fmt_duration, step_history
 from tui_installer.screens.widgets.phases import PhaseList
 from tui_installer.screens.widgets.resources import ResourcePanel
+from tui_installer.screens.widgets.steps import StepList
 
 from tui_installer import client
 from tui_installer.statedir import StateDir
@@ -39,8 +40,8 @@ class ProgressScreen(Screen[None]):
     BINDINGS = [
         Binding("f", "show_failure", "Failure", show=False),
         Binding("R", "resume", "Resume", show=False),
-        Binding("s", "summary", "Summary"),
-        Binding("l", "log_end", "Newest", show=False),
+        Binding("u", "summary", "Summary"),  # not ``s``: that is Skip in the failure dialog over it
+        Binding("l", "log_end", "Live output", show=False),
     ]
 
     # From the follower thread to this screen (only the main thread touches widgets).
@@ -78,6 +79,8 @@ class ProgressScreen(Screen[None]):
         self.hidden: set[tuple[str, int]] = set()
         self.edit_after_abort = False
         self.log_step: str | None = None
+        #: the step the operator selected in the step list: its log stays shown until ``l``
+        self.pinned: str | None = None
         self.opened = time.time()
         self.engine_dead = False
         self.summary_shown = False
@@ -88,6 +91,7 @@ class ProgressScreen(Screen[None]):
             with Vertical(id="phase-box") as box:
                 box.border_title = "Phases"
                 yield PhaseList(id="phases")
+                yield StepList(id="steps")
             with Vertical(id="step-box") as box:
                 box.border_title = "Step"
                 yield Label("", id="step-title")
@@ -136,6 +140,7 @@ class ProgressScreen(Screen[None]):
         log = StateDir(self.state_dir).console_log
         dead.update(f"{message.error}\nIts whole output: {log}. Ctrl+Q quits.")
         dead.add_class("-visible")
+        self.post_message(EngineStartFailed(message.error))
 
     def on_progress_screen_events(self, message: Events) -> None:
         if message.history is not None:
@@ -159,20 +164,51 @@ class ProgressScreen(Screen[None]):
 
     # -- rendering ---------------------------------------------------------------------------------
     def show_step(self, lines: list[str]) -> None:
+        if self.pinned is not None:
+            return  # the operator reads another step's log
         st = self.state.steps.get(self.state.current or "")
         out = self.query_one("#output", RichLog)
         if st is not None and self.log_step != st.id:
             out.clear()
             self.log_step = st.id
-            attempt = f" (attempt {st.attempt})" if st.attempt > 1 else ""
-            self.query_one("#step-title", Label).update(f"{st.id}{attempt}: {st.title}")
-            self.query_one("#step-command", Label).update(f"$ {st.command}")
+            self.show_step_header(st.id)
         for line in lines[-LOG_LINES:]:
             out.write(line)
+
+    def show_step_header(self, step_id: str) -> None:
+        st = self.state.steps[step_id]
+        attempt = f" (attempt {st.attempt})" if st.attempt > 1 else ""
+        duration = f" ({fmt_duration(st.duration)})" if st.duration is not None else ""
+        self.query_one("#step-title", Label).update(f"{st.status} {st.id}{attempt}{duration}: {st.title}")
+        self.query_one("#step-command", Label).update(f"$ {st.command}" if st.command else "")
+
+    def show_step_log(self, step_id: str) -> None:
+        """A step's whole output from its log file (the events carry only what came while following)."""
+        if step_id not in self.state.steps or not self.state.run:
+            return
+        out = self.query_one("#output", RichLog)
+        out.clear()
+        self.log_step = step_id
+        self.show_step_header(step_id)
+        path = StateDir(self.state_dir).run(self.state.run).step_log(step_id)
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            text = ""
+        lines = text.splitlines()[-LOG_LINES:] or [f"(no output: {self.state.steps[step_id].status})"]
+        for line in lines:
+            out.write(line)
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        """The operator moved in the step list: show that step (a rebuild of the list does not count)."""
+        if event.option_list.id == "steps" and event.option_list.has_focus and event.option.id:
+            self.pinned = event.option.id
+            self.show_step_log(event.option.id)
 
     def refresh_view(self) -> None:
         s = self.state
         self.query_one("#phases", PhaseList).show(s)
+        self.query_one("#steps", StepList).show(s)
         done, total = s.counts()
         bar = self.query_one("#bar", ProgressBar)
         bar.update(total=max(total, 1), progress=done)
@@ -183,7 +219,10 @@ class ProgressScreen(Screen[None]):
     def title_text(self) -> str:
         s = self.state
         elapsed = s.duration if s.duration is not None else (time.time() - s.started if s.started else 0)
-        state = {"ok": "finished", "failed": "FAILED", "aborted": "aborted"}.get(s.state, s.state)
+        state = {"failed": "FAILED", "aborted": "aborted"}.get(s.state, s.state)
+        if s.state == "ok":
+            skipped = len(s.skipped_undone)
+            state = f"finished, {skipped} skipped" if skipped else "finished"
         if s.failure is not None and s.failure.needs_decision and not s.over:
             state = "waiting for your decision"
         if self.engine_dead:
@@ -196,7 +235,7 @@ class ProgressScreen(Screen[None]):
             filled = 20 * done // max(total, 1)
             text = f"[{'#' * filled}{'-' * (20 - filled)}] " + text
         if self.state.over:
-            return text + (" - press s for the summary" if self.state.finished_ok else "")
+            return text + " - u: summary"
         left = self.state.remaining(self.history)
         if left is None:
             return text + " | no estimate yet"
@@ -265,8 +304,9 @@ class ProgressScreen(Screen[None]):
             self.app.pop_screen()
         f = self.state.failure
         pending = f is not None and f.needs_decision and (f.step, f.attempt) == key
-        recent = time.time() - float(event.get("ts") or 0) < 30  # not while replaying old history
-        if pending and recent and event.get("by") != f"tui:{os.getpid()}":
+        # only an answer given while this screen is open: replaying an attached run's history is silent
+        fresh = float(event.get("ts") or 0) >= self.opened
+        if pending and fresh and event.get("by") != f"tui:{os.getpid()}":
             self.notify(f"{key[0]}: answered {event.get('choice')} by {event.get('by')}", timeout=10)
 
     def action_show_failure(self) -> None:
@@ -278,6 +318,8 @@ class ProgressScreen(Screen[None]):
     # -- end of run, resume, summary ---------------------------------------------------------------
     def run_over(self) -> None:
         self.query_one("#stall", Static).remove_class("-visible")
+        if self.pinned is None and (self.log_step is None or self.is_attached_replay):
+            self.show_last_step()
         if self.edit_after_abort:
             self.edit_after_abort = False
             self.post_message(EditSettingsAndRetry())
@@ -296,7 +338,30 @@ class ProgressScreen(Screen[None]):
         if self.engine_dead:
             self.post_message(ResumeInstall(self.state.run))
 
+    @property
+    def is_attached_replay(self) -> bool:
+        """This screen opened on a run that was already over: nothing was shown live."""
+        return self.state.finished is not None and float(self.state.finished) < self.opened
+
+    def show_last_step(self) -> None:
+        """A run seen only when over: show the failed step, else the last one that ran, selected in
+        the step list so Up/Down go on from there."""
+        s = self.state
+        ran = [st.id for st in s.steps.values() if st.status != "pending"]
+        step = s.failure.step if s.failure is not None else (ran[-1] if ran else None)
+        if step is None:
+            return
+        steps = self.query_one("#steps", StepList)
+        steps.show(s)
+        steps.select_step(step)
+        self.show_step_log(step)
+
     def action_log_end(self) -> None:
+        """Back to the live step's output, at its newest line."""
+        if self.pinned is not None:
+            self.pinned = None
+            if self.state.current:
+                self.show_step_log(self.state.current)
         self.query_one("#output", RichLog).scroll_end(animate=False)
 
     @property

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tui_installer.journal import DONE_REASONS, finished_verdict
 from tui_installer.statedir import StateDir, history
 
 HISTORY = 60  # resource samples kept for the sparklines
@@ -186,6 +187,19 @@ class RunState:
     @property
     def over(self) -> bool:
         return self.state in ("ok", "failed", "aborted")
+
+    @property
+    def skipped_undone(self) -> list[str]:
+        """Steps skipped without doing their work (after a failure): never counted as success."""
+        return [s.id for s in self.steps.values() if s.status == "skipped" and s.reason not in DONE_REASONS]
+
+    @property
+    def verdict(self) -> str:
+        """How the run reads: "finished", "finished with N skipped step(s): names", "FAILED", "running"..."""
+        if self.state == "ok":
+            text = finished_verdict(self.skipped_undone)
+            return "finished" if text == "ok" else text
+        return {"failed": "FAILED", "aborted": "was aborted", "starting": "starting"}.get(self.state, "running")
 
     def counts(self) -> tuple[int, int]:
         """(steps done or skipped, all steps)."""

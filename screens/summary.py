@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +32,29 @@ class SummaryScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         s = self.state
-        verdict = {"ok": "finished", "failed": "FAILED", "aborted": "was aborted"}.get(s.state, s.state)
-        yield Label(f"Install of {s.profile} {verdict} in {fmt_duration(s.duration)}", classes="title")
+        yield Label(title(s), classes="title")
         with VerticalScroll(classes="body"):
             yield Static(phase_table(s), id="sum-phases")
+            if s.skipped_undone:
+                yield Static(skipped_text(s), id="sum-skipped", classes="error")
             yield Static(credentials_text(self.state_dir, self.clouds_yaml), id="sum-creds")
             yield Static(endpoints_text(run_plan(StateDir(self.state_dir), s.run)), id="sum-endpoints")
             yield Static(next_steps(self.state_dir, s), id="sum-next")
         yield Footer()
+
+
+def title(s: RunState) -> str:
+    """The verdict line; a run still going says so (this summary is of the run so far)."""
+    if not s.over:
+        elapsed = (time.time() - s.started) if s.started else None
+        return f"Install of {s.profile}: still running ({fmt_duration(elapsed)} so far)"
+    return f"Install of {s.profile} {s.verdict.split(':')[0]} in {fmt_duration(s.duration)}"
+
+
+def skipped_text(s: RunState) -> str:
+    names = s.skipped_undone
+    return (f"\n{len(names)} step(s) skipped after failing; their work is not done:\n"
+            + "\n".join(f"  {name}" for name in names))
 
 
 def phase_table(s: RunState) -> str:
@@ -105,7 +121,10 @@ def next_steps(state_dir: Path, s: RunState) -> str:
         lines += ["  export OS_CLOUD=admin; openstack service list",
                   "  openstack server list      (or: source the openrc above)"]
     lines.append("  tui-installer status        the journal, step by step")
-    if s.state != "ok":
-        lines.append("  tui-installer               run again: finished steps are skipped")
+    if not s.over:
+        lines.append("  The install is still running: Escape goes back to its progress.")
+    elif s.state != "ok" or s.skipped_undone:
+        lines.append("  tui-installer               run again with this run's profile and settings;")
+        lines.append("                              finished steps are skipped")
     lines += [f"  step logs: {logs}", "", "Escape: back to the progress view.  q: quit."]
     return "\n".join(lines)

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import psutil
@@ -34,6 +34,8 @@ class Launch:
     previous_run: str | None
     started: float
     unit: str | None = None
+    #: the console log's size before this engine started: its own output comes after it
+    console_offset: int = 0
 
 
 def last_run(state_dir: Path) -> str | None:
@@ -68,10 +70,12 @@ def start_engine(answers: Path, state_dir: Path, *, passphrase: str | None = Non
     if passphrase is None and passphrase_file is None:
         passphrase = os.environ.get(PASSPHRASE_ENV) or None
     console = state.console_log
+    offset = state.console_size()
     previous = last_run(state_dir)
     systemd = has_systemd() if use_systemd is None else use_systemd
     if systemd:
-        return _start_unit(answers, state_dir, console, previous, passphrase, passphrase_file)
+        return replace(_start_unit(answers, state_dir, console, previous, passphrase, passphrase_file),
+                       console_offset=offset)
     pipe = passphrase is not None and passphrase_file is None
     cmd = engine_command(answers, state_dir, passphrase_file="/dev/stdin" if pipe else passphrase_file)
     fd = state.open_console_log()
@@ -86,7 +90,7 @@ def start_engine(answers: Path, state_dir: Path, *, passphrase: str | None = Non
             proc.stdin.write((passphrase or "").encode() + b"\n")
         proc.stdin.close()
     _reap_later(proc)
-    return Launch(proc.pid, state_dir, console, previous, time.time())
+    return Launch(proc.pid, state_dir, console, previous, time.time(), console_offset=offset)
 
 
 def _start_unit(answers: Path, state_dir: Path, console: Path, previous: str | None,
@@ -134,7 +138,7 @@ def wait_for_run(launch: Launch, timeout: float = 30.0) -> str:
         if launch.pid and _is_zombie(launch.pid):
             break
         time.sleep(0.05)
-    raise RuntimeError("the engine did not start a run: " + state.console_tail())
+    raise RuntimeError("the engine did not start a run: " + state.console_tail(since=launch.console_offset))
 
 
 def _is_zombie(pid: int) -> bool:

@@ -10,7 +10,7 @@ from tui_installer.screens.runstate import RunState, fmt_duration
 
 #: ASCII-only markers: they read the same on the Linux console as in any terminal
 MARKS = {"pending": ("  ", "dim"), "running": (">>", "bold yellow"), "ok": ("ok", "green"),
-         "failed": ("!!", "bold red"), "skipped": ("--", "dim")}
+         "failed": ("!!", "bold red"), "skipped": ("--", "dim"), "partial": ("sk", "bold yellow")}
 
 
 class PhaseList(Static):
@@ -22,11 +22,14 @@ class PhaseList(Static):
 
 def render_phases(state: RunState, now: float | None = None) -> Text:
     text = Text()
+    undone = set(state.skipped_undone)
     for phase in state.phases.values():
         steps = [state.steps[s] for s in phase.steps if s in state.steps]
         done = sum(1 for s in steps if s.status in ("ok", "skipped"))
         status = phase.status
-        if status == "ok" and steps and all(s.status == "skipped" for s in steps):
+        if status == "ok" and any(s.id in undone for s in steps):
+            status = "partial"  # a step was skipped after failing: the phase did not do all its work
+        elif status == "ok" and steps and all(s.status == "skipped" for s in steps):
             status = "skipped"
         mark, style = MARKS.get(status, ("  ", ""))
         duration = phase.duration

@@ -5,11 +5,9 @@ view, and every yes/no dialog shows its question, both button labels and their k
 from __future__ import annotations
 
 import asyncio
-import io
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 from textual.app import App
 from textual.widgets import Button
 from tui_installer.screens.app import InstallerApp
@@ -18,21 +16,12 @@ from tui_installer.screens.host import HostScreen
 from tui_installer.screens.progress import ProgressScreen
 from tui_installer.screens.review import ReviewScreen
 from tui_installer.screens.session import Session
-from tuihelpers import make_state, wait_until
+from tuihelpers import make_state, screen_text, wait_until
 
 from tui_installer import client
 
 pytestmark = pytest.mark.tui
 SILENT = Path(__file__).parent / "profiles" / "silent.yaml"
-
-
-def screen_text(app: App[object]) -> str:
-    """What the terminal shows now, as plain text (the same render as a screenshot)."""
-    width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
-                      color_system="truecolor", record=True, legacy_windows=False, safe_box=False)
-    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
-    return console.export_text(styles=False)
 
 
 def review_app(state: Path) -> InstallerApp:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from rich.console import Console
+from textual.app import App
 
 PROFILE = Path(__file__).parent / "profiles" / "tuidemo.yaml"
 PASSWORD = "Tui-Test-Password-4711"
@@ -59,3 +63,12 @@ async def install_from_review(app, pilot, key: str = "ctrl+r"):  # type: ignore[
     await pilot.press(key)
     await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="install confirmation")
     await pilot.press("y")
+
+
+def screen_text(app: App[object]) -> str:
+    """What the terminal shows now, as plain text (the same render as a screenshot)."""
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
+                      color_system="truecolor", record=True, legacy_windows=False, safe_box=False)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text(styles=False)

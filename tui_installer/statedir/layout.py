@@ -61,6 +61,10 @@ class RunFiles:
     def logs(self) -> Path:
         return self.root / LOGS
 
+    def step_log(self, step_id: str) -> Path:
+        """The whole (redacted) output of one step, as the executor wrote it."""
+        return self.logs / f"{step_id}.log"
+
     @property
     def console_file(self) -> Path:
         """What the headless printer showed, also kept here (and all of it once the terminal is gone)."""
@@ -203,13 +207,22 @@ class StateDir:
         """An append-only descriptor on the console log (for a detached engine's stdout and stderr)."""
         return safety.open_nofollow(self.console_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
 
-    def console_tail(self, lines: int = 3) -> str:
-        """The console log's last lines, joined on one line (for a message), or ``(no output)``."""
+    def console_size(self) -> int:
+        """Bytes in the console log now: an engine started next writes after them."""
         try:
-            text = safety.read_text(self.console_log).strip().splitlines()
+            return os.lstat(self.console_log).st_size
+        except OSError:
+            return 0
+
+    def console_tail(self, lines: int = 3, since: int = 0) -> str:
+        """The console log's last lines written after byte ``since`` (one engine's start, not an older
+        run's), joined on one line (for a message), or ``(no output)``."""
+        try:
+            text = safety.read_text(self.console_log)
         except (OSError, UserError):
             return "(no output)"
-        return " | ".join(text[-lines:]) or "(no output)"
+        tail = text.encode("utf-8", "replace")[since:].decode("utf-8", "replace").strip().splitlines()
+        return " | ".join(tail[-lines:]) or "(no output)"
 
     # -- answers files the TUI writes, and which run was started from which ------------------------
     def new_answers_file(self, name: str) -> Path:
