@@ -20,11 +20,9 @@ Flow screens
   Ctrl+S, Ctrl+E save the answers file / a shell script (Review)
   Ctrl+R         start the install (Review)
 Progress
-  Up, Down, PgUp scroll the output; l: back to the live step, newest line
-  Tab            to the step list: Up/Down shows each step's output
-  f              show the failure dialog again
-  R              resume when the engine has died
-  u              summary (so far, while the run goes on)
+  Up, Down, PgUp scroll the output
+  Tab, Up/Down   a step of the step list and its output; l: back to live
+  f / R / u      failure dialog again / resume a dead engine / summary
 Failure dialog
   r retry  s skip  o shell in the step's environment
   e edit settings and retry  a abort  Escape hide

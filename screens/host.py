@@ -26,7 +26,7 @@ class HostScreen(FlowScreen):
     BINDINGS = [Binding("up", "scroll('up')", "Scroll", show=False),
                 Binding("down", "scroll('down')", "Scroll", show=False),
                 Binding("pageup", "scroll('page_up')", "PgUp", show=False),
-                Binding("pagedown", "scroll('page_down')", "PgDn/Up, Down: scroll"),
+                Binding("pagedown", "scroll('page_down')", "Scroll checks"),
                 Binding("home", "scroll('home')", "Top", show=False),
                 Binding("end", "scroll('end')", "End", show=False)]
 

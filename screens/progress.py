@@ -27,7 +27,7 @@ from tui_installer.screens.messages import EditSettingsAndRetry, EngineStartFail
 from tui_installer.screens.runstate import RunState, fmt_duration, step_history
 from tui_installer.screens.widgets.phases import PhaseList
 from tui_installer.screens.widgets.resources import ResourcePanel
-from tui_installer.screens.widgets.steps import StepList
+from tui_installer.screens.widgets.steps import StepList, log_tail
 
 from tui_installer import client
 from tui_installer.statedir import StateDir
@@ -190,13 +190,8 @@ class ProgressScreen(Screen[None]):
         out.clear()
         self.log_step = step_id
         self.show_step_header(step_id)
-        path = StateDir(self.state_dir).run(self.state.run).step_log(step_id)
-        try:
-            text = path.read_text(errors="replace")
-        except OSError:
-            text = ""
-        lines = text.splitlines()[-LOG_LINES:] or [f"(no output: {self.state.steps[step_id].status})"]
-        for line in lines:
+        run = StateDir(self.state_dir).run(self.state.run)
+        for line in log_tail(run, step_id, LOG_LINES) or [f"(no output: {self.state.steps[step_id].status})"]:
             out.write(line)
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
@@ -278,6 +273,8 @@ class ProgressScreen(Screen[None]):
         f = self.state.failure
         if f is None or not f.needs_decision or self.failure_open or (f.step, f.attempt) in self.hidden:
             return
+        if self.state.over:  # a finished run's history: nobody waits for this answer any more
+            return
         self.failure_open = (f.step, f.attempt)
         run = StateDir(self.state_dir).run(self.state.run)
         self.app.push_screen(FailureScreen(f, run, can_edit=self.can_edit_settings()), self.answer)
@@ -346,13 +343,11 @@ class ProgressScreen(Screen[None]):
     def show_last_step(self) -> None:
         """A run seen only when over: show the failed step, else the last one that ran, selected in
         the step list so Up/Down go on from there."""
-        s = self.state
-        ran = [st.id for st in s.steps.values() if st.status != "pending"]
-        step = s.failure.step if s.failure is not None else (ran[-1] if ran else None)
+        step = self.state.step_to_show()
         if step is None:
             return
         steps = self.query_one("#steps", StepList)
-        steps.show(s)
+        steps.show(self.state)
         steps.select_step(step)
         self.show_step_log(step)
 

@@ -201,6 +201,12 @@ class RunState:
             return "finished" if text == "ok" else text
         return {"failed": "FAILED", "aborted": "was aborted", "starting": "starting"}.get(self.state, "running")
 
+    def step_to_show(self) -> str | None:
+        """The step a run seen only when over opens on: the last that failed, else the last that ran."""
+        ran = [st.id for st in self.steps.values() if st.status != "pending"]
+        failed = [sid for sid in ran if self.steps[sid].status == "failed"]
+        return (failed or ran)[-1] if ran else None
+
     def counts(self) -> tuple[int, int]:
         """(steps done or skipped, all steps)."""
         done = sum(1 for s in self.steps.values() if s.status in DONE)

@@ -11,6 +11,7 @@ from textual.widgets.option_list import Option
 from tui_installer.screens.runstate import RunState, StepState, fmt_duration
 
 from tui_installer.journal import DONE_REASONS
+from tui_installer.statedir import RunFiles
 
 #: text marks: the state reads on a monochrome terminal and in a screen capture
 MARKS = {"pending": "  ", "running": ">>", "retrying": ">>", "ok": "ok", "failed": "!!"}
@@ -52,3 +53,12 @@ class StepList(OptionList):
         index = next((i for i, (sid, _) in enumerate(self.rows) if sid == step_id), None)
         if index is not None:
             self.highlighted = index
+
+
+def log_tail(run: RunFiles, step_id: str, lines: int) -> list[str]:
+    """The last ``lines`` lines of a step's log file (already redacted by the engine); none if absent."""
+    try:
+        text = run.step_log(step_id).read_text(errors="replace")
+    except OSError:
+        return []
+    return text.splitlines()[-lines:]

@@ -69,13 +69,14 @@ def test_wrong_passphrase_at_start_is_asked_again_with_this_attempts_error(tmp_p
     async def walk() -> tuple[str, str]:
         app = InstallerApp(session, mode="start")
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_until(pilot, lambda: isinstance(app.screen, PassphraseScreen), what="first prompt")
+            prompt = lambda: isinstance(app.screen, PassphraseScreen) and app.focused is not None  # noqa: E731
+            await wait_until(pilot, prompt, what="first prompt")
             await pilot.press(*"wrong-passphrase-1", "enter")
-            await wait_until(pilot, lambda: isinstance(app.screen, PassphraseScreen) and app.screen.error,
-                             what="asked again")
+            await wait_until(pilot, lambda: prompt() and app.screen.error, timeout=60, what="asked again")
             error = str(app.screen.query_one("#passphrase-error", Static).render())
             await pilot.press(*PASSPHRASE, "enter")
-            await wait_until(pilot, lambda: isinstance(app.screen, FailureScreen), what="the run goes on")
+            await wait_until(pilot, lambda: isinstance(app.screen, FailureScreen), timeout=60,
+                             what="the run goes on")
             return error, app.screen.failure.step
 
     error, failed = asyncio.run(walk())

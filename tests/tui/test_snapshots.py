@@ -90,7 +90,7 @@ def fixed(monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.rmtree(STATE.parent, ignore_errors=True)
     STATE.mkdir(parents=True, mode=0o700)
     clock = types.SimpleNamespace(time=lambda: NOW, monotonic=lambda: NOW, strftime=lambda *a: "x")
-    for module in (progress, runstate, phases):
+    for module in (progress, runstate, phases, summary):
         monkeypatch.setattr(module, "time", clock)
     monkeypatch.setattr(client, "engine_alive", lambda state_dir: True)
     monkeypatch.setattr(client, "waiting_for", lambda pid: "sleep 3600")
@@ -215,6 +215,38 @@ def test_summary(snap_compare, fixed: Path) -> None:  # type: ignore[no-untyped-
     decision = ev("decision", 1007.0, step="greet.configure.flaky", attempt=1, choice="retry", by="tui:1")
     recorded_run(fixed, EVENTS + FAILED + [decision] + FINISHED)
     assert snap_compare(flow_app(fixed, "attach"), run_before=_settle())
+
+
+def test_install_confirmation(snap_compare, fixed: Path) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(flow_app(fixed, "review"), press=["ctrl+r"])
+
+
+def test_summary_mid_run(snap_compare, fixed: Path) -> None:  # type: ignore[no-untyped-def]
+    recorded_run(fixed, EVENTS)
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.pause(0.5)
+        await pilot.press("u")
+        await pilot.pause()
+    assert snap_compare(flow_app(fixed, "attach"), run_before=run_before)
+
+
+def test_attach_finished_run_steps(snap_compare, fixed: Path) -> None:  # type: ignore[no-untyped-def]
+    decision = ev("decision", 1007.0, step="greet.configure.flaky", attempt=1, choice="retry", by="tui:1")
+    recorded_run(fixed, EVENTS + FAILED + [decision] + FINISHED)
+    logs = StateDir(fixed).run(RUN)
+    logs.step_log("greet.start.slow").write_text("tick 1\ntick 2\nslow done\n")
+    logs.step_log("greet.install.hello").write_text("hello 1\nhello 2\nhello 3\n")
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.pause(0.5)
+        await pilot.press("escape")  # from the summary shown first, back to the run
+        await pilot.pause()
+        pilot.app.screen.query_one("#steps").focus()
+        await pilot.pause()
+        await pilot.press("up", "up", "up")  # from greet.slow up to greet.hello
+        await pilot.pause()
+    assert snap_compare(flow_app(fixed, "attach"), run_before=run_before)
 
 
 def test_help(snap_compare, fixed: Path) -> None:  # type: ignore[no-untyped-def]
