@@ -10,6 +10,7 @@ from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 from tui_installer.screens.flow import FlowScreen
 from tui_installer.screens.messages import FlowNext
+from tui_installer.screens.widgets.marked import MarkedOptionList
 
 from tui_installer import preview
 from tui_installer.errors import UserError
@@ -23,9 +24,10 @@ class ProfileScreen(FlowScreen):
                     classes="hint")
         options = []
         for info in preview.list_profiles():
-            prompt = Group(Text(info.name, "bold"), Padding(Text(info.description, "dim"), (0, 0, 0, 2)))
+            # the first column is left free for the cursor's ``>`` (MarkedOptionList)
+            prompt = Group(Text(f"  {info.name}", "bold"), Padding(Text(info.description, "dim"), (0, 0, 0, 4)))
             options.append(Option(prompt, id=info.name))
-        yield OptionList(*options, id="presets")
+        yield MarkedOptionList(*options, id="presets")
         yield Input(placeholder="or a path: /root/my-profile.yaml", id="profile-path")
         yield Label("", id="profile-error", classes="error")
 

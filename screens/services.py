@@ -39,7 +39,9 @@ class CheckList(SelectionList[str]):
             component += "-highlighted"
         underlying = next(iter(line)).style or self.rich_style
         style = self.get_component_rich_style(component) + Style(meta={"option": index})
-        return Strip([Segment("[x]" if chosen else "[ ]", style), Segment(" ", underlying), *line])
+        cursor = ">" if self.highlighted == index and self.has_focus else " "  # not by colour alone
+        box = Segment("[x]" if chosen else "[ ]", style)
+        return Strip([Segment(cursor, underlying), box, Segment(" ", underlying), *line])
 
 
 def row(name: str, description: str) -> str:

@@ -6,16 +6,16 @@ a finished run, or one attached to later, can be read step by step; ``l`` goes b
 
 from __future__ import annotations
 
-from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 from tui_installer.screens.runstate import RunState, StepState, fmt_duration
+from tui_installer.screens.widgets.marked import MarkedOptionList
 
 from tui_installer.journal import DONE_REASONS
 from tui_installer.statedir import RunFiles
 
 #: text marks: the state reads on a monochrome terminal and in a screen capture
 MARKS = {"pending": "  ", "running": ">>", "retrying": ">>", "ok": "ok", "failed": "!!"}
-NAME_WIDTH = 17
+NAME_WIDTH = 16
 
 
 def mark(step: StepState) -> str:
@@ -29,10 +29,10 @@ def row(step: StepState) -> str:
     name = f"{service}.{rest.partition('.')[2] or rest}"
     if len(name) > NAME_WIDTH:
         name = name[:NAME_WIDTH - 1] + "~"
-    return f"{mark(step)} {name:<{NAME_WIDTH}}{fmt_duration(step.duration):>6}"
+    return f" {mark(step)} {name:<{NAME_WIDTH}}{fmt_duration(step.duration):>6}"  # cell 0: the cursor
 
 
-class StepList(OptionList):
+class StepList(MarkedOptionList):
     """Rebuilt from a :class:`RunState` only when a row changed (a hundred rows, many batches)."""
 
     def __init__(self, *, id: str | None = None) -> None:

@@ -123,3 +123,23 @@ def test_every_yes_no_dialog_fits_80x24_with_its_keys(question: str, detail: str
     text = asyncio.run(show())
     assert question in text
     assert "Yes (y)" in text and "No (n, Esc)" in text, text
+
+
+def test_focus_reads_without_colour(tmp_path: Path) -> None:
+    """The cursor row of the profile list is marked ``>``, and it follows the keys."""
+    async def walk() -> tuple[str, str]:
+        app = InstallerApp(Session(state_dir=make_state(tmp_path)), mode="flow")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_until(pilot, lambda: isinstance(app.screen, HostScreen), what="host check")
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: app.screen.__class__.__name__ == "ProfileScreen", what="profile")
+            app.screen.query_one("#presets").focus()
+            await pilot.pause(0.2)
+            first = screen_text(app)
+            await pilot.press("down")
+            await pilot.pause(0.2)
+            return first, screen_text(app)
+
+    first, second = asyncio.run(walk())
+    assert "> all-in-one" in first and "> compute-only" not in first, first
+    assert "> compute-only" in second and "> all-in-one" not in second, second
