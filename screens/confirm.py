@@ -11,19 +11,19 @@ from pathlib import Path
 
 from tui_installer.screens.dialogs import ConfirmScreen
 
-from tui_installer import plan as planning
-from tui_installer.model import Plan
+from tui_installer.preview import Plan
 
 #: settings whose value is a directory the install writes (``prefix``, ``log_dir``, ``glance_data_dir``)
 DIR_SUFFIXES = ("_dir", "prefix")
 
 
 def apt_packages(plan: Plan) -> list[str]:
-    """The Debian packages of the plan's one apt step (its argv after the options)."""
-    step = next((s for s in plan.steps() if s.id == planning.APT_STEP_ID), None)
-    if step is None:
-        return []
-    return [a for a in step.argv[2:] if not a.startswith("-") and a != "Dpkg::Progress-Fancy=0"]
+    """The Debian packages of the plan's apt step(s) (``apt-get install``'s argv after the options)."""
+    names: list[str] = []
+    for step in plan.steps():
+        if step.argv[:2] == ("apt-get", "install"):
+            names += [a for a in step.argv[2:] if not a.startswith("-") and "::" not in a]
+    return list(dict.fromkeys(names))
 
 
 def pip_packages(plan: Plan) -> list[str]:

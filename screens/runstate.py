@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tui_installer.journal import DONE_REASONS, finished_verdict
-from tui_installer.statedir import StateDir, history
+from tui_installer.statedir import DONE_REASONS, StateDir, finished_verdict, history
 
 HISTORY = 60  # resource samples kept for the sparklines
 DONE = ("ok", "skipped")

@@ -10,8 +10,7 @@ from textual.widgets.option_list import Option
 from tui_installer.screens.runstate import RunState, StepState, fmt_duration
 from tui_installer.screens.widgets.marked import MarkedOptionList
 
-from tui_installer.journal import DONE_REASONS
-from tui_installer.statedir import RunFiles
+from tui_installer.statedir import DONE_REASONS, RunFiles
 
 #: text marks: the state reads on a monochrome terminal and in a screen capture
 MARKS = {"pending": "  ", "running": ">>", "retrying": ">>", "ok": "ok", "failed": "!!"}

@@ -143,3 +143,14 @@ def test_focus_reads_without_colour(tmp_path: Path) -> None:
     first, second = asyncio.run(walk())
     assert "> all-in-one" in first and "> compute-only" not in first, first
     assert "> compute-only" in second and "> all-in-one" not in second, second
+
+
+def test_confirmation_names_what_all_in_one_changes() -> None:
+    from tui_installer.screens.confirm import impact_text
+
+    from tui_installer import catalog, preview
+
+    text = impact_text(preview.build_plan(catalog.load_profile("all-in-one")), Path("/var/lib/tui-installer"))
+    assert "Services (12): mariadb, rabbitmq" in text
+    assert "Debian packages: 10 (mariadb-server, " in text and "Dpkg" not in text
+    assert "Ports it will listen on: 5000, 5672" in text and "/opt/stack" in text

@@ -7,6 +7,7 @@ the directory safe for root to write into. No other module spells a name inside 
 
 from __future__ import annotations
 
+from tui_installer.journal import DONE_REASONS, finished_verdict
 from tui_installer.statedir.layout import (
     DEFAULT_STATE_DIR,
     PASSPHRASE_ENV,
@@ -18,5 +19,6 @@ from tui_installer.statedir.layout import (
 from tui_installer.statedir.lock import CHOICES, Decision, EngineLock
 from tui_installer.statedir.safety import write_private
 
-__all__ = ["CHOICES", "DEFAULT_STATE_DIR", "PASSPHRASE_ENV", "STATE_DIR_ENV", "Decision", "EngineLock", "RunFiles",
-           "StateDir", "default_path", "write_private"]
+# how a journal's step reads (a skip after a failure is not done) is part of the protocol: clients say it
+__all__ = ["CHOICES", "DEFAULT_STATE_DIR", "DONE_REASONS", "PASSPHRASE_ENV", "STATE_DIR_ENV", "Decision",
+           "EngineLock", "RunFiles", "StateDir", "default_path", "finished_verdict", "write_private"]
