@@ -28,7 +28,8 @@ class HostScreen(FlowScreen):
                 Binding("pageup", "scroll('page_up')", "PgUp", show=False),
                 Binding("pagedown", "scroll('page_down')", "Scroll checks"),
                 Binding("home", "scroll('home')", "Top", show=False),
-                Binding("end", "scroll('end')", "End", show=False)]
+                Binding("end", "scroll('end')", "End", show=False),
+                Binding("f", "take_fixes", "Use the fixes")]
 
     @dataclass
     class Checked(Message):
@@ -37,6 +38,7 @@ class HostScreen(FlowScreen):
 
         text: Text
         verdict: Text
+        fixes: dict[str, str]
 
     def body(self) -> Iterable[Widget]:
         profile = self.session.profile_arg or "all-in-one"
@@ -50,19 +52,37 @@ class HostScreen(FlowScreen):
         getattr(body, f"scroll_{how}")(animate=False)
 
     def on_mount(self) -> None:
+        self.offered: dict[str, str] = {}
         self.query_one("#next").focus()
         self.run_checks(self.session.profile_arg or "all-in-one")
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def run_checks(self, profile: str) -> None:
-        """Builds the profile's plan and probes ports (~0.2 s): off the UI thread."""
-        found = hostinfo.checks(profile, self.session.state_dir)
+        """Builds the profile's plan, probes ports and runs its preflight steps (~0.3 s): off the UI thread."""
+        found = hostinfo.checks(profile, self.session.state_dir, dict(self.session.host_fixes))
         text = render_checks(profile, found, default=self.session.profile_arg is None)
-        self.post_message(self.Checked(text, render_verdict(found)))
+        fixes = {name: value for check in found if check.status == "fail" for name, value in check.fix}
+        self.post_message(self.Checked(text, render_verdict(found), fixes))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The fixes key is offered (and in the footer) only while a failed check proposes one."""
+        return bool(getattr(self, "offered", None)) if action == "take_fixes" else True
 
     def on_host_screen_checked(self, message: Checked) -> None:
+        self.offered = message.fixes
+        self.refresh_bindings()
         self.query_one("#checks", Static).update(message.text)
         self.query_one("#host-verdict", Static).update(message.verdict)
+
+    def action_take_fixes(self) -> None:
+        """Take every fix the failed checks propose (they become settings, shown on Settings), check again."""
+        if not self.offered:
+            self.notify("No check proposes a fix.", timeout=3)
+            return
+        self.session.take_host_fixes(self.offered)
+        self.notify("Using " + ", ".join(f"{k}={v}" for k, v in self.offered.items()), timeout=4)
+        self.query_one("#checks", Static).update("\nChecking again...")
+        self.run_checks(self.session.profile_arg or "all-in-one")
 
 
 def render_facts(state_dir: Path) -> Text:
@@ -88,6 +108,8 @@ def render_verdict(checks: list[hostinfo.Check]) -> Text:
         text.append(f"{counts[status]} {label.lower()}", style if counts[status] else "")
         text.append(", " if status != "fail" else "")
     more = " (PgDn, Down: see them all)" if counts["warn"] or counts["fail"] else ""
+    if any(c.fix for c in checks if c.status == "fail"):
+        more += "; f: use the fixes"
     return text.append(more)
 
 
@@ -97,7 +119,12 @@ def render_checks(profile: str, checks: list[hostinfo.Check], default: bool = Fa
     for check in checks:
         label, style = STYLE[check.status]
         text.append(f"  [{label}] ", style)
-        text.append(f"{check.name:<13}{check.why}\n")
+        # a long name (a service's own preflight step) gets a line of its own
+        name = f"{check.name:<13}" if len(check.name) < 13 else f"{check.name}\n{'':15}"
+        text.append(f"{name}{check.why}\n")
+        if check.status == "fail" and check.fix:
+            fix = ", ".join(f"{k}={v}" for k, v in check.fix)
+            text.append(f"         fix: {fix} (press f to use it)\n", "bold")
     text.append("\nThe profile's preflight phase checks ports and services again before installing.",
                 "dim")
     return text

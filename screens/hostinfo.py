@@ -46,10 +46,10 @@ def facts(state_dir: Path) -> list[tuple[str, str]]:
     return preview.host_facts(state_dir)
 
 
-def checks(profile: str | None, state_dir: Path) -> list[Check]:
-    """The chosen profile's own preflight checks (from the preview API), plus whether any interface is
-    up. Default profile: all-in-one."""
-    result = preview.preflight_checks(profile or "all-in-one", state_dir)
+def checks(profile: str | None, state_dir: Path, fixes: dict[str, str] | None = None) -> list[Check]:
+    """The chosen profile's own preflight checks (from the preview API) with the fixes the operator
+    took, plus whether any interface is up. Default profile: all-in-one."""
+    result = preview.preflight_checks(profile or "all-in-one", state_dir, fixes)
     up = bool(host_addresses())
     result.append(Check("network", "pass" if up else "warn",
                         "an interface is up" if up else "no interface with an address is up"))

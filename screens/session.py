@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from tui_installer import preview
+from tui_installer.errors import UserError
 from tui_installer.preview import Answers, Plan, Profile, ServiceSpec
 from tui_installer.statedir import StateDir, history, write_private
 
@@ -33,6 +34,9 @@ class Session:
     passphrase: str | None = None
     passphrase_file: str | None = None
     plan: Plan | None = None
+    #: settings the host check proposed and the operator took (``--set`` text): kept across a change of
+    #: profile, applied to any profile that has the setting
+    host_fixes: dict[str, str] = field(default_factory=dict)
 
     # -- profile and services ----------------------------------------------------------------------
     def choose_profile(self, name_or_path: str) -> Profile:
@@ -46,8 +50,24 @@ class Session:
         self.profile_arg = str(Path(name_or_path).resolve()) if is_path else name_or_path
         self.selected = list(self.profile.services)
         self.settings = {}
+        self.apply_host_fixes()
         self.plan = None
         return self.profile
+
+    def take_host_fixes(self, fixes: dict[str, str]) -> None:
+        self.host_fixes.update(fixes)
+        self.apply_host_fixes()
+
+    def apply_host_fixes(self) -> None:
+        """The host check's fixes the operator took, typed for this profile (one it has no use for is
+        left out); an answers file or --set given later still wins."""
+        if self.profile is None:
+            return
+        for name, text in self.host_fixes.items():
+            try:
+                self.settings.update(preview.parse_sets(self.profile, [f"{name}={text}"]))
+            except (UserError, ValueError):
+                continue
 
     def load_answers(self, path: str) -> Answers:
         answers = preview.load_answers(path)

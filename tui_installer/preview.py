@@ -199,15 +199,18 @@ def _cpu_model() -> str:
     return ""
 
 
-def preflight_checks(profile: str, state_dir: Path) -> list[Check]:
+def preflight_checks(profile: str, state_dir: Path, overrides: Mapping[str, str] | None = None) -> list[Check]:
     """The profile's own preflight, run read-only for the host check: the ``ops.preflight`` steps as
     detailed checks (root, distro, RAM, disk, ports: read with that helper's own command line), every
     other preflight step run for real with its verdict and last line. A required setting not given yet
-    is a warning, and a stand-in lets the rest be checked (the preflight phase checks again at install)."""
+    is a warning, and a stand-in lets the rest be checked (the preflight phase checks again at install).
+    ``overrides`` are ``--set`` values (text): the fixes an operator took from earlier checks."""
     try:
         chosen = load_profile(profile)
-        missing = [f for f in settings_form(chosen, chosen.services) if f.required and f.value is None]
-        plan = build_plan(chosen, overrides={f.name: _stand_in(f) for f in missing})
+        given = dict(overrides or {})
+        missing = [f for f in settings_form(chosen, chosen.services, overrides=given)
+                   if f.required and f.value is None]
+        plan = build_plan(chosen, overrides={**given, **{f.name: _stand_in(f) for f in missing}})
     except (UserError, OSError) as exc:
         return [Check("plan", "warn", f"no plan for {profile} yet: {exc}")]
     found = [Check(f.name, "warn", f"required, not given yet: {f.description or f.type} (set it in Settings)")
@@ -260,7 +263,7 @@ def run_preflight_step(step: Step) -> Check:
     output = (done.stdout + done.stderr).strip().splitlines()
     last = " ".join(output[-1].split()) if output else ""
     if done.returncode == 0:
-        return Check(name, "pass", last or step.description or "ok")
+        return Check(name, "pass", last or step.description or "passed")
     return Check(name, "fail", last or f"exit {done.returncode}", fix=tuple(FIX_RE.findall(done.stdout + done.stderr)))
 
 
