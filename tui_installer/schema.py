@@ -15,7 +15,7 @@ from typing import Any
 from . import recipes, settingtypes, yamlsrc
 from .errors import UserError
 from .model import ALL_PHASES, Answers, Profile, Prompt, ServiceSpec, StepSpec
-from .yamlsrc import error, join
+from .yamlsrc import error, join, type_name
 
 SERVICE_KEYS = ("description", "requires", "secrets", "settings", "endpoints", "packages", "uses", "phases")
 STEP_KEYS = ("name", "run", "env", "cwd", "timeout", "idle_timeout", "retries", "retry_delay",
@@ -44,15 +44,6 @@ class _At:
 
     def fail(self, message: str, hint: str | None = None) -> UserError:
         return error(self.source, self.key, message, hint)
-
-
-def type_name(value: Any) -> str:
-    """A type as users know it from YAML: string, integer, number, boolean, mapping, list, null."""
-    for kind, name in ((type(None), "null"), (bool, "boolean"), (int, "integer"), (float, "number"),
-                       (str, "string"), (dict, "mapping"), (list, "list")):
-        if isinstance(value, kind):
-            return name
-    return type(value).__name__
 
 
 def _mapping(value: Any, at: _At, allowed: tuple[str, ...] | None = None) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import Any
 
 from .model import EndpointSpec, SettingDef
-from .yamlsrc import error, join
+from .yamlsrc import error, join, type_name
 
 #: every type a setting may declare (docs/SERVICE-FORMAT.md, "Settings")
 TYPES = ("string", "integer", "number", "port", "boolean", "ip", "hostname", "host", "cidr", "path", "choice")
@@ -219,7 +219,7 @@ SETTING_RE = re.compile(r"[a-z_][a-z0-9_]*\Z")
 def parse_settings(value: Any, source: str, key: str) -> dict[str, SettingDef]:
     """A service's ``settings``: each ``name: default`` or ``name: {type, default, description, ...}``."""
     if not isinstance(value, dict):
-        raise error(source, key, f"wrong type: expected a mapping, got {_yaml_type(value)}")
+        raise error(source, key, f"wrong type: expected a mapping, got {type_name(value)}")
     found: dict[str, SettingDef] = {}
     for name, decl in value.items():
         at = join(key, name)
@@ -256,8 +256,8 @@ def _options(decl: dict[str, Any], source: str, at: str) -> dict[str, Any]:
         if k not in decl:
             continue
         if not isinstance(decl[k], want) or (bool not in want and isinstance(decl[k], bool)):
-            expected = "a number" if k in ("min", "max") else f"a {_yaml_type(want[0]())}"
-            raise error(source, join(at, k), f"wrong type: expected {expected}, got {_yaml_type(decl[k])}")
+            expected = "a number" if k in ("min", "max") else f"a {type_name(want[0]())}"
+            raise error(source, join(at, k), f"wrong type: expected {expected}, got {type_name(decl[k])}")
         found[k] = decl[k]
     if "pattern" in found:
         try:
@@ -281,7 +281,7 @@ def _choices(decl: dict[str, Any], kind: str, source: str, at: str) -> tuple[str
 def parse_endpoints(value: Any, source: str, key: str) -> tuple[EndpointSpec, ...]:
     """A service's ``endpoints``: the APIs it serves, from settings (checked with the catalog)."""
     if not isinstance(value, list):
-        raise error(source, key, f"wrong type: expected a list, got {_yaml_type(value)}")
+        raise error(source, key, f"wrong type: expected a list, got {type_name(value)}")
     found = []
     for i, item in enumerate(value):
         at = join(key, i)
@@ -291,16 +291,8 @@ def parse_endpoints(value: Any, source: str, key: str) -> tuple[EndpointSpec, ..
             if k not in ENDPOINT_KEYS:
                 raise error(source, join(at, k), "unknown key", hint="expected one of: " + ", ".join(ENDPOINT_KEYS))
             if not isinstance(v, str):
-                raise error(source, join(at, k), f"wrong type: expected a string, got {_yaml_type(v)}")
+                raise error(source, join(at, k), f"wrong type: expected a string, got {type_name(v)}")
         if not item.get("path", "/").startswith("/"):
             raise error(source, join(at, "path"), "a path starts with /")
         found.append(EndpointSpec(**item))
     return tuple(found)
-
-
-def _yaml_type(value: Any) -> str:
-    for kind, name in ((type(None), "null"), (bool, "boolean"), (int, "integer"), (float, "number"),
-                       (str, "string"), (dict, "mapping"), (list, "list")):
-        if isinstance(value, kind):
-            return name
-    return type(value).__name__

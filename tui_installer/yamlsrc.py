@@ -44,6 +44,15 @@ MAX_NODES = 10_000
 MAX_DEPTH = 64
 
 
+def type_name(value: Any) -> str:
+    """A type as users know it from YAML: string, integer, number, boolean, mapping, list, null."""
+    for kind, name in ((type(None), "null"), (bool, "boolean"), (int, "integer"), (float, "number"),
+                       (str, "string"), (dict, "mapping"), (list, "list")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
+
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader whose mappings and sequences carry line numbers; duplicate keys are errors; input
     is bounded (``MAX_NODES`` nodes with aliases expanded, ``MAX_DEPTH`` levels)."""
