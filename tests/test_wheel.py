@@ -1,5 +1,6 @@
-"""A plain `pip install .` (a wheel, not an editable install) into a fresh venv works, and puts no
-generic top-level `screens` (or `profiles`) module into site-packages."""
+"""A plain `pip install .` (a wheel, not an editable install, no test extras) into a fresh venv works: it
+puts no generic top-level `screens` (or `profiles`) module into site-packages, and a real install of the
+demo profile and `status` run from that venv alone."""
 
 from __future__ import annotations
 
@@ -46,3 +47,28 @@ def test_wheel_installs_in_a_fresh_venv_and_runs(tmp_path):
     site = next((env_dir / "lib").glob("python3*/site-packages"))
     assert not (site / "screens").exists() and not (site / "profiles").exists()
     assert (site / "tui_installer" / "screens").is_dir()
+    _demo_installs_from(env_dir, tmp_path)
+
+
+def _demo_installs_from(env_dir: Path, tmp_path: Path) -> None:
+    """As a user would after `pip install .`: a real install of the demo profile (its secret generated
+    into a new keyring, its prompt answered) and `status`, from that venv alone; the secret is redacted."""
+    exe, state = str(env_dir / "bin" / "tui-installer"), tmp_path / "demo-state"
+    env = {"PATH": "/usr/bin:/bin", "TUI_INSTALLER_KEYRING_PASSPHRASE": "wheel-test-passphrase"}
+    marker = Path("/tmp/hello-marker")
+    existed = marker.exists()
+    try:
+        done = subprocess.run([exe, "--state-dir", str(state), "install", "-p", "demo", "--yes"], env=env,
+                              capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        assert done.returncode == 0 and "finished: ok" in done.stdout, done.stdout + done.stderr
+        status = subprocess.run([exe, "--state-dir", str(state), "status"], env=env, capture_output=True,
+                                text=True, timeout=60)
+        assert status.returncode == 0 and "install of demo: ok" in status.stdout, status.stdout + status.stderr
+        secret = subprocess.run([exe, "--state-dir", str(state), "passwords", "show", "hello_password"], env=env,
+                                capture_output=True, text=True, timeout=60).stdout.strip()
+        logs = list(state.glob("runs/*/logs/hello.verify.redacted.log"))
+        assert len(secret) >= 8 and logs and "the password is ***" in logs[0].read_text()
+        assert not [p for p in state.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    finally:
+        if not existed:
+            marker.unlink(missing_ok=True)
