@@ -62,7 +62,7 @@ def test_wrong_answer_is_a_failure_not_a_hang(tmp_path: Path) -> None:
              prompts=(Prompt(expect=r"Password:", secret="pw"),))
     result, lines = run(tmp_path, s, {"pw": SECRET})
     assert not result.ok and result.answered_wrong
-    assert not result.timed_out and result.duration < 10
+    assert not result.timed_out and result.duration < 30, "hung: the wrong answer was not detected (timeout 60)"
     assert lines.count("Password: Sorry, try again.") == 3  # answered 3 times, the 4th prompt stops it
     assert gone(result.pid)
 
@@ -70,13 +70,13 @@ def test_wrong_answer_is_a_failure_not_a_hang(tmp_path: Path) -> None:
 def test_overall_timeout(tmp_path: Path) -> None:
     result, lines = run(tmp_path, step("echo started; sleep 30", timeout=0.5))
     assert result.timed_out == "overall" and not result.ok
-    assert 0.5 <= result.duration < 5
+    assert 0.5 <= result.duration < 20, "hung: the 0.5 s timeout did not stop `sleep 30`"
     assert lines == ["started"] and result.signal == signal.SIGTERM
 
 
 def test_idle_timeout_and_output_keeps_a_step_alive(tmp_path: Path) -> None:
     result, _ = run(tmp_path, step("echo hi; sleep 30", idle_timeout=0.5))
-    assert result.timed_out == "idle" and 0.5 <= result.duration < 5
+    assert result.timed_out == "idle" and 0.5 <= result.duration < 20, "hung past the idle timeout"
     busy = "for i in 1 2 3 4 5 6 7 8; do echo tick $i; sleep 0.15; done"
     result, lines = run(tmp_path, step(busy, idle_timeout=0.6))
     assert result.ok and len(lines) == 8 and result.duration > 1.0
@@ -137,7 +137,8 @@ def test_cancel_kills_setsid_nohup_and_double_forked_grandchildren(tmp_path: Pat
     thread.join(15)
     assert not thread.is_alive()
     result = box["r"]
-    assert result.cancelled and not result.ok and time.monotonic() - t0 < 5
+    assert result.cancelled and not result.ok
+    assert time.monotonic() - t0 < 20, "hung: cancel did not end the step's tree"
     assert [name for name, pid in pids.items() if not gone(pid)] == []
     assert gone(result.pid)
 
@@ -275,7 +276,7 @@ def test_run_check(tmp_path: Path) -> None:
     t0 = time.monotonic()
     marker = tmp_path / "child.pid"
     assert not run_check(f"setsid sleep 100 & echo $! > {marker}; wait", timeout=0.5)
-    assert time.monotonic() - t0 < 5
+    assert time.monotonic() - t0 < 20, "hung: the check's timeout did not end `sleep 100`"
     assert gone(int(marker.read_text()))
 
 
@@ -321,7 +322,8 @@ def test_prompt_split_across_reads_and_two_prompts_in_order(tmp_path: Path) -> N
 
 def test_a_step_that_closed_its_output_still_times_out(tmp_path: Path) -> None:
     result, lines = run(tmp_path, step("echo bye; exec >/dev/null 2>&1 </dev/null; sleep 30", timeout=1))
-    assert result.timed_out == "overall" and lines == ["bye"] and result.duration < 5
+    assert result.timed_out == "overall" and lines == ["bye"]
+    assert result.duration < 20, "hung: a step with its output closed ran past its timeout"
     assert gone(result.pid)
 
 
@@ -332,7 +334,7 @@ def test_a_process_ignoring_sigterm_is_killed(tmp_path: Path) -> None:
     t0 = time.monotonic()
     result, lines = run(tmp_path, s)
     assert result.timed_out == "overall" and lines == ["ready"]
-    assert time.monotonic() - t0 < 1.5 + 1.0 + 3  # timeout + kill grace + SIGKILL round
+    assert time.monotonic() - t0 < 20, "hung: a child ignoring SIGTERM was not killed"
     assert gone(int(pid_file.read_text()))
 
 
@@ -341,7 +343,8 @@ def test_a_background_process_holding_the_pty_does_not_hold_the_step(tmp_path: P
     pid_file = tmp_path / "bg.pid"
     result, lines = run(tmp_path, step(f"(trap '' HUP; exec sleep 30) & echo $! > {pid_file}; echo done"))
     try:
-        assert result.ok and "done" in lines and result.duration < 2
+        assert result.ok and "done" in lines
+        assert result.duration < 20, "waited for the background `sleep 30` instead of ending with bash"
     finally:
         os.kill(int(pid_file.read_text()), signal.SIGKILL)
 
@@ -379,7 +382,8 @@ def test_a_leftover_process_printing_forever_does_not_hold_the_step(tmp_path: Pa
     s = step(f"(trap '' HUP; while :; do echo chatter; done) & echo $! > {pid_file}; sleep 0.3; echo bye")
     try:
         result, lines = run(tmp_path, s)
-        assert result.ok and result.duration < 3 and "bye" in lines
+        assert result.ok and "bye" in lines
+        assert result.duration < 20, "hung on the background chatter instead of ending with bash"
     finally:
         os.kill(int(pid_file.read_text()), signal.SIGKILL)
 
