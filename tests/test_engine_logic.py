@@ -172,3 +172,28 @@ def test_policy_parse_rejects_nonsense():
     with pytest.raises(UserError, match="--on-failure"):
         engine.Policy.parse("sometimes")
     assert engine.Policy.parse("retry=3") == engine.Policy("retry", 3)
+
+
+def test_creates_and_unless_skip_a_step_without_running_it(tmp_path):
+    """A step's own idempotency checks: `creates` (a path that exists) and `unless` (a check that exits 0)
+    skip it with their reason. `unless` sees what its step would: its env and its secrets (DESIGN.md)."""
+    there = tmp_path / "already-there"
+    there.touch()
+
+    def step(name, **kw):
+        return Step(id=f"svc.install.{name}", service="svc", phase="install", name=name, argv=("true",),
+                    fingerprint=f"fp-{name}", **kw)
+
+    steps = (step("made", creates=str(there)),
+             step("checked", unless='[ "$TOKEN" = s3cret-token ] && [ "$PLAIN" = yes ]', env={"PLAIN": "yes"},
+                  secret_env={"TOKEN": "tok"}),
+             step("runs", creates=str(tmp_path / "absent"), unless="false"))
+    plan = Plan(profile="t", profile_source="test", services=("svc",), added={}, settings={}, secrets=("tok",),
+                phases=(Phase("install", steps),))
+    executor = ScriptedExecutor()
+    eng = engine.Engine(plan, state_dir=tmp_path / "state", secrets={"tok": "s3cret-token"},
+                        policy=engine.Policy.parse("abort"), executor=executor, durable=False)
+    assert eng.run() == "ok"
+    assert executor.calls == ["svc.install.runs"]
+    assert statuses(eng) == {"svc.install.made": ("skipped", "creates"), "svc.install.checked": ("skipped", "unless"),
+                             "svc.install.runs": ("ok", None)}
