@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -133,6 +134,8 @@ def _spawn(state: Path, *argv: str) -> pexpect.spawn:
 def test_on_a_terminal_the_passphrase_and_value_are_asked_twice_unechoed(tmp_path: Path) -> None:
     state = tmp_path / "state"
     child = _spawn(state, "passwords", "set", "db_password")
+    transcript = io.StringIO()
+    child.logfile_read = transcript  # everything the terminal showed, prompts and any echo of what was typed
     child.expect("New passphrase for the keyring")
     child.sendline(PASSPHRASE)
     child.expect("Again")
@@ -145,8 +148,9 @@ def test_on_a_terminal_the_passphrase_and_value_are_asked_twice_unechoed(tmp_pat
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
-    seen = child.before or ""
-    assert VALUE not in seen and PASSPHRASE not in seen
+    seen = transcript.getvalue()
+    assert "Repeat" in seen and "stored db_password" in seen
+    assert VALUE not in seen and PASSPHRASE not in seen, "a typed secret was echoed on the terminal"
     assert SecretStore.open(state, passphrase=PASSPHRASE).get("db_password") == VALUE
 
 
