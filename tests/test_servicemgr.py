@@ -205,3 +205,22 @@ def test_list_shows_every_service_and_fails_when_one_is_down(dirs: dict[str, str
         assert "down: stopped" in listed.stdout and "up: running (pid" in listed.stdout
     finally:
         sm("stop", "up")
+
+
+def test_stop_kills_an_orphan_left_in_the_service_session(dirs: dict[str, str], tmp_path: Path) -> None:
+    """A process the service's tree let go of (its parent exited: re-parented to init) is no one's child
+    any more; only the service's session finds it, and stop must kill it too."""
+    token = f"tok{uuid.uuid4().hex}"
+    script = f"( bash -c \"sleep 600; : {token}-orphan\" & ) ; exec bash -c \"sleep 600; : {token}-main\""
+    assert sm("write-unit", "orphans", "--stop-timeout", "2", "--", "bash", "-c", script).returncode == 0
+    assert sm("start", "orphans", "--wait", "1").returncode == 0
+    try:
+        orphans = [p for p in procs_with(f"{token}-orphan") if p.name() == "bash"]
+        main = servicemgr.supervisor.running_pid(servicemgr.load_unit("orphans"))
+        assert orphans and main and all(p.ppid() != main for p in orphans), "the test needs a real orphan"
+        assert all(os.getsid(p.pid) == os.getsid(main) for p in orphans)
+        assert sm("stop", "orphans").returncode == 0
+        assert procs_with(token) == [], "a process of the service's session outlived stop"
+    finally:
+        for proc in procs_with(token):
+            proc.kill()
