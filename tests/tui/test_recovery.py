@@ -208,19 +208,19 @@ def test_a_headless_run_whose_engine_died_is_resumed_from_its_plan(tmp_path: Pat
     engine.wait()
     (work / "go").touch()
 
-    resumed = asyncio.run(accept_resume_and_skip(state))
+    resumed = asyncio.run(accept_resume_and_skip(state, f"Run {run} of tuidemo did not finish"))
     journal = json.loads((state / "runs" / resumed / "journal.json").read_text())
     assert journal["state"] == "ok"
     assert journal["steps"]["greet.install.hello"]["reason"] == "done", "same plan rebuilt: done stays done"
 
 
-async def accept_resume_and_skip(state_dir: Path, offer: str = "") -> str:
+async def accept_resume_and_skip(state_dir: Path, offer: str) -> str:
     """Start the TUI again, accept its offer to resume the unfinished run, skip the step that fails
     again, and return the id of the resumed run once it is over."""
     app = InstallerApp(Session(state_dir=state_dir, passphrase=PASSPHRASE), mode="flow")
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="offer")
-        assert offer in app.screen.question
+        assert offer and offer in app.screen.question, app.screen.question
         await pilot.press("y")
         await wait_until(pilot, lambda: isinstance(app.screen, FailureScreen), what="broken again")
         await pilot.press("s")
