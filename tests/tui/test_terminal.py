@@ -6,6 +6,7 @@ finishes, and `tui-installer attach` shows it. Each test uses its own tmux serve
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -16,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 from tuihelpers import PASSPHRASE, PASSWORD, PROFILE, leaked, make_state
 
@@ -163,10 +165,11 @@ def test_install_survives_the_terminal(terminal: Terminal, tmp_path: Path) -> No
     terminal.wait("Step failed: greet.configure.broken")
     terminal.keys("s")
     terminal.wait("tick 2")
-    tui_pids = terminal.tmux("list-panes", "-a", "-F", "#{pane_pid}").split()
+    tuis = _tui_processes(terminal.tmux("list-panes", "-a", "-F", "#{pane_pid}").split())
+    assert tuis, "the TUI process under the pane was not found"
     terminal.kill()  # the "SSH session" is gone: tmux hangs up on the TUI
-    time.sleep(1)
-    assert tui_pids and not any(_alive_tui(int(p)) for p in tui_pids), "the TUI should be gone"
+    _gone, alive = psutil.wait_procs(tuis, timeout=10)
+    assert not alive, f"the TUI itself (not only the pane's shell) should be gone: {alive}"
     assert client.engine_alive(state), "the engine must outlive the terminal"
     run = client.last_run(state)
     assert run is not None
@@ -191,15 +194,15 @@ def test_install_survives_the_terminal(terminal: Terminal, tmp_path: Path) -> No
         again.kill()
 
 
-def _alive_tui(shell_pid: int) -> bool:
-    """Whether the pane's shell or a tui-installer under it still runs."""
-    try:
-        import psutil
-
-        proc = psutil.Process(shell_pid)
-        return proc.status() != psutil.STATUS_ZOMBIE
-    except Exception:
-        return False
+def _tui_processes(pane_pids: list[str]) -> list[psutil.Process]:
+    """The tui-installer processes under the panes' shells (the TUI, not the engine it started detached)."""
+    found = []
+    for pid in pane_pids:
+        for proc in psutil.Process(int(pid)).children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if str(SCRIPT) in " ".join(proc.cmdline()):
+                    found.append(proc)
+    return found
 
 
 def test_two_terminals_first_answer_wins(tmp_path: Path) -> None:
