@@ -186,8 +186,12 @@ def test_passwords_masked(snap_compare, fixed: Path) -> None:  # type: ignore[no
         await pilot.pause()
         await pilot.press("ctrl+n")
         await pilot.pause()
-        await pilot.press(*PASSWORD, "tab", *PASSWORD)
+        for field in ("#pw1-demo_password", "#pw2-demo_password"):  # the secret's two fields, not the keyring's
+            pilot.app.screen.query_one(field).focus()
+            await pilot.press(*PASSWORD)
         await pilot.pause()
+        assert [pilot.app.screen.query_one(f).value for f in ("#pw1-demo_password", "#pw2-demo_password")] \
+            == [PASSWORD, PASSWORD]
     assert snap_compare(flow_app(fixed), run_before=run_before)
 
 
