@@ -220,7 +220,7 @@ def preflight_checks(profile: str, state_dir: Path, overrides: Mapping[str, str]
         min_ram_mb=limits.min_ram_mb, min_disk_gb=limits.min_disk_gb,
         disk_path=limits.disk_path or str(preflight.existing_parent(state_dir)),
         ports=limits.port, host_name=limits.host_name)]
-    return found + [run_preflight_step(step) for step in _preflight_steps(plan) if not _is_helper(step)]
+    return found + [run_preflight_step(step) for step in _preflight_steps(plan) if _helper_args(step) is None]
 
 
 def _stand_in(field: Field) -> str:
@@ -236,9 +236,13 @@ def _preflight_steps(plan: Plan) -> list[Step]:
     return [s for phase in plan.phases if phase.name == "preflight" for s in phase.steps]
 
 
-def _is_helper(step: Step) -> bool:
-    words = shlex.split(step.shell) if step.shell else list(step.argv)
-    return "tui_installer.ops.preflight" in words
+def _helper_args(step: Step) -> list[str] | None:
+    """The arguments of a step that runs the preflight helper, or None for any other step."""
+    try:
+        words = shlex.split(step.shell) if step.shell else list(step.argv)
+        return words[words.index("tui_installer.ops.preflight") + 1:]
+    except ValueError:  # not the helper (or a shell string shlex cannot read)
+        return None
 
 
 #: a preflight step's message that names the setting to change: ``use --set ovs_datapath=netdev``
@@ -279,12 +283,13 @@ class Limits:
 def preflight_limits(plan: Plan) -> Limits:
     """Thresholds and ports of a plan's preflight steps, merged (the strictest wins)."""
     limits = Limits()
-    for step in (s for phase in plan.phases if phase.name == "preflight" for s in phase.steps):
+    for step in _preflight_steps(plan):
+        given = _helper_args(step)
+        if given is None:
+            continue
         try:
-            words = shlex.split(step.shell) if step.shell else list(step.argv)
-            given = words[words.index("tui_installer.ops.preflight") + 1:]
             args, _ = preflight.parser().parse_known_args(given)
-        except (ValueError, SystemExit):  # not a preflight step (or not one argparse can read)
+        except SystemExit:  # not arguments argparse can read
             continue
         limits.min_ram_mb = max(limits.min_ram_mb, args.min_ram_mb)
         limits.min_disk_gb = max(limits.min_disk_gb, args.min_disk_gb)
