@@ -61,9 +61,8 @@ class Printer:
             self._lost_terminal()
 
     def _open_console(self, state_dir: str, run: str) -> None:
-        path = StateDir(Path(state_dir)).run(run).console_file
         try:
-            self.console = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+            self.console = StateDir(Path(state_dir)).run(run).open_console()
         except (OSError, UserError):
             self.console = None
 

@@ -70,6 +70,10 @@ class RunFiles:
         """What the headless printer showed, also kept here (and all of it once the terminal is gone)."""
         return self.root / RUN_CONSOLE
 
+    def open_console(self) -> int:
+        """An append-only descriptor on the run's console log (links refused), for the headless printer."""
+        return safety.open_nofollow(self.console_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+
     def exists(self) -> bool:
         return self.journal_file.is_file()
 
