@@ -63,6 +63,7 @@ class Engine:
         self.secrets = dict(secrets)
         self.redactor = Redactor(self.secrets)
         self.executor = executor or Executor()
+        self.remote: Any = None  # the Ansible executor of a plan with hosts (made when the run opens)
         self.run_id = new_run_id()
         self.state = StateDir.open(state_dir)
         self.files = self.state.run(self.run_id)
@@ -153,10 +154,13 @@ class Engine:
         budget = 1 + step.retries + extra
         while True:
             result = self._attempt(step)
+            if result.ok and result.skipped:  # a remote step's own check (on its host) said done
+                self._skip(step, result.skipped)
+                return "continue"
             if result.ok:
                 self.journal.update(step.id, status=journal.OK, finished=time.time(), exit_code=0)
                 self.events.emit("step_finished", step=step.id, status="ok",
-                                 duration=round(result.duration, 3), exit_code=0)
+                                 duration=round(result.duration, 3), exit_code=0, **_host(step))
                 return "continue"
             record = self.journal.steps[step.id]
             if result.cancelled or self.cancel_event.is_set():
@@ -178,6 +182,8 @@ class Engine:
         previous = self.base.steps.get(step.id) if self.base else None
         if previous and previous.done and previous.fingerprint == step.fingerprint:
             return "done"
+        if step.host:  # creates/unless are checked on the step's host, by the step itself (hosts.py)
+            return None
         if step.creates and os.path.exists(step.creates):
             return "creates"
         if step.unless and run_check(step.unless, env=self._check_env(step), timeout=step.timeout or 60,
@@ -188,7 +194,7 @@ class Engine:
     def _skip(self, step: Step, reason: str) -> None:
         now = time.time()
         self.journal.update(step.id, status=journal.SKIPPED, reason=reason, started=now, finished=now)
-        self.events.emit("step_skipped", step=step.id, reason=reason)
+        self.events.emit("step_skipped", step=step.id, reason=reason, **_host(step))
 
     def _attempt(self, step: Step) -> Result:
         record = self.journal.steps[step.id]
@@ -196,11 +202,18 @@ class Engine:
         self.journal.update(step.id, status=journal.RUNNING, attempts=attempt, started=time.time(),
                             finished=None, exit_code=None, signal=None, cause=None, reason=None, flush=False)
         self.events.emit("step_started", step=step.id, phase=step.phase, title=step.description or step.name,
-                         command=step.display, attempt=attempt)
+                         command=step.display, attempt=attempt, **_host(step))
         with self._lock:
             self._current, self._pending, self._dropped = step.id, [], 0
+        executor = self.executor
+        if step.host:
+            if self.remote is None:
+                from tui_installer.hosts import AnsibleExecutor
+
+                self.remote = AnsibleExecutor(self.plan.inventory or "", self.run_dir / "ansible")
+            executor = self.remote
         try:
-            return self.executor.run(step, secrets=self.secrets, log_path=self.run_dir / record.log,
+            return executor.run(step, secrets=self.secrets, log_path=self.run_dir / record.log,
                                      on_lines=self._on_lines, cancel=self.cancel_event,
                                      extra_env=self._step_env(step), on_waiting=self._on_waiting)
         finally:
@@ -233,7 +246,7 @@ class Engine:
         self.events.emit("step_failed", step=step.id, attempt=record.attempts, exit_code=result.exit_code,
                          signal=result.signal, timed_out=result.timed_out, cause=cause,
                          message=self.redactor.line(message), log=str(self.run_dir / record.log),
-                         tail=result.tail[-20:])
+                         tail=result.tail[-20:], **_host(step))
 
     def _after_failure(self, step: Step, result: Result) -> str:
         """Record the failure and apply the policy: returns retry, skip or abort."""
@@ -243,7 +256,8 @@ class Engine:
         if self.policy.mode != "ask":
             return "abort"
         attempt = self.journal.steps[step.id].attempts
-        self.events.emit("decision_needed", step=step.id, attempt=attempt, choices=["retry", "skip", "abort"])
+        self.events.emit("decision_needed", step=step.id, attempt=attempt, choices=["retry", "skip", "abort"],
+                         **_host(step))
         choice, by = self._wait_decision(step.id, attempt)
         self.events.emit("decision", step=step.id, attempt=attempt, choice=choice, by=by)
         return choice
@@ -299,6 +313,11 @@ class Engine:
     def _stop_ticker(self, ticker: threading.Thread) -> None:
         self._ticker_stop.set()
         ticker.join()
+
+
+def _host(step: Step) -> dict[str, str]:
+    """Events of a step that runs on an inventory host name it (``host``)."""
+    return {"host": step.host} if step.host else {}
 
 
 def _disk_user_error(exc: OSError, journal_file: Path) -> OSError | UserError:

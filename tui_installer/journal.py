@@ -91,6 +91,8 @@ class StepRecord:
     fingerprint: str = ""
     log: str = ""
     cause: str | None = None
+    #: the inventory host the step runs on (None: this machine)
+    host: str | None = None
 
     @property
     def done(self) -> bool:
@@ -138,7 +140,7 @@ class Journal:
         still hands all of it to the next (a resume reads only the newest journal)."""
         journal = cls(path=path, run=run, profile=plan.profile, kind=kind)
         for step in plan.steps():
-            record = StepRecord(fingerprint=step.fingerprint, log=f"logs/{step.id}.log")
+            record = StepRecord(fingerprint=step.fingerprint, log=f"logs/{step.id}.log", host=step.host)
             previous = base.steps.get(step.id) if base else None
             if previous and previous.done and previous.fingerprint == step.fingerprint:
                 record.status, record.reason = SKIPPED, "done"

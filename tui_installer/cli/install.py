@@ -74,8 +74,15 @@ def load_plan(args: argparse.Namespace, *, removal: bool = False, purge: bool = 
     profile = catalog.load_profile(name)
     overrides = parse_sets(args.set)
     if removal:
-        return planning.build_removal(profile, answers=answers, overrides=overrides, purge=purge)
-    return planning.build(profile, answers=answers, overrides=overrides)
+        plan = planning.build_removal(profile, answers=answers, overrides=overrides, purge=purge)
+    else:
+        plan = planning.build(profile, answers=answers, overrides=overrides)
+    inventory = getattr(args, "inventory", None) or (answers.inventory if answers else None)
+    if inventory:
+        from tui_installer import hosts
+
+        plan = hosts.expand(plan, hosts.load_inventory(inventory))
+    return plan
 
 
 def last_install_answers(args: argparse.Namespace) -> Answers | None:

@@ -1,0 +1,248 @@
+"""More than one host: an Ansible inventory, the plan expanded per host, and each step run on its host
+through ansible-runner (docs/MULTI-HOST.md).
+
+The design: the engine stays the one loop over steps, with its journal, resume, retries and decisions.
+A plan for an inventory holds one step per (step, host) — id ``service.phase.name@host`` — in the plan's
+order, every host of a step before the next step (a later step on any host comes after an earlier one on
+all). Each such step runs on its host as one Ansible task of our module ``tui_step``
+(``ansible/library/tui_step.py``) through ansible-runner, whose event stream gives the step's per-host
+result; the module does the step's ``creates``/``unless`` checks and prompts on the node. So a failed step
+names its host, a retry runs on that host alone (the engine retries that step), and a re-run skips what
+the journal records done on every host and what each node's own checks say is done.
+
+Secrets: a step's secret values reach ansible-playbook only as answers to its ``vars_prompt`` questions
+(ansible-runner answers them on the playbook's terminal, ``suppress_env_files``: never a file, never the
+environment or argv), then the module as ``no_log`` parameters over ssh's stdin (pipelining): each node
+gets only the secrets of the steps it runs, and Ansible masks their values in every result and event.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tui_installer.errors import UserError
+from tui_installer.executor import Result
+from tui_installer.model import Phase, Plan, Step
+from tui_installer.redact import Redactor
+from tui_installer.statedir import PASSPHRASE_ENV
+
+GROUPS = ("controller", "compute")
+LIBRARY = Path(__file__).resolve().parent / "ansible" / "library"
+HOST_SEP = "@"
+
+
+@dataclass(frozen=True)
+class Inventory:
+    path: str
+    #: host names, the controller first, then the compute hosts in the inventory's order
+    hosts: tuple[str, ...]
+    groups: dict[str, tuple[str, ...]]
+
+
+def _ansible_bin(name: str) -> str:
+    local = Path(sys.executable).parent / name
+    found = str(local) if local.exists() else shutil.which(name)
+    if not found:
+        raise UserError(f"{name} is not installed: more than one host needs Ansible",
+                        hint="pip install 'tui-installer[hosts]' (ansible-core, ansible-runner)")
+    return found
+
+
+def load_inventory(path: str | Path) -> Inventory:
+    """A standard Ansible inventory (INI or YAML), read by Ansible itself (``ansible-inventory --list``):
+    one host in ``controller``, any number in ``compute``; every host in one of the two."""
+    source = str(path)
+    if not Path(source).is_file():
+        raise UserError("inventory file not found", file=source, hint="give an Ansible inventory (INI or YAML)")
+    result = subprocess.run([_ansible_bin("ansible-inventory"), "-i", source, "--list"], capture_output=True,
+                            text=True, env={**_quiet_ansible_env(), "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True"})
+    if result.returncode != 0:
+        reason = (result.stderr.strip().splitlines() or ["unreadable"])[-1]
+        raise UserError(f"not a readable Ansible inventory: {reason}", file=source)
+    data = json.loads(result.stdout)
+    groups = {g: tuple(data.get(g, {}).get("hosts", [])) for g in GROUPS}
+    if len(groups["controller"]) != 1:
+        raise UserError(f"group controller must hold exactly one host (it holds {len(groups['controller'])})",
+                        file=source, key="controller", hint="[controller] then one host line")
+    every = set(data.get("_meta", {}).get("hostvars", {})) | {h for g in data.values() if isinstance(g, dict)
+                                                             for h in g.get("hosts", [])}
+    stray = sorted(every - set(groups["controller"]) - set(groups["compute"]))
+    if stray:
+        raise UserError(f"host {stray[0]} is in neither group controller nor compute", file=source,
+                        key=stray[0], hint="put every host under [controller] or [compute]")
+    for host in every:
+        if not host.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise UserError(f"host name {host!r} may hold only letters, digits, '-', '_' and '.'", file=source)
+    ordered = tuple(dict.fromkeys(groups["controller"] + groups["compute"]))
+    return Inventory(path=str(Path(source).resolve()), hosts=ordered, groups=groups)
+
+
+def expand(plan: Plan, inventory: Inventory) -> Plan:
+    """One step per (step, host): every host of the inventory runs every step, in the plan's order, a step
+    on all hosts before the next."""
+    phases = []
+    for phase in plan.phases:
+        steps = [replace(step, id=f"{step.id}{HOST_SEP}{host}", host=host)
+                 for step in phase.steps for host in inventory.hosts]
+        phases.append(Phase(phase.name, tuple(steps)))
+    return replace(plan, phases=tuple(phases), inventory=inventory.path, hosts=inventory.hosts)
+
+
+class _Unsafe(str):
+    """A value Ansible must never template (a setting's value may hold ``{{``): dumped as ``!unsafe``."""
+
+
+def _unsafe_representer(dumper: yaml.SafeDumper, value: _Unsafe) -> yaml.Node:
+    return dumper.represent_scalar("!unsafe", str(value))
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+_Dumper.add_representer(_Unsafe, _unsafe_representer)
+
+
+def secret_var(name: str) -> str:
+    return f"tui_secret_{name}"
+
+
+def step_play(step: Step) -> list[dict[str, Any]]:
+    """The playbook of one step on its host: the secrets it names as private ``vars_prompt`` questions,
+    one ``tui_step`` task. Every literal is ``!unsafe``: Ansible templates only our secret references."""
+    prompts = [{"name": secret_var(name), "prompt": f"tui-secret {name}", "private": True}
+               for name in step.secrets]
+    answers = [f"{{{{ {secret_var(p.secret)} }}}}" if p.secret else _Unsafe(p.answer or "")
+               for p in step.prompts]
+    args: dict[str, Any] = {
+        "step": _Unsafe(step.id), "argv": [_Unsafe(a) for a in step.argv],
+        "env": {_Unsafe(k): _Unsafe(v) for k, v in step.env.items()},
+        "secret_env": {_Unsafe(var): f"{{{{ {secret_var(name)} }}}}" for var, name in step.secret_env.items()},
+        "prompt_expect": [_Unsafe(p.expect) for p in step.prompts],
+        "prompt_answer": answers,
+    }
+    for key in ("cwd", "creates", "unless"):
+        value = getattr(step, key)
+        if value:
+            args[key] = _Unsafe(value)
+    if step.timeout:
+        args["timeout"] = step.timeout
+    return [{"name": _Unsafe(step.id), "hosts": "all", "gather_facts": False, "vars_prompt": prompts,
+             "tasks": [{"name": _Unsafe(step.id), "tui_step": args}]}]
+
+
+def _quiet_ansible_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != PASSPHRASE_ENV}
+    env.update({"ANSIBLE_NOCOLOR": "1", "ANSIBLE_RETRY_FILES_ENABLED": "False", "ANSIBLE_DEPRECATION_WARNINGS":
+                "False", "ANSIBLE_LOCALHOST_WARNING": "False", "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False"})
+    return env
+
+
+@dataclass
+class HostOutcome:
+    status: str = "none"  # ok | failed | unreachable | none
+    res: dict[str, Any] | None = None
+
+
+class AnsibleExecutor:
+    """Runs a step that names a host as an Ansible task on that host; the engine's ``Executor.run``
+    contract (a ``Result``; the step's log written, redacted; output lines to ``on_lines``)."""
+
+    def __init__(self, inventory_path: str, work_dir: Path,
+                 on_event: Callable[[str, dict[str, Any]], None] | None = None) -> None:
+        self.inventory_path, self.work_dir, self.on_event = inventory_path, work_dir, on_event
+
+    def run(self, step: Step, *, secrets: Mapping[str, str], log_path: Path,
+            on_output: Callable[[str], None] | None = None, cancel: threading.Event | None = None,
+            extra_env: Mapping[str, str] | None = None, redactor: Redactor | None = None,
+            on_lines: Callable[[list[str]], None] | None = None,
+            on_waiting: Callable[[str], None] | None = None) -> Result:
+        from ansible_runner.config.runner import RunnerConfig
+        from ansible_runner.runner import Runner
+
+        assert step.host, step.id
+        redactor = redactor or Redactor(dict(secrets))
+        missing = [name for name in step.secrets if name not in secrets]
+        if missing:
+            return _result(127, [], 0.0, error=f"secret {missing[0]} is not in the keyring", log_path=log_path)
+        self.work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        project = self.work_dir / "project"
+        project.mkdir(mode=0o700, exist_ok=True)
+        playbook = project / f"{step.id}.yml"
+        playbook.write_text(yaml.dump(step_play(step), Dumper=_Dumper, sort_keys=False))
+        outcome = HostOutcome()
+
+        def handle(event: dict[str, Any]) -> bool:
+            kind = str(event.get("event", ""))
+            data = event.get("event_data") or {}
+            if kind in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable") \
+                    and data.get("host") == step.host and data.get("task") == step.id:
+                outcome.status = {"runner_on_ok": "ok", "runner_on_failed": "failed"}.get(kind, "unreachable")
+                outcome.res = dict(data.get("res") or {})
+            if self.on_event and kind.startswith("runner_on_"):
+                self.on_event(kind, {"host": data.get("host"), "task": data.get("task")})
+            return True  # ansible-runner keeps the event in its artefacts (no secret reaches it)
+
+        started = time.monotonic()
+        config = RunnerConfig(
+            private_data_dir=str(self.work_dir), project_dir=str(project), playbook=playbook.name,
+            inventory=self.inventory_path, limit=step.host, ident=f"{step.id}.{int(time.time() * 1000)}",
+            envvars={"PATH": f"{Path(_ansible_bin('ansible-playbook')).parent}:{os.environ.get('PATH', '')}",
+                     "ANSIBLE_PIPELINING": "True", "ANSIBLE_LIBRARY": str(LIBRARY), "ANSIBLE_NOCOLOR": "1",
+                     "ANSIBLE_RETRY_FILES_ENABLED": "False", "ANSIBLE_DEPRECATION_WARNINGS": "False",
+                     "ANSIBLE_SSH_CONTROL_PATH_DIR": str(self.work_dir / "cp"),
+                     "ANSIBLE_LOCAL_TEMP": str(self.work_dir / "tmp"), "ANSIBLE_SSH_RETRIES": "3",
+                     **{k: v for k, v in (extra_env or {}).items() if k.startswith("ANSIBLE_")}},
+            passwords={f"tui-secret {name}": secrets[name] for name in step.secrets},
+            suppress_env_files=True, quiet=True, rotate_artifacts=0, timeout=None,
+        )
+        config.prepare()
+        config.env.pop(PASSPHRASE_ENV, None)  # the ``command`` artefact records the environment
+        runner = Runner(config, event_handler=handle,
+                        cancel_callback=(lambda: bool(cancel and cancel.is_set())))
+        runner.run()
+        duration = time.monotonic() - started
+        res = outcome.res or {}
+        lines = [redactor.line(str(line)) for line in res.get("lines") or []]
+        if outcome.status == "unreachable" or (outcome.status == "none" and not (cancel and cancel.is_set())):
+            msg = str(res.get("msg") or f"ansible-playbook ended {runner.status} (rc {runner.rc})")
+            lines.append(redactor.line(f"{step.host}: {msg}"))
+        elif outcome.status == "failed" and not res.get("lines") and res.get("msg"):
+            lines.append(redactor.line(str(res["msg"])))
+        _write_log(log_path, step, lines, redactor)
+        if on_lines and lines:
+            on_lines(lines)
+        if cancel and cancel.is_set():
+            return replace(_result(None, lines, duration, log_path=log_path), cancelled=True)
+        if outcome.status == "ok":
+            return _result(0, lines, duration, log_path=log_path, skipped=res.get("skipped_reason"))
+        code = res.get("rc")
+        return _result(code if isinstance(code, int) and code != 0 else 1, lines, duration, log_path=log_path,
+                       error=None if outcome.status == "failed" else f"host {step.host} unreachable")
+
+
+def _result(code: int | None, lines: list[str], duration: float, *, log_path: Path, error: str | None = None,
+            skipped: str | None = None) -> Result:
+    return Result(exit_code=code, signal=None, timed_out=None, cancelled=False, duration=duration,
+                  tail=[line[:4096] for line in lines[-30:]], pid=None, lines=len(lines), error=error,
+                  log_path=str(log_path), skipped=skipped if skipped in ("creates", "unless") else None)
+
+
+def _write_log(log_path: Path, step: Step, lines: list[str], redactor: Redactor) -> None:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as log:
+        log.write(f"$ {redactor.line(step.display)}   [on {step.host}, through Ansible]\n")
+        log.writelines(line + "\n" for line in lines)
