@@ -119,7 +119,7 @@ def secret_var(name: str) -> str:
     return f"tui_secret_{name}"
 
 
-def step_play(step: Step) -> list[dict[str, Any]]:
+def step_play(step: Step, name: str | None = None) -> list[dict[str, Any]]:
     """The playbook of one step on its host: the secrets it names as private ``vars_prompt`` questions,
     one ``tui_step`` task. Every literal is ``!unsafe``: Ansible templates only our secret references."""
     prompts = [{"name": secret_var(name), "prompt": f"tui-secret {name}", "private": True}
@@ -127,7 +127,7 @@ def step_play(step: Step) -> list[dict[str, Any]]:
     answers = [f"{{{{ {secret_var(p.secret)} }}}}" if p.secret else _Unsafe(p.answer or "")
                for p in step.prompts]
     args: dict[str, Any] = {
-        "step": _Unsafe(step.id), "argv": [_Unsafe(a) for a in step.argv],
+        "step": _Unsafe(name or step.id), "argv": [_Unsafe(a) for a in step.argv],
         "env": {_Unsafe(k): _Unsafe(v) for k, v in step.env.items()},
         "secret_env": {_Unsafe(var): f"{{{{ {secret_var(name)} }}}}" for var, name in step.secret_env.items()},
         "prompt_expect": [_Unsafe(p.expect) for p in step.prompts],
@@ -139,8 +139,9 @@ def step_play(step: Step) -> list[dict[str, Any]]:
             args[key] = _Unsafe(value)
     if step.timeout:
         args["timeout"] = step.timeout
-    return [{"name": _Unsafe(step.id), "hosts": "all", "gather_facts": False, "vars_prompt": prompts,
-             "tasks": [{"name": _Unsafe(step.id), "tui_step": args}]}]
+    title = _Unsafe(name or step.id)
+    return [{"name": title, "hosts": "all", "gather_facts": False, "vars_prompt": prompts,
+             "tasks": [{"name": title, "tui_step": args}]}]
 
 
 def _quiet_ansible_env() -> dict[str, str]:
@@ -150,6 +151,11 @@ def _quiet_ansible_env() -> dict[str, str]:
     return env
 
 
+def base_id(step: Step) -> str:
+    """``service.phase.name`` of a per-host step ``service.phase.name@host``."""
+    return step.id.rpartition(HOST_SEP)[0] if step.host else step.id
+
+
 @dataclass
 class HostOutcome:
     status: str = "none"  # ok | failed | unreachable | none
@@ -157,8 +163,9 @@ class HostOutcome:
 
 
 class AnsibleExecutor:
-    """Runs a step that names a host as an Ansible task on that host; the engine's ``Executor.run``
-    contract (a ``Result``; the step's log written, redacted; output lines to ``on_lines``)."""
+    """Runs a step on its inventory hosts as one Ansible task (``run_many``: the same step on several
+    hosts in one ansible-playbook, in parallel) and gives each host's ``Result``; ``run`` is the
+    engine's ``Executor.run`` contract for one (step, host). Each step's log is written, redacted."""
 
     def __init__(self, inventory_path: str, work_dir: Path,
                  on_event: Callable[[str, dict[str, Any]], None] | None = None) -> None:
@@ -169,68 +176,93 @@ class AnsibleExecutor:
             extra_env: Mapping[str, str] | None = None, redactor: Redactor | None = None,
             on_lines: Callable[[list[str]], None] | None = None,
             on_waiting: Callable[[str], None] | None = None) -> Result:
+        result = self.run_many([step], secrets=secrets, log_paths={step.id: log_path}, cancel=cancel,
+                               redactor=redactor)[step.id]
+        lines = _read_lines(result)
+        if on_lines and lines:
+            on_lines(lines)
+        return result
+
+    def run_many(self, steps: list[Step], *, secrets: Mapping[str, str], log_paths: Mapping[str, Path],
+                 cancel: threading.Event | None = None, redactor: Redactor | None = None) -> dict[str, Result]:
+        """The same step (``base_id``) on each of ``steps``' hosts, one ansible-playbook run."""
         from ansible_runner.config.runner import RunnerConfig
         from ansible_runner.runner import Runner
 
-        assert step.host, step.id
+        first = steps[0]
+        assert all(s.host and base_id(s) == base_id(first) for s in steps), [s.id for s in steps]
+        by_host = {str(s.host): s for s in steps}
         redactor = redactor or Redactor(dict(secrets))
-        missing = [name for name in step.secrets if name not in secrets]
+        missing = [name for name in first.secrets if name not in secrets]
         if missing:
-            return _result(127, [], 0.0, error=f"secret {missing[0]} is not in the keyring", log_path=log_path)
+            return {s.id: _result(127, [], 0.0, error=f"secret {missing[0]} is not in the keyring",
+                                  log_path=log_paths[s.id]) for s in steps}
         self.work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         project = self.work_dir / "project"
         project.mkdir(mode=0o700, exist_ok=True)
-        playbook = project / f"{step.id}.yml"
-        playbook.write_text(yaml.dump(step_play(step), Dumper=_Dumper, sort_keys=False))
-        outcome = HostOutcome()
+        name = base_id(first)
+        playbook = project / f"{name}.yml"
+        playbook.write_text(yaml.dump(step_play(first, name), Dumper=_Dumper, sort_keys=False))
+        outcomes = {host: HostOutcome() for host in by_host}
 
         def handle(event: dict[str, Any]) -> bool:
             kind = str(event.get("event", ""))
             data = event.get("event_data") or {}
-            if kind in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable") \
-                    and data.get("host") == step.host and data.get("task") == step.id:
-                outcome.status = {"runner_on_ok": "ok", "runner_on_failed": "failed"}.get(kind, "unreachable")
-                outcome.res = dict(data.get("res") or {})
+            host = data.get("host")
+            if kind in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable") and host in outcomes \
+                    and data.get("task") == name:
+                outcomes[host].status = {"runner_on_ok": "ok", "runner_on_failed": "failed"}.get(kind, "unreachable")
+                outcomes[host].res = dict(data.get("res") or {})
             if self.on_event and kind.startswith("runner_on_"):
-                self.on_event(kind, {"host": data.get("host"), "task": data.get("task")})
-            return True  # ansible-runner keeps the event in its artefacts (no secret reaches it)
+                self.on_event(kind, {"host": host, "task": data.get("task")})
+            return True  # ansible-runner keeps the event in its artefacts (no secret reaches them)
 
         started = time.monotonic()
+        ansible_bin = Path(_ansible_bin("ansible-playbook")).parent
         config = RunnerConfig(
             private_data_dir=str(self.work_dir), project_dir=str(project), playbook=playbook.name,
-            inventory=self.inventory_path, limit=step.host, ident=f"{step.id}.{int(time.time() * 1000)}",
-            envvars={"PATH": f"{Path(_ansible_bin('ansible-playbook')).parent}:{os.environ.get('PATH', '')}",
+            inventory=self.inventory_path, limit=",".join(by_host), ident=f"{name}.{int(time.time() * 1000)}",
+            envvars={"PATH": f"{ansible_bin}:{os.environ.get('PATH', '')}",
                      "ANSIBLE_PIPELINING": "True", "ANSIBLE_LIBRARY": str(LIBRARY), "ANSIBLE_NOCOLOR": "1",
                      "ANSIBLE_RETRY_FILES_ENABLED": "False", "ANSIBLE_DEPRECATION_WARNINGS": "False",
-                     "ANSIBLE_SSH_CONTROL_PATH_DIR": str(self.work_dir / "cp"),
-                     "ANSIBLE_LOCAL_TEMP": str(self.work_dir / "tmp"), "ANSIBLE_SSH_RETRIES": "3",
-                     **{k: v for k, v in (extra_env or {}).items() if k.startswith("ANSIBLE_")}},
-            passwords={f"tui-secret {name}": secrets[name] for name in step.secrets},
+                     "ANSIBLE_SSH_CONTROL_PATH_DIR": str(self.work_dir / "cp"), "ANSIBLE_FORKS": "10",
+                     "ANSIBLE_LOCAL_TEMP": str(self.work_dir / "tmp"), "ANSIBLE_SSH_RETRIES": "3"},
+            passwords={f"tui-secret {secret}": secrets[secret] for secret in first.secrets},
             suppress_env_files=True, quiet=True, rotate_artifacts=0, timeout=None,
         )
         config.prepare()
         config.env.pop(PASSPHRASE_ENV, None)  # the ``command`` artefact records the environment
-        runner = Runner(config, event_handler=handle,
-                        cancel_callback=(lambda: bool(cancel and cancel.is_set())))
+        runner = Runner(config, event_handler=handle, cancel_callback=(lambda: bool(cancel and cancel.is_set())))
         runner.run()
         duration = time.monotonic() - started
-        res = outcome.res or {}
-        lines = [redactor.line(str(line)) for line in res.get("lines") or []]
-        if outcome.status == "unreachable" or (outcome.status == "none" and not (cancel and cancel.is_set())):
-            msg = str(res.get("msg") or f"ansible-playbook ended {runner.status} (rc {runner.rc})")
-            lines.append(redactor.line(f"{step.host}: {msg}"))
-        elif outcome.status == "failed" and not res.get("lines") and res.get("msg"):
-            lines.append(redactor.line(str(res["msg"])))
-        _write_log(log_path, step, lines, redactor)
-        if on_lines and lines:
-            on_lines(lines)
-        if cancel and cancel.is_set():
-            return replace(_result(None, lines, duration, log_path=log_path), cancelled=True)
-        if outcome.status == "ok":
-            return _result(0, lines, duration, log_path=log_path, skipped=res.get("skipped_reason"))
-        code = res.get("rc")
-        return _result(code if isinstance(code, int) and code != 0 else 1, lines, duration, log_path=log_path,
-                       error=None if outcome.status == "failed" else f"host {step.host} unreachable")
+        cancelled = bool(cancel and cancel.is_set())
+        results = {}
+        for host, step in by_host.items():
+            outcome = outcomes[host]
+            res = outcome.res or {}
+            lines = [redactor.line(str(line)) for line in res.get("lines") or []]
+            if outcome.status == "unreachable" or (outcome.status == "none" and not cancelled):
+                msg = str(res.get("msg") or f"ansible-playbook ended {runner.status} (rc {runner.rc})")
+                lines.append(redactor.line(f"{host}: {msg}"))
+            elif outcome.status == "failed" and not res.get("lines") and res.get("msg"):
+                lines.append(redactor.line(str(res["msg"])))
+            _write_log(log_paths[step.id], step, lines, redactor)
+            if cancelled and outcome.status == "none":
+                results[step.id] = replace(_result(None, lines, duration, log_path=log_paths[step.id]),
+                                           cancelled=True)
+            elif outcome.status == "ok":
+                results[step.id] = _result(0, lines, duration, log_path=log_paths[step.id],
+                                           skipped=res.get("skipped_reason"))
+            else:
+                code = res.get("rc")
+                results[step.id] = _result(
+                    code if isinstance(code, int) and code != 0 else 1, lines, duration, log_path=log_paths[step.id],
+                    error=None if outcome.status == "failed" else f"host {host} unreachable")
+        return results
+
+
+def _read_lines(result: Result) -> list[str]:
+    return list(result.tail)
 
 
 def _result(code: int | None, lines: list[str], duration: float, *, log_path: Path, error: str | None = None,

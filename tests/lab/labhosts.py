@@ -260,6 +260,15 @@ def _prepare_host(host: Host, rootfs: Path, key: Path) -> str:
     (upper / "etc/hosts").write_text(f"127.0.0.1 localhost\n{host.address} {host.name}\n")
     (upper / "etc/machine-id").write_text(hashlib.md5(f"{host.name}{time.time()}".encode()).hexdigest() + "\n")
     shutil.copyfile("/etc/resolv.conf", upper / "etc/resolv.conf")
+    # the machine's trust: a site CA (a TLS-inspecting egress, say) is trusted by its hosts too, and pip's
+    # configuration comes along (a real server on this network would be set up the same way)
+    for name in ("etc/ssl/certs/ca-certificates.crt", "etc/pip.conf"):
+        if Path("/", name).is_file():
+            (upper / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(Path("/", name), upper / name)
+    local_cas = Path("/usr/local/share/ca-certificates")
+    if local_cas.is_dir():
+        shutil.copytree(local_cas, upper / "usr/local/share/ca-certificates", dirs_exist_ok=True)
     hostkey = upper / "etc/ssh/ssh_host_ed25519_key"
     sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", host.name, "-f", str(hostkey))
     (upper / "etc/ssh/sshd_config.d").mkdir(exist_ok=True)

@@ -1,0 +1,88 @@
+"""The lab hosts themselves (tests/lab/labhosts.py): real servers in namespaces, reached over real SSH.
+
+Each host answers ssh with the generated key and its own host key (StrictHostKeyChecking), has its own
+name and address in the lab range, the controller runs systemd as PID 1 and is ``running``, the package
+registries answer from inside; ``up`` over a live or crashed lab starts clean, ``down`` leaves nothing."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from lab import labhosts
+from lab.fixture import Lab
+
+pytestmark = pytest.mark.lab
+
+
+def test_each_host_answers_ssh_with_its_own_name_address_and_init(lab: Lab) -> None:
+    assert [h.name for h in lab.hosts] == ["lab1", "lab2", "lab3"]
+    for host in lab.hosts:
+        out = lab.ssh(host.name, "hostname; ip -4 -o addr show dev eth0; cat /proc/1/comm").stdout.split("\n")
+        assert out[0] == host.name
+        assert f"inet {host.address}/24" in out[1]
+        assert out[2] == ("systemd" if host.init == "systemd" else "sshd"), out
+    assert [h.init for h in lab.hosts] == ["systemd", "systemd", "sshd"]
+
+
+def test_systemd_host_is_running_with_sshd_as_a_unit(lab: Lab) -> None:
+    state = lab.ssh("lab1", "systemctl is-system-running --wait", check=False).stdout.strip()
+    assert state == "running", lab.ssh("lab1", "systemctl --failed --no-legend", check=False).stdout
+    assert lab.ssh("lab1", "systemctl is-active ssh.service").stdout.strip() == "active"
+    # a unit started on demand runs and its output reaches journald
+    lab.ssh("lab1", "systemd-run --wait --unit lab-probe sh -c 'echo lab-probe-ran'")
+    assert "lab-probe-ran" in lab.ssh("lab1", "journalctl -u lab-probe --no-pager").stdout
+
+
+def test_a_host_key_it_does_not_hold_is_refused(lab: Lab, tmp_path: Path) -> None:
+    """ssh checks each host against the key the lab generated for it: lab2's key does not pass for lab1."""
+    known = (lab.dir / "known_hosts").read_text().splitlines()
+    lab2_key = next(line for line in known if line.startswith(lab.hosts[1].address)).split(" ", 1)[1]
+    (tmp_path / "known").write_text(f"{lab.hosts[0].address} {lab2_key}\n")
+    result = subprocess.run(["ssh", "-F", str(lab.dir / "ssh_config"), "-o", f"UserKnownHostsFile={tmp_path}/known",
+                             "lab1", "true"], capture_output=True, text=True)
+    assert result.returncode == 255 and "HOST IDENTIFICATION HAS CHANGED" in result.stderr, result.stderr
+
+
+def test_registries_answer_inside_each_host(lab: Lab) -> None:
+    lab.ssh("lab2", "apt-get update -q")
+    policy = lab.ssh("lab2", "apt-cache policy python3-venv").stdout
+    assert "Candidate: 3." in policy, policy
+    code = lab.ssh("lab3", "python3 -c \"import urllib.request as u; "
+                   "print(u.urlopen('https://pypi.org/simple/pip/', timeout=20).status)\"").stdout.strip()
+    assert code == "200"
+
+
+def test_up_over_a_live_lab_then_down_leaves_nothing_and_down_twice_is_fine(lab: Lab) -> None:
+    """A previous run that died leaves hosts, namespaces and the nft table behind: ``up`` clears them first;
+    ``down`` removes every trace (but the cached root filesystem) and restores ip_forward."""
+    forward_before = labhosts.status()
+    assert forward_before["up"]
+    saved_forward = __import__("json").loads((lab.dir / "state.json").read_text())["ip_forward"]
+    old_pids = [p.read_text().strip() for p in (lab.dir / "hosts").glob("*/launcher.pid")]
+    labhosts.up(2, sshd_only=0)  # over the live lab: as after a crash
+    assert subprocess.run(["ps", "-p", ",".join(old_pids)], capture_output=True).returncode == 1, "old hosts live on"
+    assert lab.ssh("lab2", "cat /proc/1/comm").stdout.strip() == "systemd"
+    labhosts.down(quiet=True)
+    try:
+        assert not [n for n in _run("ip", "netns", "list").split("\n") if n.startswith("tlab-")]
+        assert _run("ip", "-o", "link", "show", "tlab-up", check=False) == ""
+        assert "tlab" not in _run("nft", "list", "tables")
+        assert "10.231.0.0/24" not in _run("ip", "route")
+        assert Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() == saved_forward
+        assert not labhosts.CGROUP_ROOT.exists()
+        assert str(lab.dir) not in Path("/proc/self/mounts").read_text()
+        assert not (lab.dir / "hosts").exists()
+        assert (Path(labhosts.status()["rootfs"]) / ".lab-complete").exists()  # the cache stays
+        assert "lab-init" not in _run("ps", "-eo", "args")
+        labhosts.down(quiet=True)  # twice: nothing to do, no error
+    finally:
+        lab.hosts[:] = labhosts.up(3, sshd_only=1)  # the session's lab, for the tests after this one
+
+
+def _run(*argv: str, check: bool = True) -> str:
+    result = subprocess.run(list(argv), capture_output=True, text=True)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result.stdout
