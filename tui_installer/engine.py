@@ -104,6 +104,8 @@ class Engine:
         finally:
             if ticker is not None:
                 self._stop_ticker(ticker)
+            if self.remote is not None:
+                self.remote.close()
             if hasattr(self, "events"):
                 self.events.close()
             lock.release()
@@ -135,7 +137,8 @@ class Engine:
             self.events.emit("phase_started", phase=phase.name)
             for batch in _batches(phase.steps):
                 first = self._run_batch(batch) if len(batch) > 1 else {}
-                for step in batch:
+                # the hosts where it worked are recorded before a failed host waits for a decision
+                for step in sorted(batch, key=lambda s: 0 if s.id in first and first[s.id].ok else 1):
                     outcome = self._run_step(step, first.get(step.id))
                     if outcome != "continue":
                         return outcome

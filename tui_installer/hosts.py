@@ -23,6 +23,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -170,6 +171,21 @@ class AnsibleExecutor:
     def __init__(self, inventory_path: str, work_dir: Path,
                  on_event: Callable[[str, dict[str, Any]], None] | None = None) -> None:
         self.inventory_path, self.work_dir, self.on_event = inventory_path, work_dir, on_event
+        self._control_dir: str | None = None
+
+    def control_dir(self) -> str:
+        """ssh's connection sockets: a short private path (a socket path holds at most 107 bytes), made
+        once per run; the masters exit 15 s after their last use."""
+        if self._control_dir is None or not Path(self._control_dir).is_dir():
+            self._control_dir = tempfile.mkdtemp(prefix="tui-ssh-")
+        return self._control_dir
+
+    def close(self) -> None:
+        if self._control_dir:
+            for socket in Path(self._control_dir).iterdir():
+                subprocess.run(["ssh", "-O", "exit", "-o", f"ControlPath={socket}", "x"], capture_output=True)
+            shutil.rmtree(self._control_dir, ignore_errors=True)
+            self._control_dir = None
 
     def run(self, step: Step, *, secrets: Mapping[str, str], log_path: Path,
             on_output: Callable[[str], None] | None = None, cancel: threading.Event | None = None,
@@ -225,7 +241,8 @@ class AnsibleExecutor:
             envvars={"PATH": f"{ansible_bin}:{os.environ.get('PATH', '')}",
                      "ANSIBLE_PIPELINING": "True", "ANSIBLE_LIBRARY": str(LIBRARY), "ANSIBLE_NOCOLOR": "1",
                      "ANSIBLE_RETRY_FILES_ENABLED": "False", "ANSIBLE_DEPRECATION_WARNINGS": "False",
-                     "ANSIBLE_SSH_CONTROL_PATH_DIR": str(self.work_dir / "cp"), "ANSIBLE_FORKS": "10",
+                     "ANSIBLE_SSH_CONTROL_PATH_DIR": self.control_dir(), "ANSIBLE_FORKS": "10",
+                     "ANSIBLE_SSH_ARGS": "-C -o ControlMaster=auto -o ControlPersist=15s",
                      "ANSIBLE_LOCAL_TEMP": str(self.work_dir / "tmp"), "ANSIBLE_SSH_RETRIES": "3"},
             passwords={f"tui-secret {secret}": secrets[secret] for secret in first.secrets},
             suppress_env_files=True, quiet=True, rotate_artifacts=0, timeout=None,

@@ -1,0 +1,210 @@
+"""Several hosts through Ansible, proven on real lab hosts over real SSH (tests/lab): the demo profile on
+three hosts from one command, with a known secret searched for in every artefact and every process's argv
+while it runs; a step made to fail on one host names it, a retry on that host alone completes the run;
+a re-run changes nothing on any host."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from lab.fixture import Lab
+
+from tui_installer.secrets import SecretStore
+
+pytestmark = pytest.mark.lab
+
+CLI = [sys.executable, "-m", "tui_installer"]
+PASSPHRASE = "lab-keyring-passphrase"
+KNOWN = "Kn0wnLabSecret4Grep9xQ"
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "TUI_INSTALLER_KEYRING_PASSPHRASE": PASSPHRASE}
+
+
+def _state(tmp_path: Path, secrets: dict[str, str]) -> Path:
+    state = tmp_path / "state"
+    store = SecretStore.open(state, passphrase=PASSPHRASE)
+    for name, value in secrets.items():
+        store.set(name, value)
+    return state
+
+
+def _events(run_dir: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+
+
+def _last_run(state: Path) -> Path:
+    return state / "runs" / (state / "last-run").read_text().strip()
+
+
+class PsSampler:
+    """Every process's argv on the machine, read from /proc every 50 ms while a run goes on."""
+
+    def __init__(self) -> None:
+        self.samples = 0
+        self.hits: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> PsSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.05):
+            self.samples += 1
+            for entry in Path("/proc").iterdir():
+                if entry.name.isdigit():
+                    try:
+                        args = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                    except OSError:
+                        continue
+                    if KNOWN in args:
+                        self.hits.append(args)
+
+
+def _files_holding(root: Path, value: str) -> list[str]:
+    found = []
+    needle = value.encode()
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            try:
+                if needle in path.read_bytes():
+                    found.append(str(path))
+            except OSError:
+                continue
+    return found
+
+
+def test_demo_on_three_hosts_through_ansible_and_the_secret_is_nowhere(lab: Lab, tmp_path: Path) -> None:
+    for host in lab.hosts:  # the demo's marker must be made by this run
+        lab.ssh(host.name, "rm -f /tmp/hello-marker")
+    state = _state(tmp_path, {"hello_password": KNOWN})
+    with PsSampler() as ps:
+        result = subprocess.run([*CLI, "install", "-p", "demo", "--inventory", str(lab.inventory), "--yes",
+                                 "--state-dir", str(state)], env=_env(), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    run = _last_run(state)
+    events = _events(run)
+    finished = [(e["step"], e["host"]) for e in events if e["type"] == "step_finished"]
+    hosts = [h.name for h in lab.hosts]
+    # every step ran on every host, each event and journal record naming its host
+    for step in ("hello.install.marker", "hello.start.ask", "hello.verify.redacted"):
+        assert sorted(h for s, h in finished if str(s).startswith(step + "@")) == hosts, finished
+    journal = json.loads((run / "journal.json").read_text())
+    assert {r["host"] for r in journal["steps"].values()} == set(hosts)
+    # the nodes: the marker is there; `ask` passed only because the node's answer equalled the secret
+    for host in hosts:
+        lab.ssh(host, "test -e /tmp/hello-marker")
+    log = (run / "logs" / "hello.verify.redacted@lab3.log").read_text()
+    assert "hi, the password is ***" in log and "on lab3" in log
+    assert any("the password is ***" in line for e in events if e["type"] == "output" for line in e["lines"])
+    # the secret: nowhere on the machine's side of the run (state directory: logs, journal, events,
+    # ansible-runner's artefacts and playbooks), not in Ansible's temp, on no node, in no argv while it ran
+    assert (run / "ansible" / "artifacts").is_dir() and list((run / "ansible" / "artifacts").rglob("job_events/*"))
+    assert KNOWN not in result.stdout + result.stderr
+    assert _files_holding(state, KNOWN) == []
+    assert _files_holding(Path.home() / ".ansible", KNOWN) == [] if (Path.home() / ".ansible").exists() else True
+    for host in hosts:
+        assert _files_holding(lab.upper(host), KNOWN) == [], host
+    node_journal = lab.ssh("lab1", "journalctl --no-pager -o cat", check=False).stdout
+    assert node_journal and KNOWN not in node_journal
+    assert ps.samples > 50 and ps.hits == []
+    # ansible-runner's events record that the module's secret parameters were masked
+    masked = [p for p in (run / "ansible" / "artifacts").rglob("job_events/*.json")
+              if "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in p.read_text()]
+    assert masked
+
+
+FAILING_PROFILE = """
+name: lab-gate
+description: a step that fails on a host holding /etc/lab-fail-gate (the test's hook, on that node)
+services: [gate]
+service_definitions:
+  gate:
+    phases:
+      install:
+        - name: first
+          run: "date +%s%N > /var/tmp/gate-first"
+          creates: /var/tmp/gate-first
+        - name: gate
+          run: "test ! -e /etc/lab-fail-gate && date +%s%N > /var/tmp/gate-done"
+      verify:
+        - name: after
+          run: "test -e /var/tmp/gate-done && date +%s%N > /var/tmp/gate-after"
+"""
+
+
+def test_a_step_failing_on_one_host_names_it_and_a_retry_there_alone_completes(lab: Lab, tmp_path: Path) -> None:
+    profile = tmp_path / "lab-gate.yaml"
+    profile.write_text(FAILING_PROFILE)
+    hosts = [h.name for h in lab.hosts]
+    for host in hosts:
+        lab.ssh(host, "rm -f /var/tmp/gate-* /etc/lab-fail-gate")
+    lab.ssh("lab2", "touch /etc/lab-fail-gate")
+    state = tmp_path / "state"
+    argv = [*CLI, "install", "-p", str(profile), "--inventory", str(lab.inventory), "--yes", "--on-failure", "ask",
+            "--state-dir", str(state), "--quiet"]
+    engine = subprocess.Popen(argv, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        needed = _wait_event(state, "decision_needed", timeout=180)
+        assert needed["step"] == "gate.install.gate@lab2" and needed["host"] == "lab2"
+        run = _last_run(state)
+        failed = [e for e in _events(run) if e["type"] == "step_failed"]
+        assert [(e["step"], e["host"]) for e in failed] == [("gate.install.gate@lab2", "lab2")]
+        assert "lab2" in str(failed[0]["message"])
+        # the other hosts went on with the same step; lab2 waits
+        done = {e["step"] for e in _events(run) if e["type"] == "step_finished"}
+        assert {"gate.install.gate@lab1", "gate.install.gate@lab3"} <= done
+        lab.ssh("lab2", "rm /etc/lab-fail-gate")
+        answered = subprocess.run([*CLI, "answer", "gate.install.gate@lab2", "retry", "--state-dir", str(state)],
+                                  env=_env(), capture_output=True, text=True)
+        assert answered.returncode == 0, answered.stderr
+        out, _ = engine.communicate(timeout=300)
+    finally:
+        if engine.poll() is None:
+            engine.kill()
+    assert engine.returncode == 0, out
+    events = _events(run)
+    retried = [(e["step"], e["attempt"]) for e in events if e["type"] == "step_started" and e["attempt"] == 2]
+    assert retried == [("gate.install.gate@lab2", 2)]  # on that host alone
+    for host in hosts:
+        lab.ssh(host, "test -e /var/tmp/gate-after")
+    stamps = {h: lab.ssh(h, "cat /var/tmp/gate-first /var/tmp/gate-done /var/tmp/gate-after").stdout for h in hosts}
+
+    # a re-run changes nothing: every step on every host is done, no node file is written again
+    again = subprocess.run(argv[:-1] + ["--on-failure", "abort"], env=_env(), capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    rerun = _events(_last_run(state))
+    assert not [e for e in rerun if e["type"] == "step_started"]
+    skipped = [(e["step"], e["reason"]) for e in rerun if e["type"] == "step_skipped"]
+    assert len(skipped) == 9 and {r for _, r in skipped} == {"done"}
+    assert {h: lab.ssh(h, "cat /var/tmp/gate-first /var/tmp/gate-done /var/tmp/gate-after").stdout
+            for h in hosts} == stamps
+
+
+def _wait_event(state: Path, kind: str, timeout: float) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (state / "last-run").exists():
+            events = _events(_last_run(state)) if (_last_run(state) / "events.jsonl").exists() else []
+            found = [e for e in events if e["type"] == kind]
+            if found:
+                return found[0]
+            if any(e["type"] == "run_finished" for e in events):
+                raise AssertionError(f"the run ended without {kind}: {events[-3:]}")
+        time.sleep(0.2)
+    raise AssertionError(f"no {kind} event in {timeout} s")
