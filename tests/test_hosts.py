@@ -112,3 +112,19 @@ class _UnsafeLoader(yaml.SafeLoader):
 
 
 _UnsafeLoader.add_constructor("!unsafe", lambda loader, node: Unsafe(loader.construct_scalar(node)))
+
+
+def test_plan_format_ansible_needs_a_new_directory(tmp_path: Path) -> None:
+    no_dir = _plan("-p", "demo", "--format", "ansible")
+    assert no_dir.returncode == 2 and "--format ansible writes a directory" in no_dir.stderr
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("")
+    full = _plan("-p", "demo", "--format", "ansible", "-o", str(tmp_path / "full"))
+    assert full.returncode == 2 and "not empty" in full.stderr
+    stray = _plan("-p", "demo", "--format", "json", "-o", str(tmp_path / "o"))
+    assert stray.returncode == 2 and "--output is for --format ansible" in stray.stderr
+    ok = _plan("-p", "demo", "--format", "ansible", "-o", str(tmp_path / "out"))
+    assert ok.returncode == 0, ok.stderr
+    assert "localhost ansible_connection=local" in (tmp_path / "out" / "inventory").read_text()
+    site = (tmp_path / "out" / "site.yml").read_text()
+    assert site.count("tui_step:") == 3 and "hello.start.ask" in site

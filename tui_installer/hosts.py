@@ -145,6 +145,46 @@ def step_play(step: Step, name: str | None = None) -> list[dict[str, Any]]:
              "tasks": [{"name": title, "tui_step": args}]}]
 
 
+def export_ansible(plan: Plan, dest: Path, inventory: Inventory | None) -> Path:
+    """``plan --format ansible``: a directory plain ``ansible-playbook -i inventory site.yml -e @secrets.yml``
+    runs — the same ``tui_step`` tasks as the engine's, in the plan's order on every host, with the
+    module beside the playbook (``library/``). No secret value is written: ``secrets.example.yml`` names
+    the variables to give (a vars file, or one encrypted with ``ansible-vault``)."""
+    if dest.exists() and any(dest.iterdir()):
+        raise UserError("the output directory is not empty", file=str(dest), hint="give a new directory")
+    (dest / "library").mkdir(parents=True, exist_ok=True)
+    (dest / "group_vars").mkdir(exist_ok=True)
+    shutil.copyfile(LIBRARY / "tui_step.py", dest / "library" / "tui_step.py")
+    if inventory:
+        shutil.copyfile(inventory.path, dest / "inventory")
+    else:
+        (dest / "inventory").write_text("[controller]\nlocalhost ansible_connection=local\n\n[compute]\n")
+    (dest / "ansible.cfg").write_text("[defaults]\nlibrary = library\nretry_files_enabled = False\n\n"
+                                      "[ssh_connection]\n# the module and its no_log arguments go over ssh's stdin\n"
+                                      "pipelining = True\n")
+    secrets = list(plan.secrets)
+    check = {"name": "every secret is given (secrets.example.yml names them)", "no_log": True,
+             "ansible.builtin.assert": {"that": [f"{secret_var(n)} is defined and {secret_var(n)} | length > 0"
+                                                 for n in secrets], "quiet": True}}
+    tasks: list[dict[str, Any]] = [check] if secrets else []
+    for step in plan.steps():
+        play = step_play(step)[0]
+        tasks.append({"name": _Unsafe(f"{step.phase}: {step.id}"), "tui_step": play["tasks"][0]["tui_step"]})
+    site = [{"name": _Unsafe(f"tui-installer profile {plan.profile}"), "hosts": "all", "gather_facts": False,
+             "tasks": tasks}]
+    header = (f"# tui-installer plan --format ansible: profile {plan.profile}, {len(plan.steps())} steps on every "
+              "host.\n# Run: ansible-playbook -i inventory site.yml -e @secrets.yml\n")
+    (dest / "site.yml").write_text(header + yaml.dump(site, Dumper=_Dumper, sort_keys=False))
+    settings = {_Unsafe(k): (_Unsafe(v) if isinstance(v, str) else v) for k, v in plan.settings.items()}
+    (dest / "group_vars" / "all.yml").write_text(
+        "# the settings this plan was made with (already in site.yml's commands; for reference). No secrets.\n"
+        + yaml.dump({"tui_installer_settings": settings}, Dumper=_Dumper, sort_keys=False))
+    (dest / "secrets.example.yml").write_text(
+        "# copy to secrets.yml (mode 0600) or `ansible-vault create secrets.yml`, and fill in each value\n"
+        + "".join(f"{secret_var(n)}: \"\"\n" for n in secrets))
+    return dest
+
+
 def _quiet_ansible_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != PASSPHRASE_ENV}
     env.update({"ANSIBLE_NOCOLOR": "1", "ANSIBLE_RETRY_FILES_ENABLED": "False", "ANSIBLE_DEPRECATION_WARNINGS":

@@ -30,7 +30,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_commo
 
     plan = sub.add_parser("plan", help="show what an install would do")
     add_selection(plan)
-    plan.add_argument("--format", choices=("text", "json", "sh"), default="text")
+    plan.add_argument("--format", choices=("text", "json", "sh", "ansible"), default="text")
+    plan.add_argument("-o", "--output", metavar="DIR",
+                      help="--format ansible: the directory to write (inventory, site.yml, library, group_vars)")
     plan.set_defaults(func=cmd_plan)
 
     install = sub.add_parser("install", help="install headless (line-oriented progress)")
@@ -62,7 +64,8 @@ def parse_sets(items: list[str]) -> dict[str, str]:
     return preview.split_sets(items)
 
 
-def load_plan(args: argparse.Namespace, *, removal: bool = False, purge: bool = False) -> Plan:
+def load_plan(args: argparse.Namespace, *, removal: bool = False, purge: bool = False,
+              per_host: bool = True) -> Plan:
     answers = schema.load_answers(args.answers) if args.answers else None
     if removal and not args.profile and not answers:
         answers = last_install_answers(args)  # uninstall what was installed here, with its settings
@@ -78,7 +81,7 @@ def load_plan(args: argparse.Namespace, *, removal: bool = False, purge: bool = 
     else:
         plan = planning.build(profile, answers=answers, overrides=overrides)
     inventory = getattr(args, "inventory", None) or (answers.inventory if answers else None)
-    if inventory:
+    if inventory and per_host:
         from tui_installer import hosts
 
         plan = hosts.expand(plan, hosts.load_inventory(inventory))
@@ -114,9 +117,27 @@ def cmd_profiles(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    if args.format == "ansible":
+        return _plan_ansible(args)
+    if args.output:
+        raise UserError("--output is for --format ansible", key="--output", hint="other formats print to stdout")
     plan = load_plan(args)
     render = {"text": planning.to_text, "json": planning.to_json, "sh": planning.to_sh}[args.format]
     sys.stdout.write(render(plan))
+    return 0
+
+
+def _plan_ansible(args: argparse.Namespace) -> int:
+    from tui_installer import hosts
+
+    if not args.output:
+        raise UserError("--format ansible writes a directory", key="--output", hint="add -o DIR")
+    plan = load_plan(args, per_host=False)
+    answers = schema.load_answers(args.answers) if args.answers else None
+    inventory = args.inventory or (answers.inventory if answers else None)
+    written = hosts.export_ansible(plan, Path(args.output), hosts.load_inventory(inventory) if inventory else None)
+    print(f"wrote {written}: ansible-playbook -i {written}/inventory {written}/site.yml "
+          f"-e @secrets.yml  (secrets.example.yml names the values to give)")
     return 0
 
 
