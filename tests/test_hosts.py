@@ -36,9 +36,21 @@ def test_inventory_read_by_ansible_controller_first(tmp_path: Path) -> None:
     assert inventory.hosts == ("ctl", "cmp1", "cmp2")
     assert inventory.groups == {"controller": ("ctl",), "compute": ("cmp1", "cmp2")}
     yaml_path = tmp_path / "inventory.yaml"
-    yaml_path.write_text(yaml.safe_dump({"all": {"children": {"controller": {"hosts": {"ctl": None}},
-                                                               "compute": {"hosts": {"cmp1": None}}}}}))
-    assert hosts.load_inventory(yaml_path).hosts == ("ctl", "cmp1")
+    yaml_path.write_text(yaml.safe_dump({"all": {"children": {
+        "controller": {"hosts": {"ctl": {"ansible_host": "192.0.2.10"}}},
+        "compute": {"hosts": {"cmp1": {"ansible_host": "192.0.2.11", "ansible_python_interpreter": "/opt/py"}}}}}}))
+    inventory = hosts.load_inventory(yaml_path)
+    assert inventory.hosts == ("ctl", "cmp1")
+    # each host's built-ins: its name, the address Ansible reaches it at, its Python
+    assert inventory.facts["cmp1"] == {"host_name": "cmp1", "host_ip": "192.0.2.11", "installer_python": "/opt/py"}
+    assert inventory.facts["ctl"]["installer_python"] == "/usr/bin/python3"
+
+
+def test_a_host_without_an_address_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.ini"
+    path.write_text("[controller]\nno-such-host.invalid\n")
+    result = _plan("-p", "demo", "--inventory", str(path))
+    assert result.returncode == 2 and "host no-such-host.invalid" in result.stderr and "ansible_host" in result.stderr
 
 
 @pytest.mark.parametrize(("text", "says"), [

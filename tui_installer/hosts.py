@@ -18,16 +18,18 @@ gets only the secrets of the steps it runs, and Ansible masks their values in ev
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,8 @@ class Inventory:
     #: host names, the controller first, then the compute hosts in the inventory's order
     hosts: tuple[str, ...]
     groups: dict[str, tuple[str, ...]]
+    #: each host's built-in settings (host_name, host_ip, installer_python), from the inventory
+    facts: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _ansible_bin(name: str) -> str:
@@ -87,18 +91,50 @@ def load_inventory(path: str | Path) -> Inventory:
         if not host.replace("-", "").replace("_", "").replace(".", "").isalnum():
             raise UserError(f"host name {host!r} may hold only letters, digits, '-', '_' and '.'", file=source)
     ordered = tuple(dict.fromkeys(groups["controller"] + groups["compute"]))
-    return Inventory(path=str(Path(source).resolve()), hosts=ordered, groups=groups)
+    hostvars = data.get("_meta", {}).get("hostvars", {})
+    facts = {host: _facts(host, hostvars.get(host, {}), source) for host in ordered}
+    return Inventory(path=str(Path(source).resolve()), hosts=ordered, groups=groups, facts=facts)
 
 
-def expand(plan: Plan, inventory: Inventory) -> Plan:
-    """One step per (step, host): every host of the inventory runs every step, in the plan's order, a step
-    on all hosts before the next."""
+def _facts(host: str, hostvars: dict[str, Any], source: str) -> dict[str, str]:
+    """A host's built-ins: its inventory name, the address Ansible reaches it at, its Python."""
+    address = str(hostvars.get("ansible_host") or host)
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        try:
+            address = socket.gethostbyname(address)
+        except OSError:
+            raise UserError(f"host {host}: {address} does not resolve to an address (host_ip needs one)",
+                            file=source, key=host, hint=f"give {host} ansible_host=ADDRESS") from None
+    python = str(hostvars.get("ansible_python_interpreter") or "/usr/bin/python3")
+    return {"installer_python": python, "host_name": host, "host_ip": address}
+
+
+def expand(plans: Mapping[str, Plan], inventory: Inventory) -> Plan:
+    """One step per (step, host) from each host's own plan (built with its built-ins, ``facts_of``), in the
+    plan's order, a step on every host before the next step."""
+    first = plans[inventory.hosts[0]]
     phases = []
-    for phase in plan.phases:
-        steps = [replace(step, id=f"{step.id}{HOST_SEP}{host}", host=host)
-                 for step in phase.steps for host in inventory.hosts]
+    for index, phase in enumerate(first.phases):
+        steps = []
+        for position in range(len(phase.steps)):
+            for host in inventory.hosts:
+                step = plans[host].phases[index].steps[position]
+                steps.append(replace(step, id=f"{step.id}{HOST_SEP}{host}", host=host))
         phases.append(Phase(phase.name, tuple(steps)))
-    return replace(plan, phases=tuple(phases), inventory=inventory.path, hosts=inventory.hosts)
+    return replace(first, phases=tuple(phases), inventory=inventory.path, hosts=inventory.hosts)
+
+
+def plan_for_hosts(build: Callable[[], Plan], inventory: Inventory) -> Plan:
+    """``build`` once per host with that host's built-ins, then ``expand``."""
+    from tui_installer import hostfacts
+
+    plans = {}
+    for host in inventory.hosts:
+        with hostfacts.facts_of(inventory.facts[host]):
+            plans[host] = build()
+    return expand(plans, inventory)
 
 
 class _Unsafe(str):
@@ -241,13 +277,11 @@ class AnsibleExecutor:
 
     def run_many(self, steps: list[Step], *, secrets: Mapping[str, str], log_paths: Mapping[str, Path],
                  cancel: threading.Event | None = None, redactor: Redactor | None = None) -> dict[str, Result]:
-        """The same step (``base_id``) on each of ``steps``' hosts, one ansible-playbook run."""
-        from ansible_runner.config.runner import RunnerConfig
-        from ansible_runner.runner import Runner
-
+        """The same step (``base_id``) on each of ``steps``' hosts: one ansible-playbook run for the hosts
+        where it reads the same (most steps), one more for each host where it differs (a step using
+        ``host_ip``, say: each host's plan has its own built-ins)."""
         first = steps[0]
         assert all(s.host and base_id(s) == base_id(first) for s in steps), [s.id for s in steps]
-        by_host = {str(s.host): s for s in steps}
         redactor = redactor or Redactor(dict(secrets))
         missing = [name for name in first.secrets if name not in secrets]
         if missing:
@@ -257,8 +291,30 @@ class AnsibleExecutor:
         project = self.work_dir / "project"
         project.mkdir(mode=0o700, exist_ok=True)
         name = base_id(first)
-        playbook = project / f"{name}.yml"
-        playbook.write_text(yaml.dump(step_play(first, name), Dumper=_Dumper, sort_keys=False))
+        groups: dict[str, list[Step]] = {}
+        for step in steps:
+            groups.setdefault(yaml.dump(step_play(step, name), Dumper=_Dumper, sort_keys=False), []).append(step)
+        results: dict[str, Result] = {}
+        for number, (text, group) in enumerate(groups.items()):
+            if cancel and cancel.is_set():
+                break
+            playbook = project / (f"{name}.yml" if len(groups) == 1 else f"{name}.{number}.yml")
+            playbook.write_text(text)
+            results.update(self._run_playbook(playbook, name, group, secrets, log_paths, cancel, redactor))
+        for step in steps:
+            if step.id not in results:
+                results[step.id] = replace(_result(None, [], 0.0, log_path=log_paths[step.id]), cancelled=True)
+        return results
+
+    def _run_playbook(self, playbook: Path, name: str, steps: list[Step], secrets: Mapping[str, str],
+                      log_paths: Mapping[str, Path], cancel: threading.Event | None,
+                      redactor: Redactor) -> dict[str, Result]:
+        from ansible_runner.config.runner import RunnerConfig
+        from ansible_runner.runner import Runner
+
+        first = steps[0]
+        by_host = {str(s.host): s for s in steps}
+        project = playbook.parent
         outcomes = {host: HostOutcome() for host in by_host}
 
         def handle(event: dict[str, Any]) -> bool:

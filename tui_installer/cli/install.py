@@ -76,16 +76,18 @@ def load_plan(args: argparse.Namespace, *, removal: bool = False, purge: bool = 
         name = str((Path(answers.source).parent / answers.profile).resolve())
     profile = catalog.load_profile(name)
     overrides = parse_sets(args.set)
-    if removal:
-        plan = planning.build_removal(profile, answers=answers, overrides=overrides, purge=purge)
-    else:
-        plan = planning.build(profile, answers=answers, overrides=overrides)
+
+    def build() -> Plan:
+        if removal:
+            return planning.build_removal(profile, answers=answers, overrides=overrides, purge=purge)
+        return planning.build(profile, answers=answers, overrides=overrides)
+
     inventory = getattr(args, "inventory", None) or (answers.inventory if answers else None)
     if inventory and per_host:
         from tui_installer import hosts
 
-        plan = hosts.expand(plan, hosts.load_inventory(inventory))
-    return plan
+        return hosts.plan_for_hosts(build, hosts.load_inventory(inventory))
+    return build()
 
 
 def last_install_answers(args: argparse.Namespace) -> Answers | None:
