@@ -106,7 +106,7 @@ def test_step_playbook_marks_every_literal_unsafe_and_names_secrets_only_as_prom
     step = next(s for s in demo.steps() if s.name == "ask")
     text = yaml.dump(hosts.step_play(step), Dumper=hosts._Dumper, sort_keys=False)
     play = yaml.load(text, Loader=_UnsafeLoader)[0]
-    assert play["vars_prompt"] == [{"name": "tui_secret_hello_password", "prompt": "tui-secret hello_password",
+    assert play["vars_prompt"] == [{"name": "tui_secret_hello_password", "prompt": "tui-secret <hello_password>",
                                     "private": True}]
     args = play["tasks"][0]["tui_step"]
     assert args["secret_env"] == {"HELLO_EXPECTED": "{{ tui_secret_hello_password }}"}

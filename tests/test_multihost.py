@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -97,6 +98,7 @@ def test_demo_on_three_hosts_through_ansible_and_the_secret_is_nowhere(lab: Lab,
                                  "--set", "greeting={{ host_name }} at {{ host_ip }}", "--state-dir", str(state)],
                                 env=_env(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "hosts: lab1 (clock +0.0 s), lab2 (clock " in result.stdout  # the clock preflight ran
     run = _last_run(state)
     events = _events(run)
     finished = [(e["step"], e["host"]) for e in events if e["type"] == "step_finished"]
@@ -245,3 +247,48 @@ def test_plan_format_ansible_runs_with_plain_ansible_playbook(lab: Lab, tmp_path
     # a re-run: the marker's `creates` holds on every host (not changed); the value given on the command
     # line is redacted on the node like any secret
     assert again.stdout.count("changed=2") == 3 and KNOWN[::-1] not in again.stdout
+
+
+SKEWED_DATE = """cat > /usr/local/bin/date <<'END'
+#!/bin/sh
+# the test's clock, 120 s ahead (a namespace cannot move CLOCK_REALTIME)
+exec /bin/date -d "@$(( $(/bin/date +%s) + 120 ))" "$@"
+END
+chmod +x /usr/local/bin/date"""
+
+
+def test_a_host_whose_clock_is_off_is_refused_before_anything_runs(lab: Lab, tmp_path: Path) -> None:
+    state = _state(tmp_path, {"hello_password": KNOWN})
+    lab.ssh("lab3", SKEWED_DATE)
+    try:
+        result = subprocess.run([*CLI, "install", "-p", "demo", "--inventory", str(lab.inventory), "--yes",
+                                 "--state-dir", str(state)], env=_env(), capture_output=True, text=True, timeout=300)
+    finally:
+        lab.ssh("lab3", "rm -f /usr/local/bin/date")
+    assert result.returncode == 2, result.stdout + result.stderr
+    line = result.stderr.strip().splitlines()[0]
+    # the wrapper's clock moves in whole seconds: 119-121 s
+    assert re.search(r"inventory.ini: host lab3: clock 1(19|20|21)\.\d s ahead of the controller lab1's "
+                     r"\(more than 5 s\)", line), line
+    assert str(lab.inventory) in line and "Traceback" not in result.stderr
+    assert not (state / "runs").exists() or not list((state / "runs").iterdir())
+
+
+def test_hosts_command_shows_each_host_as_ansible_finds_it(lab: Lab) -> None:
+    result = subprocess.run([*CLI, "hosts", "--inventory", str(lab.inventory), "--format", "json"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = {f["host"]: f for f in json.loads(result.stdout)}
+    assert list(found) == ["lab1", "lab2", "lab3"]
+    assert [found[h]["role"] for h in found] == ["controller", "compute", "compute"]
+    for facts in found.values():
+        assert facts["reachable"] and facts["sudo"] and facts["distro"].startswith("Debian 12"), facts
+        assert facts["ram_mb"] > 0 and facts["cpus"] >= 1 and facts["disk_free_gb"] > 0
+        assert abs(facts["clock_skew"]) < 2
+        # KVM as the CPU says (this machine's /dev/kvm is there without vmx/svm: LAB-HOSTS.md)
+        flags = Path("/proc/cpuinfo").read_text().split()
+        assert facts["kvm"] is (("vmx" in flags or "svm" in flags) and Path("/dev/kvm").exists())
+    text = subprocess.run([*CLI, "hosts", "--inventory", str(lab.inventory)], capture_output=True, text=True,
+                          timeout=300)
+    assert text.returncode == 0 and len(text.stdout.splitlines()) == 3
+    assert text.stdout.startswith("lab1") and "sudo ok" in text.stdout

@@ -86,7 +86,7 @@ def load_inventory(path: str | Path) -> Inventory:
     stray = sorted(every - set(groups["controller"]) - set(groups["compute"]))
     if stray:
         raise UserError(f"host {stray[0]} is in neither group controller nor compute", file=source,
-                        key=stray[0], hint="put every host under [controller] or [compute]")
+                        hint="put every host under [controller] or [compute]")
     for host in every:
         if not host.replace("-", "").replace("_", "").replace(".", "").isalnum():
             raise UserError(f"host name {host!r} may hold only letters, digits, '-', '_' and '.'", file=source)
@@ -106,7 +106,7 @@ def _facts(host: str, hostvars: dict[str, Any], source: str) -> dict[str, str]:
             address = socket.gethostbyname(address)
         except OSError:
             raise UserError(f"host {host}: {address} does not resolve to an address (host_ip needs one)",
-                            file=source, key=host, hint=f"give {host} ansible_host=ADDRESS") from None
+                            file=source, hint=f"give {host} ansible_host=ADDRESS") from None
     python = str(hostvars.get("ansible_python_interpreter") or "/usr/bin/python3")
     return {"installer_python": python, "host_name": host, "host_ip": address}
 
@@ -159,14 +159,15 @@ def secret_var(name: str) -> str:
 def step_play(step: Step, name: str | None = None) -> list[dict[str, Any]]:
     """The playbook of one step on its host: the secrets it names as private ``vars_prompt`` questions,
     one ``tui_step`` task. Every literal is ``!unsafe``: Ansible templates only our secret references."""
-    prompts = [{"name": secret_var(name), "prompt": f"tui-secret {name}", "private": True}
-               for name in step.secrets]
+    # the prompt ends in ">": ansible-runner's answer patterns are regexes, and no name is then a prefix
+    prompts = [{"name": secret_var(secret), "prompt": f"tui-secret <{secret}>", "private": True}
+               for secret in step.secrets]
     answers = [f"{{{{ {secret_var(p.secret)} }}}}" if p.secret else _Unsafe(p.answer or "")
                for p in step.prompts]
     args: dict[str, Any] = {
         "step": _Unsafe(name or step.id), "argv": [_Unsafe(a) for a in step.argv],
         "env": {_Unsafe(k): _Unsafe(v) for k, v in step.env.items()},
-        "secret_env": {_Unsafe(var): f"{{{{ {secret_var(name)} }}}}" for var, name in step.secret_env.items()},
+        "secret_env": {_Unsafe(var): f"{{{{ {secret_var(secret)} }}}}" for var, secret in step.secret_env.items()},
         "prompt_expect": [_Unsafe(p.expect) for p in step.prompts],
         "prompt_answer": answers,
     }
@@ -219,6 +220,144 @@ def export_ansible(plan: Plan, dest: Path, inventory: Inventory | None) -> Path:
         "# copy to secrets.yml (mode 0600) or `ansible-vault create secrets.yml`, and fill in each value\n"
         + "".join(f"{secret_var(n)}: \"\"\n" for n in secrets))
     return dest
+
+
+#: the most a host's clock may differ from the controller's (tokens, rabbit and the scheduler's "up" care)
+MAX_CLOCK_SKEW = 5.0
+
+
+def clock_skews(inventory: Inventory, work_dir: Path) -> dict[str, float]:
+    """Each host's clock minus this machine's, in seconds: ``date +%s.%N`` on every host at once (one Ansible
+    run), against the time the result reached us (the error is the way back: well under a second)."""
+    from ansible_runner.config.runner import RunnerConfig
+    from ansible_runner.runner import Runner
+
+    skews: dict[str, float] = {}
+
+    def handle(event: dict[str, Any]) -> bool:
+        data = event.get("event_data") or {}
+        if event.get("event") == "runner_on_ok" and data.get("host") in inventory.hosts:
+            received = time.time()
+            try:
+                skews[str(data["host"])] = float(str((data.get("res") or {}).get("stdout", "")).strip()) - received
+            except ValueError:
+                pass
+        return True
+
+    work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    control = tempfile.mkdtemp(prefix="tui-ssh-")
+    try:
+        config = RunnerConfig(
+            private_data_dir=str(work_dir), inventory=inventory.path, host_pattern="all",
+            module="ansible.builtin.command", module_args="date +%s.%N", ident=f"clock.{int(time.time() * 1000)}",
+            envvars={**_runner_env(control), "ANSIBLE_SSH_ARGS": "-o ControlMaster=no"},
+            suppress_env_files=True, quiet=True, rotate_artifacts=0)
+        config.prepare()
+        config.env.pop(PASSPHRASE_ENV, None)
+        Runner(config, event_handler=handle).run()
+    finally:
+        shutil.rmtree(control, ignore_errors=True)
+    return skews
+
+
+def check_clocks(inventory: Inventory, work_dir: Path, limit: float = MAX_CLOCK_SKEW) -> dict[str, float]:
+    """Preflight of a run on hosts: every host answers, and its clock is within ``limit`` seconds of the
+    controller's; else one line naming the host and its skew (UserError). Returns the skews."""
+    skews = clock_skews(inventory, work_dir)
+    silent = [h for h in inventory.hosts if h not in skews]
+    if silent:
+        raise UserError(f"host {silent[0]} did not answer the clock check over SSH", file=inventory.path,
+                        hint="check its address, user and key: ansible -i INVENTORY -m ping all")
+    controller = inventory.groups["controller"][0]
+    for host in inventory.hosts:
+        off = skews[host] - skews[controller]
+        if abs(off) > limit:
+            way = "ahead of" if off > 0 else "behind"
+            raise UserError(f"host {host}: clock {abs(off):.1f} s {way} the controller {controller}'s "
+                            f"(more than {limit:.0f} s)", file=inventory.path,
+                            hint="synchronise the clocks (chrony or systemd-timesyncd) and run again")
+    return {host: skews[host] - skews[controller] for host in inventory.hosts}
+
+
+FACTS_PLAY = [{"name": "tui-installer host facts", "hosts": "all", "gather_facts": False, "tasks": [
+    {"name": "facts", "ansible.builtin.setup": {"gather_subset": ["!all", "!min", "distribution", "hardware"]}},
+    {"name": "kvm", "ansible.builtin.shell":
+        "if [ -e /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo; then echo yes; else echo no; fi",
+     "changed_when": False},
+    {"name": "disk", "ansible.builtin.shell": "df -Pk / | awk 'NR == 2 {print $4}'", "changed_when": False},
+    {"name": "sudo", "become": True, "ansible.builtin.command": "id -u", "changed_when": False},
+    {"name": "clock", "ansible.builtin.command": "date +%s.%N", "changed_when": False},
+]}]
+
+
+def host_facts(inventory: Inventory, work_dir: Path) -> dict[str, dict[str, Any]]:
+    """What the Hosts view shows of each host, through Ansible: reachable, sudo works, distro, RAM, CPUs,
+    free disk on /, KVM usable (the device and the CPU's vmx/svm flag), clock against the controller's."""
+    from ansible_runner.config.runner import RunnerConfig
+    from ansible_runner.runner import Runner
+
+    found: dict[str, dict[str, Any]] = {h: {"host": h, "reachable": False, "sudo": False, "error": None}
+                                        for h in inventory.hosts}
+
+    def handle(event: dict[str, Any]) -> bool:
+        data = event.get("event_data") or {}
+        host, task = data.get("host"), data.get("task")
+        if host not in found:
+            return True
+        res = data.get("res") or {}
+        if event.get("event") == "runner_on_unreachable":
+            found[host]["error"] = str(res.get("msg", "unreachable"))[:300]
+        elif event.get("event") == "runner_on_failed" and task == "sudo":
+            found[host]["reachable"], found[host]["error"] = True, "sudo: " + str(res.get("msg", ""))[:200]
+        elif event.get("event") == "runner_on_ok":
+            entry = found[host]
+            entry["reachable"] = True
+            if task == "facts":
+                facts = res.get("ansible_facts") or {}
+                entry.update(distro=f"{facts.get('ansible_distribution', '?')} "
+                                    f"{facts.get('ansible_distribution_version', '')}".strip(),
+                             ram_mb=facts.get("ansible_memtotal_mb"), cpus=facts.get("ansible_processor_vcpus"))
+            elif task == "disk":
+                free = str(res.get("stdout", "")).strip()
+                entry["disk_free_gb"] = round(int(free) / 2**20, 1) if free.isdigit() else None
+            elif task == "kvm":
+                entry["kvm"] = str(res.get("stdout", "")).strip() == "yes"
+            elif task == "sudo":
+                entry["sudo"] = str(res.get("stdout", "")).strip() == "0"
+            elif task == "clock":
+                entry["clock_offset"] = float(str(res.get("stdout", "0")).strip() or 0) - time.time()
+        return True
+
+    work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (work_dir / "project").mkdir(mode=0o700, exist_ok=True)
+    (work_dir / "project" / "facts.yml").write_text(yaml.safe_dump(FACTS_PLAY, sort_keys=False))
+    control = tempfile.mkdtemp(prefix="tui-ssh-")
+    try:
+        config = RunnerConfig(private_data_dir=str(work_dir), project_dir=str(work_dir / "project"),
+                              playbook="facts.yml", inventory=inventory.path, ident=f"facts.{int(time.time())}",
+                              envvars=_runner_env(control), suppress_env_files=True, quiet=True, rotate_artifacts=0)
+        config.prepare()
+        config.env.pop(PASSPHRASE_ENV, None)
+        Runner(config, event_handler=handle).run()
+    finally:
+        shutil.rmtree(control, ignore_errors=True)
+    controller = found[inventory.groups["controller"][0]].get("clock_offset")
+    for entry in found.values():
+        offset = entry.pop("clock_offset", None)
+        entry["clock_skew"] = round(offset - controller, 1) if offset is not None and controller is not None else None
+        entry["role"] = "controller" if entry["host"] in inventory.groups["controller"] else "compute"
+    return found
+
+
+def _runner_env(control_dir: str) -> dict[str, str]:
+    """What every ansible-runner run of ours sets: Ansible from our venv, our module, pipelining, quiet."""
+    ansible_bin = Path(_ansible_bin("ansible-playbook")).parent
+    return {"PATH": f"{ansible_bin}:{os.environ.get('PATH', '')}",
+            "ANSIBLE_PIPELINING": "True", "ANSIBLE_LIBRARY": str(LIBRARY), "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_RETRY_FILES_ENABLED": "False", "ANSIBLE_DEPRECATION_WARNINGS": "False",
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": control_dir, "ANSIBLE_FORKS": "10",
+            "ANSIBLE_SSH_ARGS": "-C -o ControlMaster=auto -o ControlPersist=15s",
+            "ANSIBLE_SSH_RETRIES": "3", "ANSIBLE_HOST_KEY_CHECKING": "True"}
 
 
 def _quiet_ansible_env() -> dict[str, str]:
@@ -330,17 +469,11 @@ class AnsibleExecutor:
             return True  # ansible-runner keeps the event in its artefacts (no secret reaches them)
 
         started = time.monotonic()
-        ansible_bin = Path(_ansible_bin("ansible-playbook")).parent
         config = RunnerConfig(
             private_data_dir=str(self.work_dir), project_dir=str(project), playbook=playbook.name,
             inventory=self.inventory_path, limit=",".join(by_host), ident=f"{name}.{int(time.time() * 1000)}",
-            envvars={"PATH": f"{ansible_bin}:{os.environ.get('PATH', '')}",
-                     "ANSIBLE_PIPELINING": "True", "ANSIBLE_LIBRARY": str(LIBRARY), "ANSIBLE_NOCOLOR": "1",
-                     "ANSIBLE_RETRY_FILES_ENABLED": "False", "ANSIBLE_DEPRECATION_WARNINGS": "False",
-                     "ANSIBLE_SSH_CONTROL_PATH_DIR": self.control_dir(), "ANSIBLE_FORKS": "10",
-                     "ANSIBLE_SSH_ARGS": "-C -o ControlMaster=auto -o ControlPersist=15s",
-                     "ANSIBLE_LOCAL_TEMP": str(self.work_dir / "tmp"), "ANSIBLE_SSH_RETRIES": "3"},
-            passwords={f"tui-secret {secret}": secrets[secret] for secret in first.secrets},
+            envvars={**_runner_env(self.control_dir()), "ANSIBLE_LOCAL_TEMP": str(self.work_dir / "tmp")},
+            passwords={f"tui-secret <{secret}>": secrets[secret] for secret in first.secrets},
             suppress_env_files=True, quiet=True, rotate_artifacts=0, timeout=None,
         )
         config.prepare()
@@ -368,9 +501,14 @@ class AnsibleExecutor:
                                            skipped=res.get("skipped_reason"))
             else:
                 code = res.get("rc")
-                results[step.id] = _result(
-                    code if isinstance(code, int) and code != 0 else 1, lines, duration, log_path=log_paths[step.id],
-                    error=None if outcome.status == "failed" else f"host {host} unreachable")
+                result = _result(code if isinstance(code, int) and code > 0 else 1, lines, duration,
+                                 log_path=log_paths[step.id],
+                                 error=None if outcome.status == "failed" else f"host {host} unreachable")
+                stopped = str(res.get("stopped") or "")
+                if isinstance(code, int) and code < 0:  # killed by a signal on the node
+                    result = replace(result, exit_code=None, signal=-code)
+                results[step.id] = replace(result, timed_out="overall" if stopped.startswith("timed out") else None,
+                                           answered_wrong=stopped.startswith("answered wrong"))
         return results
 
 

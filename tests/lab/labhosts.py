@@ -38,15 +38,19 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-PREFIX = "tlab"
+#: which lab (0-9): two labs with different ids live side by side on one machine (names, ranges, dirs)
+LAB_ID = int(os.environ.get("TUI_INSTALLER_LAB_ID", "0"))
+PREFIX = "tlab" if LAB_ID == 0 else f"tlab{LAB_ID}"
 GW_NS = f"{PREFIX}-gw"
 UPLINK = f"{PREFIX}-up"            # the machine's end of the veth to the gateway namespace
-NET = "10.231.0"                   # hosts: NET.11, NET.12, ...; the bridge: NET.1
-TRANSIT = ("10.231.255.1", "10.231.255.2")  # machine <-> gateway
+NET = f"10.{231 + LAB_ID}.0"       # hosts: NET.11, NET.12, ...; the bridge: NET.1
+TRANSIT = (f"10.{231 + LAB_ID}.255.1", f"10.{231 + LAB_ID}.255.2")  # machine <-> gateway
 LAB_RANGE = f"{NET}.0/24"
 NFT_TABLE = PREFIX
 CGROUP_ROOT = Path("/sys/fs/cgroup/unified") / PREFIX
 FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
+#: ip_forward as it was before the first lab came up; the last lab's ``down`` puts it back
+FORWARD_SAVED = Path("/run/tui-installer-lab.ip_forward")
 
 #: what the root filesystem is made of; its hash names the cache entry (change it, and a new one is built)
 RECIPE = {
@@ -70,7 +74,8 @@ def cache_dir() -> Path:
 
 
 def lab_dir() -> Path:
-    return Path(os.environ.get("TUI_INSTALLER_LAB_DIR", "/var/lib/tui-installer-lab"))
+    default = "/var/lib/tui-installer-lab" + (f"-{LAB_ID}" if LAB_ID else "")
+    return Path(os.environ.get("TUI_INSTALLER_LAB_DIR", default))
 
 
 def sh(*argv: str, check: bool = True, quiet: bool = False) -> subprocess.CompletedProcess[str]:
@@ -201,7 +206,9 @@ def up(count: int = 3, sshd_only: int = 0) -> list[Host]:
     base = lab_dir()
     base.mkdir(parents=True, exist_ok=True)
     os.chmod(base, 0o700)
-    state = {"ip_forward": FORWARD.read_text().strip(), "hosts": [h.name for h in hosts],
+    if not FORWARD_SAVED.exists():
+        FORWARD_SAVED.write_text(FORWARD.read_text())
+    state = {"ip_forward": FORWARD_SAVED.read_text().strip(), "hosts": [h.name for h in hosts],
              "rootfs": str(rootfs), "started": time.time()}
     _write_json(base / "state.json", state)  # before anything changes: down restores from it
     key = base / "id_ed25519"
@@ -353,8 +360,13 @@ def down(quiet: bool = False) -> None:
     sh("ip", "route", "del", LAB_RANGE, check=False)
     sh("ip", "link", "del", UPLINK, check=False)
     sh("nft", "delete", "table", "ip", NFT_TABLE, check=False)
-    if state and "ip_forward" in state:
-        FORWARD.write_text(str(state["ip_forward"]) + "\n")
+    if not other_labs():  # else another lab still routes: the last one restores it
+        saved = FORWARD_SAVED.read_text().strip() if FORWARD_SAVED.exists() else None
+        if saved is None and isinstance(state, dict):
+            saved = str(state.get("ip_forward", "")) or None
+        if saved in ("0", "1"):
+            FORWARD.write_text(saved + "\n")
+        FORWARD_SAVED.unlink(missing_ok=True)
     if (base / "hosts").exists():
         _unmount_under(base / "hosts")
         shutil.rmtree(base / "hosts")
@@ -362,6 +374,12 @@ def down(quiet: bool = False) -> None:
         (base / name).unlink(missing_ok=True)
     if not quiet:
         print("lab: down")
+
+
+def other_labs() -> list[str]:
+    """Gateway namespaces of labs with another id that are up now."""
+    names = [line.split(" ")[0] for line in sh("ip", "netns", "list", check=False).stdout.split("\n")]
+    return [n for n in names if n.startswith("tlab") and n.endswith("-gw") and n != GW_NS]
 
 
 def _kill_cgroups() -> None:

@@ -49,6 +49,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_commo
     uninstall.add_argument("--purge", action="store_true", help="also drop databases, venvs, configs, logs")
     uninstall.set_defaults(func=cmd_uninstall)
 
+    hosts_cmd = sub.add_parser("hosts", help="the inventory's hosts: reachable, sudo, distro, RAM, disk, KVM, clock")
+    hosts_cmd.add_argument("--inventory", metavar="FILE", required=True, help="Ansible inventory")
+    hosts_cmd.add_argument("--format", choices=("text", "json"), default="text")
+    hosts_cmd.set_defaults(func=cmd_hosts)
+
     status = sub.add_parser("status", help="the last or current run, phase by phase")
     status.set_defaults(func=cmd_status)
 
@@ -155,6 +160,8 @@ def cmd_install(args: argparse.Namespace) -> int:
         for name, reason in plan.added.items():
             _say(f"added {name}: {reason}")
     _confirm(args, f"Install profile {plan.profile}: {len(plan.steps())} steps. Proceed?")
+    if plan.inventory:
+        _check_hosts(args, plan.inventory)
     secrets: dict[str, str] = {}
     if plan.secrets:  # a plan without secrets never needs the keyring (nor its passphrase)
         store = open_secrets(args, interactive=not args.yes)
@@ -164,6 +171,46 @@ def cmd_install(args: argparse.Namespace) -> int:
                  f"{', '.join(generated)}")
         secrets = store.values(plan.secrets)
     return _run_engine(args, plan, secrets, policy, kind="install")
+
+
+def cmd_hosts(args: argparse.Namespace) -> int:
+    """Each host of an inventory, as Ansible finds it; exit 1 when one cannot be used."""
+    import json
+    import tempfile
+
+    from tui_installer import hosts
+
+    inventory = hosts.load_inventory(args.inventory)
+    with tempfile.TemporaryDirectory(prefix="tui-facts-") as work:
+        found = hosts.host_facts(inventory, Path(work))
+    usable = all(f["reachable"] and f["sudo"] and f["clock_skew"] is not None
+                 and abs(f["clock_skew"]) <= hosts.MAX_CLOCK_SKEW for f in found.values())
+    if args.format == "json":
+        print(json.dumps(list(found.values()), indent=1))
+        return 0 if usable else 1
+    for f in found.values():
+        if not f["reachable"]:
+            print(f"{f['host']:<16} {f['role']:<10} UNREACHABLE: {f['error']}")
+            continue
+        kvm = "kvm" if f.get("kvm") else "no kvm (qemu)"
+        print(f"{f['host']:<16} {f['role']:<10} {f.get('distro')}, {f.get('cpus')} CPU, {f.get('ram_mb')} MB RAM, "
+              f"{f.get('disk_free_gb')} GB free on /, {kvm}, sudo {'ok' if f['sudo'] else 'NO'}, "
+              + ("clock ?" if f["clock_skew"] is None else f"clock {f['clock_skew']:+.1f} s")
+              + (f"  {f['error']}" if f["error"] else ""))
+    return 0 if usable else 1
+
+
+def _check_hosts(args: argparse.Namespace, inventory_path: str) -> None:
+    """Preflight of a run on hosts: each answers over SSH, its clock within a few seconds of the
+    controller's (one line naming the host and the skew, exit 2)."""
+    import tempfile
+
+    from tui_installer import hosts
+
+    inventory = hosts.load_inventory(inventory_path)
+    with tempfile.TemporaryDirectory(prefix="tui-clock-") as work:
+        skews = hosts.check_clocks(inventory, Path(work))
+    _say("hosts: " + ", ".join(f"{h} (clock {skews[h]:+.1f} s)" for h in inventory.hosts))
 
 
 def _say(text: str) -> None:
