@@ -87,3 +87,22 @@ def _run(*argv: str, check: bool = True) -> str:
     if check:
         assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def test_the_systemd_host_reboots_with_what_it_had_enabled(lab: Lab) -> None:
+    """Stopped as a server is (systemd's poweroff) and started again from its own layer: an enabled unit
+    starts by itself at boot, a file written before is still there, the boot is a new one."""
+    unit = ("[Unit]\nDescription=lab boot marker\n[Service]\nType=oneshot\nRemainAfterExit=yes\n"
+            "ExecStart=/bin/sh -c 'date +%%s >> /var/tmp/marker-boots'\n[Install]\nWantedBy=multi-user.target\n")
+    lab.ssh("lab1", f"cat > /etc/systemd/system/lab-marker.service <<'END'\n{unit}END\n"
+                    "systemctl enable --now lab-marker && echo kept > /root/kept")
+    assert lab.ssh("lab1", "wc -l < /var/tmp/marker-boots").stdout.strip() == "1"
+    host = lab.hosts[0]
+    took = labhosts.stop(host)
+    assert took < 30 and labhosts.init_pid(host) is None
+    assert subprocess.run([*labhosts.ssh_argv("lab1", lab.dir), "true"], capture_output=True).returncode == 255
+    labhosts.start(host)
+    assert lab.ssh("lab1", "systemctl is-system-running --wait", check=False).stdout.strip() == "running"
+    assert lab.ssh("lab1", "systemctl is-active lab-marker").stdout.strip() == "active"
+    assert lab.ssh("lab1", "wc -l < /var/tmp/marker-boots").stdout.strip() == "2"  # ran again at boot
+    assert lab.ssh("lab1", "cat /root/kept").stdout.strip() == "kept"

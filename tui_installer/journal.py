@@ -180,7 +180,8 @@ class Journal:
                 "pid": self.pid, "started": self.started, "finished": self.finished}
         for step_id, record in self.steps.items():
             if step_id not in self._encoded:
-                self._encoded[step_id] = json.dumps(vars(record), separators=(",", ":"))
+                fields = vars(record) if record.host else {k: v for k, v in vars(record).items() if k != "host"}
+                self._encoded[step_id] = json.dumps(fields, separators=(",", ":"))  # one host: as before
         steps = ",".join(f"{json.dumps(k)}:{self._encoded[k]}" for k in self.steps)
         order = json.dumps(self.order, separators=(",", ":"))
         return json.dumps(head, separators=(",", ":"))[:-1] + f',"steps":{{{steps}}},"order":{order}}}'

@@ -340,6 +340,58 @@ def _wait_ssh(host: Host, base: Path, timeout: float = 60.0) -> None:
         time.sleep(0.3)
 
 
+# -- stop / start one host (a reboot) -----------------------------------------------------------
+
+
+def init_pid(host: Host) -> int | None:
+    """The host's PID 1, as the machine sees it (the process whose innermost pid is 1)."""
+    try:
+        pids = [int(p) for procs in host.cgroup.rglob("cgroup.procs") for p in procs.read_text().split()]
+    except OSError:
+        return None
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        nspid = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [])
+        if len(nspid) > 1 and nspid[-1] == "1":
+            return pid
+    return None
+
+
+def stop(host: Host, timeout: float = 30.0) -> float:
+    """Shut the host down as a server would: systemd's own poweroff (SIGRTMIN+4 to its PID 1; sshd-only
+    hosts get SIGTERM), then whatever is left killed; its files stay. Returns the seconds it took."""
+    started = time.monotonic()
+    pid = init_pid(host)
+    if pid is not None:
+        os.kill(pid, signal.SIGRTMIN + 4 if host.init == "systemd" else signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _populated(host.cgroup):
+        time.sleep(0.2)
+    (host.cgroup / "cgroup.kill").write_text("1")
+    while _populated(host.cgroup):
+        time.sleep(0.1)
+    for group in sorted((p for p in host.cgroup.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        group.rmdir()
+    return time.monotonic() - started
+
+
+def _populated(cgroup: Path) -> bool:
+    """Any process left in the cgroup or below it."""
+    return "populated 1" in (cgroup / "cgroup.events").read_text()
+
+
+def start(host: Host) -> None:
+    """Boot a stopped host again from its own upper layer (what it installed is still there)."""
+    state = _read_json(lab_dir() / "state.json")
+    if not isinstance(state, dict):
+        raise RuntimeError("the lab is not up")
+    _start_host(host, Path(str(state["rootfs"])))
+    _wait_ssh(host, lab_dir())
+
+
 # -- down ---------------------------------------------------------------------------------------
 
 
