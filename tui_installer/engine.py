@@ -168,7 +168,7 @@ class Engine:
         if self.remote is None:
             from tui_installer.hosts import AnsibleExecutor
 
-            self.remote = AnsibleExecutor(self.plan.inventory or "", self.run_dir / "ansible")
+            self.remote = AnsibleExecutor(self.plan.inventory or "", self.files.ansible_dir)
         return self.remote
 
     def _run_step(self, step: Step, first: Result | None = None) -> str:
