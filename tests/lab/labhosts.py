@@ -47,7 +47,9 @@ NET = f"10.{231 + LAB_ID}.0"       # hosts: NET.11, NET.12, ...; the bridge: NET
 TRANSIT = (f"10.{231 + LAB_ID}.255.1", f"10.{231 + LAB_ID}.255.2")  # machine <-> gateway
 LAB_RANGE = f"{NET}.0/24"
 NFT_TABLE = PREFIX
-CGROUP_ROOT = Path("/sys/fs/cgroup/unified") / PREFIX
+# the cgroup2 hierarchy: /sys/fs/cgroup/unified on a hybrid host (this machine kind), else /sys/fs/cgroup
+CGROUP_ROOT = (Path("/sys/fs/cgroup/unified") if Path("/sys/fs/cgroup/unified/cgroup.procs").exists()
+               else Path("/sys/fs/cgroup")) / PREFIX
 FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 #: ip_forward as it was before the first lab came up; the last lab's ``down`` puts it back
 FORWARD_SAVED = Path("/run/tui-installer-lab.ip_forward")
