@@ -74,7 +74,7 @@ def test_up_over_a_live_lab_then_down_leaves_nothing_and_down_twice_is_fine(lab:
             assert Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() == saved_forward
         assert not labhosts.CGROUP_ROOT.exists()
         assert str(lab.dir) not in Path("/proc/self/mounts").read_text()
-        assert not (lab.dir / "hosts").exists()
+        assert not lab.dir.exists()  # hosts, keys, inventory, state: all gone
         assert (Path(labhosts.status()["rootfs"]) / ".lab-complete").exists()  # the cache stays
         assert f"{lab.dir}/hosts" not in _run("ps", "-eo", "args")  # no launcher of this lab lives on
         labhosts.down(quiet=True)  # twice: nothing to do, no error

@@ -214,7 +214,7 @@ def up(count: int = 3, sshd_only: int = 0) -> list[Host]:
              "rootfs": str(rootfs), "started": time.time()}
     _write_json(base / "state.json", state)  # before anything changes: down restores from it
     key = base / "id_ed25519"
-    if not key.exists():
+    if not key.exists():  # a new key per lab: down removes it
         sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "tui-installer-lab", "-f", str(key))
     _network_up(hosts)
     known = []
@@ -424,8 +424,11 @@ def down(quiet: bool = False) -> None:
     if (base / "hosts").exists():
         _unmount_under(base / "hosts")
         shutil.rmtree(base / "hosts")
-    for name in ("state.json", "inventory.ini", "ssh_config", "known_hosts", "hosts.json"):
+    for name in ("state.json", "inventory.ini", "ssh_config", "known_hosts", "hosts.json", "id_ed25519",
+                 "id_ed25519.pub", "inventory-one.ini"):
         (base / name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        base.rmdir()  # only if nothing else was put there
     if not quiet:
         print("lab: down")
 
