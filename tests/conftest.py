@@ -11,6 +11,9 @@ import pytest
 
 IN_CI = os.environ.get("CI", "").lower() in ("true", "1", "yes")
 
+#: ``lab``: the session's lab hosts (tests/lab/fixture.py)
+pytest_plugins = ["lab.fixture"]
+
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, None, None]:

@@ -59,7 +59,7 @@ EXPECTED = {
     "zero-timeout": f"9: {SD}.hello.phases.install[0].timeout: must be more than 0 seconds (leave it out "
                     "for no limit)",
     "answers-unknown-key": "2: add_service: unknown key (expected one of: profile, add_services, "
-                           "remove_services, settings)",
+                           "remove_services, settings, inventory)",
     "answers-remove-needed": "3: remove_services[0]: cannot remove 'memcached': required by placement, "
                              "glance, nova, neutron",
     "answers-unknown-service": "2: add_services[1]: unknown service 'glanse' (did you mean glance?)",

@@ -63,6 +63,7 @@ class Engine:
         self.secrets = dict(secrets)
         self.redactor = Redactor(self.secrets)
         self.executor = executor or Executor()
+        self.remote: Any = None  # the Ansible executor of a plan with hosts (made when the run opens)
         self.run_id = new_run_id()
         self.state = StateDir.open(state_dir)
         self.files = self.state.run(self.run_id)
@@ -103,6 +104,8 @@ class Engine:
         finally:
             if ticker is not None:
                 self._stop_ticker(ticker)
+            if self.remote is not None:
+                self.remote.close()
             if hasattr(self, "events"):
                 self.events.close()
             lock.release()
@@ -132,31 +135,63 @@ class Engine:
         for phase in self.plan.phases:
             started = time.time()
             self.events.emit("phase_started", phase=phase.name)
-            for step in phase.steps:
-                outcome = self._run_step(step)
-                if outcome != "continue":
-                    return outcome
+            for batch in _batches(phase.steps):
+                first = self._run_batch(batch) if len(batch) > 1 else {}
+                # the hosts where it worked are recorded before a failed host waits for a decision
+                for step in sorted(batch, key=lambda s: 0 if s.id in first and first[s.id].ok else 1):
+                    outcome = self._run_step(step, first.get(step.id))
+                    if outcome != "continue":
+                        return outcome
             self.events.emit("phase_finished", phase=phase.name, duration=round(time.time() - started, 3))
         return "ok"
 
     # -- one step --------------------------------------------------------------------------------
 
-    def _run_step(self, step: Step) -> str:
-        """Returns "continue", or the run's final state when the run must stop here."""
-        if self.cancel_event.is_set():
-            return "aborted"
-        reason = self._already_done(step)
-        if reason:
-            self._skip(step, reason)
-            return "continue"
+    def _run_batch(self, batch: list[Step]) -> dict[str, Result]:
+        """The first attempt of one step on each of its hosts (``batch``: ``step@host`` ids), as one
+        Ansible run in parallel; what follows (retries, decisions) is each host's own (``_run_step``)."""
+        todo = [step for step in batch if not self.cancel_event.is_set() and not self._already_done(step)]
+        if len(todo) < 2:
+            return {}
+        for step in todo:
+            self._start_attempt(step)
+        results: dict[str, Result] = self._remote().run_many(
+            todo, secrets=self.secrets, log_paths={s.id: self.run_dir / self.journal.steps[s.id].log for s in todo},
+            cancel=self.cancel_event, redactor=self.redactor)
+        for step in todo:
+            if results[step.id].tail:
+                self.events.emit("output", step=step.id, lines=results[step.id].tail[-10:],
+                                 dropped=max(0, results[step.id].lines - 10), host=step.host)
+        return results
+
+    def _remote(self) -> Any:
+        if self.remote is None:
+            from tui_installer.hosts import AnsibleExecutor
+
+            self.remote = AnsibleExecutor(self.plan.inventory or "", self.files.ansible_dir)
+        return self.remote
+
+    def _run_step(self, step: Step, first: Result | None = None) -> str:
+        """Returns "continue", or the run's final state when the run must stop here. ``first``: the
+        step's first attempt, already made (``_run_batch``)."""
+        if first is None:
+            if self.cancel_event.is_set():
+                return "aborted"
+            reason = self._already_done(step)
+            if reason:
+                self._skip(step, reason)
+                return "continue"
         extra = self.policy.retries if self.policy.mode == "retry" else 0
         budget = 1 + step.retries + extra
         while True:
-            result = self._attempt(step)
+            result, first = (first, None) if first is not None else (self._attempt(step), None)
+            if result.ok and result.skipped:  # a remote step's own check (on its host) said done
+                self._skip(step, result.skipped)
+                return "continue"
             if result.ok:
                 self.journal.update(step.id, status=journal.OK, finished=time.time(), exit_code=0)
                 self.events.emit("step_finished", step=step.id, status="ok",
-                                 duration=round(result.duration, 3), exit_code=0)
+                                 duration=round(result.duration, 3), exit_code=0, **_host(step))
                 return "continue"
             record = self.journal.steps[step.id]
             if result.cancelled or self.cancel_event.is_set():
@@ -178,6 +213,8 @@ class Engine:
         previous = self.base.steps.get(step.id) if self.base else None
         if previous and previous.done and previous.fingerprint == step.fingerprint:
             return "done"
+        if step.host:  # creates/unless are checked on the step's host, by the step itself (hosts.py)
+            return None
         if step.creates and os.path.exists(step.creates):
             return "creates"
         if step.unless and run_check(step.unless, env=self._check_env(step), timeout=step.timeout or 60,
@@ -188,19 +225,24 @@ class Engine:
     def _skip(self, step: Step, reason: str) -> None:
         now = time.time()
         self.journal.update(step.id, status=journal.SKIPPED, reason=reason, started=now, finished=now)
-        self.events.emit("step_skipped", step=step.id, reason=reason)
+        self.events.emit("step_skipped", step=step.id, reason=reason, **_host(step))
 
-    def _attempt(self, step: Step) -> Result:
+    def _start_attempt(self, step: Step) -> None:
         record = self.journal.steps[step.id]
         attempt = record.attempts + 1
         self.journal.update(step.id, status=journal.RUNNING, attempts=attempt, started=time.time(),
                             finished=None, exit_code=None, signal=None, cause=None, reason=None, flush=False)
         self.events.emit("step_started", step=step.id, phase=step.phase, title=step.description or step.name,
-                         command=step.display, attempt=attempt)
+                         command=step.display, attempt=attempt, **_host(step))
+
+    def _attempt(self, step: Step) -> Result:
+        record = self.journal.steps[step.id]
+        self._start_attempt(step)
         with self._lock:
             self._current, self._pending, self._dropped = step.id, [], 0
+        executor = self._remote() if step.host else self.executor
         try:
-            return self.executor.run(step, secrets=self.secrets, log_path=self.run_dir / record.log,
+            return executor.run(step, secrets=self.secrets, log_path=self.run_dir / record.log,
                                      on_lines=self._on_lines, cancel=self.cancel_event,
                                      extra_env=self._step_env(step), on_waiting=self._on_waiting)
         finally:
@@ -233,7 +275,7 @@ class Engine:
         self.events.emit("step_failed", step=step.id, attempt=record.attempts, exit_code=result.exit_code,
                          signal=result.signal, timed_out=result.timed_out, cause=cause,
                          message=self.redactor.line(message), log=str(self.run_dir / record.log),
-                         tail=result.tail[-20:])
+                         tail=result.tail[-20:], **_host(step))
 
     def _after_failure(self, step: Step, result: Result) -> str:
         """Record the failure and apply the policy: returns retry, skip or abort."""
@@ -243,7 +285,8 @@ class Engine:
         if self.policy.mode != "ask":
             return "abort"
         attempt = self.journal.steps[step.id].attempts
-        self.events.emit("decision_needed", step=step.id, attempt=attempt, choices=["retry", "skip", "abort"])
+        self.events.emit("decision_needed", step=step.id, attempt=attempt, choices=["retry", "skip", "abort"],
+                         **_host(step))
         choice, by = self._wait_decision(step.id, attempt)
         self.events.emit("decision", step=step.id, attempt=attempt, choice=choice, by=by)
         return choice
@@ -299,6 +342,25 @@ class Engine:
     def _stop_ticker(self, ticker: threading.Thread) -> None:
         self._ticker_stop.set()
         ticker.join()
+
+
+def _batches(steps: tuple[Step, ...]) -> list[list[Step]]:
+    """Consecutive steps that are one step on several hosts (``id@host``, hosts.py) form a batch; every
+    other step is a batch of its own."""
+    batches: list[list[Step]] = []
+    for step in steps:
+        last = batches[-1][-1] if batches else None
+        if last is not None and step.host and last.host and \
+                step.id.rpartition("@")[0] == last.id.rpartition("@")[0]:
+            batches[-1].append(step)
+        else:
+            batches.append([step])
+    return batches
+
+
+def _host(step: Step) -> dict[str, str]:
+    """Events of a step that runs on an inventory host name it (``host``)."""
+    return {"host": step.host} if step.host else {}
 
 
 def _disk_user_error(exc: OSError, journal_file: Path) -> OSError | UserError:

@@ -93,6 +93,8 @@ class Result:
     log_path: str | None = field(default=None, repr=False)
     #: the question a step stopped on (``timed_out="input"``), redacted
     waiting: str | None = None
+    #: the step's own check (creates/unless) said it is done; set by a remote run, whose checks run there
+    skipped: str | None = None
 
     @property
     def ok(self) -> bool:

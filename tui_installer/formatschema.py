@@ -143,6 +143,7 @@ def answers_schema() -> dict[str, Any]:
         "remove_services": _names(schema.NAME_RE),
         "settings": _optional("object", propertyNames={"pattern": _pattern(schema.SETTING_RE)},
                               additionalProperties=SCALAR),
+        "inventory": _optional("string"),
     }
     assert tuple(properties) == schema.ANSWERS_KEYS
     return _document("answers", {"type": "object", "additionalProperties": False, "properties": properties})

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import socket
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -28,8 +30,26 @@ def default_route_ip() -> str:
     return "127.0.0.1" if address.startswith("0.") else address
 
 
+#: the built-ins of another host while a plan is built for it (``facts_of``; hosts.py)
+_OTHER_HOST: dict[str, Any] | None = None
+
+
+@contextmanager
+def facts_of(facts: dict[str, Any]) -> Iterator[None]:
+    """Build plans for another host: its ``host_name``, ``host_ip``, ``installer_python`` are the built-ins
+    meanwhile (still the lowest precedence: a profile, answers or ``--set`` override them as usual)."""
+    global _OTHER_HOST
+    saved, _OTHER_HOST = _OTHER_HOST, dict(facts)
+    try:
+        yield
+    finally:
+        _OTHER_HOST = saved
+
+
 def builtin_settings() -> dict[str, Any]:
     """Host facts available to every template (lowest precedence)."""
+    if _OTHER_HOST is not None:
+        return dict(_OTHER_HOST)
     return {
         "installer_python": sys.executable,
         "host_name": socket.gethostname(),

@@ -91,6 +91,8 @@ class StepRecord:
     fingerprint: str = ""
     log: str = ""
     cause: str | None = None
+    #: the inventory host the step runs on (None: this machine)
+    host: str | None = None
 
     @property
     def done(self) -> bool:
@@ -138,7 +140,7 @@ class Journal:
         still hands all of it to the next (a resume reads only the newest journal)."""
         journal = cls(path=path, run=run, profile=plan.profile, kind=kind)
         for step in plan.steps():
-            record = StepRecord(fingerprint=step.fingerprint, log=f"logs/{step.id}.log")
+            record = StepRecord(fingerprint=step.fingerprint, log=f"logs/{step.id}.log", host=step.host)
             previous = base.steps.get(step.id) if base else None
             if previous and previous.done and previous.fingerprint == step.fingerprint:
                 record.status, record.reason = SKIPPED, "done"
@@ -178,7 +180,8 @@ class Journal:
                 "pid": self.pid, "started": self.started, "finished": self.finished}
         for step_id, record in self.steps.items():
             if step_id not in self._encoded:
-                self._encoded[step_id] = json.dumps(vars(record), separators=(",", ":"))
+                fields = vars(record) if record.host else {k: v for k, v in vars(record).items() if k != "host"}
+                self._encoded[step_id] = json.dumps(fields, separators=(",", ":"))  # one host: as before
         steps = ",".join(f"{json.dumps(k)}:{self._encoded[k]}" for k in self.steps)
         order = json.dumps(self.order, separators=(",", ":"))
         return json.dumps(head, separators=(",", ":"))[:-1] + f',"steps":{{{steps}}},"order":{order}}}'

@@ -119,6 +119,8 @@ class Answers:
     remove_services: tuple[str, ...] = ()
     settings: dict[str, Any] = field(default_factory=dict)
     source: str = ""
+    #: an Ansible inventory (absolute path): the plan runs on its hosts (hosts.py)
+    inventory: str | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,8 @@ class Step:
     description: str = ""
     #: sha256 over the step's inputs (command, env, cwd, checks, prompts; secret *names* only)
     fingerprint: str = ""
+    #: the inventory host it runs on (through Ansible), None: this machine (hosts.py)
+    host: str | None = None
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -180,6 +184,9 @@ class Plan:
     secrets: tuple[str, ...]
     phases: tuple[Phase, ...]
     endpoints: tuple[Endpoint, ...] = ()
+    #: the Ansible inventory the plan runs on (absolute path), None: this machine alone (hosts.py)
+    inventory: str | None = None
+    hosts: tuple[str, ...] = ()
 
     def steps(self) -> list[Step]:
         return [s for p in self.phases for s in p.steps]

@@ -29,7 +29,7 @@ def _step_json(step: Step) -> dict[str, Any]:
         "timeout": step.timeout, "idle_timeout": step.idle_timeout, "retries": step.retries,
         "retry_delay": step.retry_delay, "checks": {"creates": step.creates, "unless": step.unless},
         "prompts": [{"expect": p.expect, "answer": p.answer, "secret": p.secret} for p in step.prompts],
-        "fingerprint": step.fingerprint,
+        "fingerprint": step.fingerprint, **({"host": step.host} if step.host else {}),
     }
 
 
@@ -40,6 +40,7 @@ def to_dict(plan: Plan) -> dict[str, Any]:
         "secrets": list(plan.secrets),
         "phases": [{"name": p.name, "steps": [_step_json(s) for s in p.steps]} for p in plan.phases],
         "endpoints": [{"service": e.service, "name": e.name, "url": e.url} for e in plan.endpoints],
+        **({"inventory": plan.inventory, "hosts": list(plan.hosts)} if plan.inventory else {}),
     }
 
 
@@ -56,7 +57,7 @@ def _step_from(data: dict[str, Any]) -> Step:
         idle_timeout=data.get("idle_timeout"), retries=data["retries"],
         retry_delay=data.get("retry_delay", 0.0), creates=data["checks"]["creates"],
         unless=data["checks"]["unless"], prompts=tuple(Prompt(**p) for p in data["prompts"]),
-        description=data.get("description", ""), fingerprint=data["fingerprint"])
+        description=data.get("description", ""), fingerprint=data["fingerprint"], host=data.get("host"))
 
 
 def from_json(text: str) -> Plan:
@@ -69,7 +70,8 @@ def from_json(text: str) -> Plan:
                 settings=dict(data["settings"]), secrets=tuple(data["secrets"]),
                 phases=tuple(Phase(p["name"], tuple(_step_from(s) for s in p["steps"]))
                              for p in data["phases"]),
-                endpoints=tuple(Endpoint(**e) for e in data.get("endpoints", [])))
+                endpoints=tuple(Endpoint(**e) for e in data.get("endpoints", [])),
+                inventory=data.get("inventory"), hosts=tuple(data.get("hosts", ())))
 
 
 def to_text(plan: Plan) -> str:

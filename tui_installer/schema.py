@@ -21,7 +21,7 @@ SERVICE_KEYS = ("description", "requires", "secrets", "settings", "endpoints", "
 STEP_KEYS = ("name", "run", "env", "cwd", "timeout", "idle_timeout", "retries", "retry_delay",
              "creates", "unless", "prompts", "description")
 PROFILE_KEYS = ("name", "description", "services", "settings", "service_definitions")
-ANSWERS_KEYS = ("profile", "add_services", "remove_services", "settings")
+ANSWERS_KEYS = ("profile", "add_services", "remove_services", "settings", "inventory")
 
 NAME_RE = re.compile(r"[a-z][a-z0-9_-]*\Z")
 SECRET_RE = re.compile(r"[a-z][a-z0-9_]*\Z")
@@ -323,7 +323,16 @@ def load_answers(path: str | Path) -> Answers:
         remove_services=_strings(_opt(data, "remove_services", []), at / "remove_services", **kw),
         settings=_settings(_opt(data, "settings", {}), at / "settings"),
         source=source,
+        inventory=_inventory_path(data, at, path),
     )
+
+
+def _inventory_path(data: dict[str, Any], at: _At, path: str | Path) -> str | None:
+    """``inventory``: an Ansible inventory file (hosts.py), relative to the answers file."""
+    value = data.get("inventory")
+    if value is None:
+        return None
+    return str((Path(path).parent / _string(value, at / "inventory")).resolve())
 
 
 def service_key(spec: ServiceSpec, key: str) -> str:
@@ -352,4 +361,6 @@ def dump_answers(answers: Answers) -> str:
             data[key] = list(getattr(answers, key))
     if answers.settings:
         data["settings"] = dict(answers.settings)
+    if answers.inventory:
+        data["inventory"] = answers.inventory
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)

@@ -78,6 +78,8 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-a", "--answers", help="answers file (replays an operator's choices)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a setting (repeatable)")
+    parser.add_argument("--inventory", metavar="FILE",
+                        help="Ansible inventory (groups controller, compute): run on its hosts over SSH")
 
 
 def _run_tui(args: argparse.Namespace) -> int:

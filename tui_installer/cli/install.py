@@ -30,7 +30,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_commo
 
     plan = sub.add_parser("plan", help="show what an install would do")
     add_selection(plan)
-    plan.add_argument("--format", choices=("text", "json", "sh"), default="text")
+    plan.add_argument("--format", choices=("text", "json", "sh", "ansible"), default="text")
+    plan.add_argument("-o", "--output", metavar="DIR",
+                      help="--format ansible: the directory to write (inventory, site.yml, library, group_vars)")
     plan.set_defaults(func=cmd_plan)
 
     install = sub.add_parser("install", help="install headless (line-oriented progress)")
@@ -47,6 +49,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_commo
     uninstall.add_argument("--purge", action="store_true", help="also drop databases, venvs, configs, logs")
     uninstall.set_defaults(func=cmd_uninstall)
 
+    hosts_cmd = sub.add_parser("hosts", help="the inventory's hosts: reachable, sudo, distro, RAM, disk, KVM, clock")
+    hosts_cmd.add_argument("--inventory", metavar="FILE", required=True, help="Ansible inventory")
+    hosts_cmd.add_argument("--format", choices=("text", "json"), default="text")
+    hosts_cmd.set_defaults(func=cmd_hosts)
+
     status = sub.add_parser("status", help="the last or current run, phase by phase")
     status.set_defaults(func=cmd_status)
 
@@ -62,7 +69,8 @@ def parse_sets(items: list[str]) -> dict[str, str]:
     return preview.split_sets(items)
 
 
-def load_plan(args: argparse.Namespace, *, removal: bool = False, purge: bool = False) -> Plan:
+def load_plan(args: argparse.Namespace, *, removal: bool = False, purge: bool = False,
+              per_host: bool = True) -> Plan:
     answers = schema.load_answers(args.answers) if args.answers else None
     if removal and not args.profile and not answers:
         answers = last_install_answers(args)  # uninstall what was installed here, with its settings
@@ -73,9 +81,18 @@ def load_plan(args: argparse.Namespace, *, removal: bool = False, purge: bool = 
         name = str((Path(answers.source).parent / answers.profile).resolve())
     profile = catalog.load_profile(name)
     overrides = parse_sets(args.set)
-    if removal:
-        return planning.build_removal(profile, answers=answers, overrides=overrides, purge=purge)
-    return planning.build(profile, answers=answers, overrides=overrides)
+
+    def build() -> Plan:
+        if removal:
+            return planning.build_removal(profile, answers=answers, overrides=overrides, purge=purge)
+        return planning.build(profile, answers=answers, overrides=overrides)
+
+    inventory = getattr(args, "inventory", None) or (answers.inventory if answers else None)
+    if inventory and per_host:
+        from tui_installer import hosts
+
+        return hosts.plan_for_hosts(build, hosts.load_inventory(inventory))
+    return build()
 
 
 def last_install_answers(args: argparse.Namespace) -> Answers | None:
@@ -107,9 +124,27 @@ def cmd_profiles(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    if args.format == "ansible":
+        return _plan_ansible(args)
+    if args.output:
+        raise UserError("--output is for --format ansible", key="--output", hint="other formats print to stdout")
     plan = load_plan(args)
     render = {"text": planning.to_text, "json": planning.to_json, "sh": planning.to_sh}[args.format]
     sys.stdout.write(render(plan))
+    return 0
+
+
+def _plan_ansible(args: argparse.Namespace) -> int:
+    from tui_installer import hosts
+
+    if not args.output:
+        raise UserError("--format ansible writes a directory", key="--output", hint="add -o DIR")
+    plan = load_plan(args, per_host=False)
+    answers = schema.load_answers(args.answers) if args.answers else None
+    inventory = args.inventory or (answers.inventory if answers else None)
+    written = hosts.export_ansible(plan, Path(args.output), hosts.load_inventory(inventory) if inventory else None)
+    print(f"wrote {written}: ansible-playbook -i {written}/inventory {written}/site.yml "
+          f"-e @secrets.yml  (secrets.example.yml names the values to give)")
     return 0
 
 
@@ -125,6 +160,8 @@ def cmd_install(args: argparse.Namespace) -> int:
         for name, reason in plan.added.items():
             _say(f"added {name}: {reason}")
     _confirm(args, f"Install profile {plan.profile}: {len(plan.steps())} steps. Proceed?")
+    if plan.inventory:
+        _check_hosts(args, plan.inventory)
     secrets: dict[str, str] = {}
     if plan.secrets:  # a plan without secrets never needs the keyring (nor its passphrase)
         store = open_secrets(args, interactive=not args.yes)
@@ -134,6 +171,46 @@ def cmd_install(args: argparse.Namespace) -> int:
                  f"{', '.join(generated)}")
         secrets = store.values(plan.secrets)
     return _run_engine(args, plan, secrets, policy, kind="install")
+
+
+def cmd_hosts(args: argparse.Namespace) -> int:
+    """Each host of an inventory, as Ansible finds it; exit 1 when one cannot be used."""
+    import json
+    import tempfile
+
+    from tui_installer import hosts
+
+    inventory = hosts.load_inventory(args.inventory)
+    with tempfile.TemporaryDirectory(prefix="tui-facts-") as work:
+        found = hosts.host_facts(inventory, Path(work))
+    usable = all(f["reachable"] and f["sudo"] and f["clock_skew"] is not None
+                 and abs(f["clock_skew"]) <= hosts.MAX_CLOCK_SKEW for f in found.values())
+    if args.format == "json":
+        print(json.dumps(list(found.values()), indent=1))
+        return 0 if usable else 1
+    for f in found.values():
+        if not f["reachable"]:
+            print(f"{f['host']:<16} {f['role']:<10} UNREACHABLE: {f['error']}")
+            continue
+        kvm = "kvm" if f.get("kvm") else "no kvm (qemu)"
+        print(f"{f['host']:<16} {f['role']:<10} {f.get('distro')}, {f.get('cpus')} CPU, {f.get('ram_mb')} MB RAM, "
+              f"{f.get('disk_free_gb')} GB free on /, {kvm}, sudo {'ok' if f['sudo'] else 'NO'}, "
+              + ("clock ?" if f["clock_skew"] is None else f"clock {f['clock_skew']:+.1f} s")
+              + (f"  {f['error']}" if f["error"] else ""))
+    return 0 if usable else 1
+
+
+def _check_hosts(args: argparse.Namespace, inventory_path: str) -> None:
+    """Preflight of a run on hosts: each answers over SSH, its clock within a few seconds of the
+    controller's (one line naming the host and the skew, exit 2)."""
+    import tempfile
+
+    from tui_installer import hosts
+
+    inventory = hosts.load_inventory(inventory_path)
+    with tempfile.TemporaryDirectory(prefix="tui-clock-") as work:
+        skews = hosts.check_clocks(inventory, Path(work))
+    _say("hosts: " + ", ".join(f"{h} (clock {skews[h]:+.1f} s)" for h in inventory.hosts))
 
 
 def _say(text: str) -> None:

@@ -60,4 +60,4 @@ def answers_of(run: RunFiles) -> Answers:
     return Answers(profile=name, settings=dict(plan.settings),
                    add_services=tuple(s for s in plan.services if s not in base),
                    remove_services=tuple(s for s in base if s not in plan.services),
-                   source=str(run.plan_file))
+                   source=str(run.plan_file), inventory=plan.inventory)

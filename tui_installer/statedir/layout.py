@@ -28,6 +28,7 @@ RUNS, LAST_RUN, LOCK, KEYRING = "runs", "last-run", "engine.lock", "keyring.cfg"
 CONSOLE, ANSWERS, OPENRC = "engine-console.log", "answers", "admin-openrc"
 PLAN, JOURNAL, EVENTS, LOGS, DECISIONS = "plan.json", "journal.json", "events.jsonl", "logs", "decisions"
 RUN_CONSOLE = "console.log"
+ANSIBLE = "ansible"
 
 
 def default_path(path: str | os.PathLike[str] | None = None) -> Path:
@@ -60,6 +61,11 @@ class RunFiles:
     @property
     def logs(self) -> Path:
         return self.root / LOGS
+
+    @property
+    def ansible_dir(self) -> Path:
+        """ansible-runner's private data of a run on hosts: playbooks (``project/``) and artefacts."""
+        return self.root / ANSIBLE
 
     def step_log(self, step_id: str) -> Path:
         """The whole (redacted) output of one step, as the executor wrote it."""

@@ -1,0 +1,142 @@
+"""The inventory and the plan for several hosts (tui_installer/hosts.py), without hosts: a bad inventory is
+one line and exit 2; the plan holds one step per (step, host) in order; the playbook of a step never
+lets Ansible template a setting's value; no inventory is the one-host plan of before."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tui_installer import catalog, hosts, plan
+from tui_installer.model import Answers
+
+CLI = [sys.executable, "-m", "tui_installer"]
+GOOD = """[controller]
+ctl ansible_host=192.0.2.10
+
+[compute]
+cmp1 ansible_host=192.0.2.11
+cmp2 ansible_host=192.0.2.12
+"""
+
+
+def _plan(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, "plan", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_inventory_read_by_ansible_controller_first(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.ini"
+    path.write_text(GOOD)
+    inventory = hosts.load_inventory(path)
+    assert inventory.hosts == ("ctl", "cmp1", "cmp2")
+    assert inventory.groups == {"controller": ("ctl",), "compute": ("cmp1", "cmp2")}
+    yaml_path = tmp_path / "inventory.yaml"
+    yaml_path.write_text(yaml.safe_dump({"all": {"children": {
+        "controller": {"hosts": {"ctl": {"ansible_host": "192.0.2.10"}}},
+        "compute": {"hosts": {"cmp1": {"ansible_host": "192.0.2.11", "ansible_python_interpreter": "/opt/py"}}}}}}))
+    inventory = hosts.load_inventory(yaml_path)
+    assert inventory.hosts == ("ctl", "cmp1")
+    # each host's built-ins: its name, the address Ansible reaches it at, its Python
+    assert inventory.facts["cmp1"] == {"host_name": "cmp1", "host_ip": "192.0.2.11", "installer_python": "/opt/py"}
+    assert inventory.facts["ctl"]["installer_python"] == "/usr/bin/python3"
+
+
+def test_a_host_without_an_address_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.ini"
+    path.write_text("[controller]\nno-such-host.invalid\n")
+    result = _plan("-p", "demo", "--inventory", str(path))
+    assert result.returncode == 2 and "host no-such-host.invalid" in result.stderr and "ansible_host" in result.stderr
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("[compute]\ncmp1\n", "group controller must hold exactly one host (it holds 0)"),
+    ("[controller]\na\nb\n", "group controller must hold exactly one host (it holds 2)"),
+    ("[controller]\nctl\n[storage]\nst1\n", "host st1 is in neither group controller nor compute"),
+    ("[controller\nctl\n", "not a readable Ansible inventory"),
+])
+def test_a_bad_inventory_is_one_line_naming_the_file_and_exit_2(tmp_path: Path, text: str, says: str) -> None:
+    path = tmp_path / "bad.ini"
+    path.write_text(text)
+    result = _plan("-p", "demo", "--inventory", str(path))
+    assert result.returncode == 2, result.stderr
+    assert says in result.stderr and str(path) in result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 2 and "Traceback" not in result.stderr
+
+
+def test_a_missing_inventory_is_named(tmp_path: Path) -> None:
+    result = _plan("-p", "demo", "--inventory", str(tmp_path / "nope.ini"))
+    assert result.returncode == 2 and "inventory file not found" in result.stderr and "nope.ini" in result.stderr
+
+
+def test_plan_has_each_step_on_each_host_in_order_and_keeps_it_in_json(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.ini"
+    path.write_text(GOOD)
+    result = _plan("-p", "demo", "--inventory", str(path), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    ids = [s["id"] for p in data["phases"] for s in p["steps"]]
+    assert ids[:3] == ["hello.install.marker@ctl", "hello.install.marker@cmp1", "hello.install.marker@cmp2"]
+    assert len(ids) == 9 and data["hosts"] == ["ctl", "cmp1", "cmp2"] and data["inventory"] == str(path)
+    assert [s["host"] for s in data["phases"][0]["steps"]] == ["ctl", "cmp1", "cmp2"]
+
+
+def test_the_inventory_in_an_answers_file_is_relative_to_it(tmp_path: Path) -> None:
+    (tmp_path / "inv.ini").write_text(GOOD)
+    (tmp_path / "answers.yaml").write_text("profile: demo\ninventory: inv.ini\n")
+    result = _plan("-a", str(tmp_path / "answers.yaml"), "--format", "json", cwd=Path("/"))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["inventory"] == str(tmp_path / "inv.ini")
+
+
+def test_without_an_inventory_the_plan_is_the_one_host_plan() -> None:
+    result = _plan("-p", "demo", "--format", "json")
+    data = json.loads(result.stdout)
+    assert "inventory" not in data and "hosts" not in data
+    assert all("host" not in s and "@" not in s["id"] for p in data["phases"] for s in p["steps"])
+
+
+def test_step_playbook_marks_every_literal_unsafe_and_names_secrets_only_as_prompts() -> None:
+    """A value holding ``{{ }}`` reaches the node as text: Ansible templates only our secret references."""
+    demo = plan.build(catalog.load_profile("demo"), answers=Answers(settings={"greeting": "x"}))
+    step = next(s for s in demo.steps() if s.name == "ask")
+    text = yaml.dump(hosts.step_play(step), Dumper=hosts._Dumper, sort_keys=False)
+    play = yaml.load(text, Loader=_UnsafeLoader)[0]
+    assert play["vars_prompt"] == [{"name": "tui_secret_hello_password", "prompt": "tui-secret <hello_password>",
+                                    "private": True}]
+    args = play["tasks"][0]["tui_step"]
+    assert args["secret_env"] == {"HELLO_EXPECTED": "{{ tui_secret_hello_password }}"}
+    assert args["prompt_answer"] == ["{{ tui_secret_hello_password }}"]
+    assert all(isinstance(a, Unsafe) for a in args["argv"]) and isinstance(args["step"], Unsafe)
+    assert not isinstance(args["secret_env"]["HELLO_EXPECTED"], Unsafe)
+
+
+class Unsafe(str):
+    pass
+
+
+class _UnsafeLoader(yaml.SafeLoader):
+    pass
+
+
+_UnsafeLoader.add_constructor("!unsafe", lambda loader, node: Unsafe(loader.construct_scalar(node)))
+
+
+def test_plan_format_ansible_needs_a_new_directory(tmp_path: Path) -> None:
+    no_dir = _plan("-p", "demo", "--format", "ansible")
+    assert no_dir.returncode == 2 and "--format ansible writes a directory" in no_dir.stderr
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("")
+    full = _plan("-p", "demo", "--format", "ansible", "-o", str(tmp_path / "full"))
+    assert full.returncode == 2 and "not empty" in full.stderr
+    stray = _plan("-p", "demo", "--format", "json", "-o", str(tmp_path / "o"))
+    assert stray.returncode == 2 and "--output is for --format ansible" in stray.stderr
+    ok = _plan("-p", "demo", "--format", "ansible", "-o", str(tmp_path / "out"))
+    assert ok.returncode == 0, ok.stderr
+    assert "localhost ansible_connection=local" in (tmp_path / "out" / "inventory").read_text()
+    site = (tmp_path / "out" / "site.yml").read_text()
+    assert site.count("tui_step:") == 3 and "hello.start.ask" in site

@@ -1,0 +1,294 @@
+"""Several hosts through Ansible, proven on real lab hosts over real SSH (tests/lab): the demo profile on
+three hosts from one command, with a known secret searched for in every artefact and every process's argv
+while it runs; a step made to fail on one host names it, a retry on that host alone completes the run;
+a re-run changes nothing on any host."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from lab.fixture import Lab
+
+from tui_installer.secrets import SecretStore
+
+pytestmark = pytest.mark.lab
+
+CLI = [sys.executable, "-m", "tui_installer"]
+PASSPHRASE = "lab-keyring-passphrase"
+KNOWN = "Kn0wnLabSecret4Grep9xQ"
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "TUI_INSTALLER_KEYRING_PASSPHRASE": PASSPHRASE}
+
+
+def _state(tmp_path: Path, secrets: dict[str, str]) -> Path:
+    state = tmp_path / "state"
+    store = SecretStore.open(state, passphrase=PASSPHRASE)
+    for name, value in secrets.items():
+        store.set(name, value)
+    return state
+
+
+def _events(run_dir: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+
+
+def _last_run(state: Path) -> Path:
+    return state / "runs" / (state / "last-run").read_text().strip()
+
+
+class PsSampler:
+    """Every process's argv on the machine, read from /proc every 50 ms while a run goes on."""
+
+    def __init__(self) -> None:
+        self.samples = 0
+        self.hits: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> PsSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.05):
+            self.samples += 1
+            for entry in Path("/proc").iterdir():
+                if entry.name.isdigit():
+                    try:
+                        args = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                    except OSError:
+                        continue
+                    if KNOWN in args:
+                        self.hits.append(args)
+
+
+def _files_holding(root: Path, value: str) -> list[str]:
+    found = []
+    needle = value.encode()
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            try:
+                if needle in path.read_bytes():
+                    found.append(str(path))
+            except OSError:
+                continue
+    return found
+
+
+def test_demo_on_three_hosts_through_ansible_and_the_secret_is_nowhere(lab: Lab, tmp_path: Path) -> None:
+    for host in lab.hosts:  # the demo's marker must be made by this run
+        lab.ssh(host.name, "rm -f /tmp/hello-marker")
+    state = _state(tmp_path, {"hello_password": KNOWN})
+    with PsSampler() as ps:
+        result = subprocess.run([*CLI, "install", "-p", "demo", "--inventory", str(lab.inventory), "--yes",
+                                 "--set", "greeting={{ host_name }} at {{ host_ip }}", "--state-dir", str(state)],
+                                env=_env(), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "hosts: lab1 (clock +0.0 s), lab2 (clock " in result.stdout  # the clock preflight ran
+    run = _last_run(state)
+    events = _events(run)
+    finished = [(e["step"], e["host"]) for e in events if e["type"] == "step_finished"]
+    hosts = [h.name for h in lab.hosts]
+    # every step ran on every host, each event and journal record naming its host
+    for step in ("hello.install.marker", "hello.start.ask", "hello.verify.redacted"):
+        assert sorted(h for s, h in finished if str(s).startswith(step + "@")) == hosts, finished
+    journal = json.loads((run / "journal.json").read_text())
+    assert {r["host"] for r in journal["steps"].values()} == set(hosts)
+    # the nodes: the marker is there; `ask` passed only because the node's answer equalled the secret
+    for host in hosts:
+        lab.ssh(host, "test -e /tmp/hello-marker")
+    # each host's plan has its own built-ins: the same step reads differently on each host
+    for host in lab.hosts:
+        log = (run / "logs" / f"hello.verify.redacted@{host.name}.log").read_text()
+        assert f"{host.name} at {host.address}, the password is ***" in log and f"on {host.name}" in log
+    assert any("the password is ***" in line for e in events if e["type"] == "output" for line in e["lines"])
+    # the secret: nowhere on the machine's side of the run (state directory: logs, journal, events,
+    # ansible-runner's artefacts and playbooks), not in Ansible's temp, on no node, in no argv while it ran
+    assert (run / "ansible" / "artifacts").is_dir() and list((run / "ansible" / "artifacts").rglob("job_events/*"))
+    assert KNOWN not in result.stdout + result.stderr
+    assert _files_holding(state, KNOWN) == []
+    assert _files_holding(Path.home() / ".ansible", KNOWN) == [] if (Path.home() / ".ansible").exists() else True
+    for host in hosts:
+        assert _files_holding(lab.upper(host), KNOWN) == [], host
+    node_journal = lab.ssh("lab1", "journalctl --no-pager -o cat", check=False).stdout
+    assert node_journal and KNOWN not in node_journal
+    assert ps.samples > 50 and ps.hits == []
+    # ansible-runner's events record that the module's secret parameters were masked
+    masked = [p for p in (run / "ansible" / "artifacts").rglob("job_events/*.json")
+              if "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in p.read_text()]
+    assert masked
+
+
+FAILING_PROFILE = """
+name: lab-gate
+description: a step that fails on a host holding /etc/lab-fail-gate (the test's hook, on that node)
+services: [gate]
+service_definitions:
+  gate:
+    phases:
+      install:
+        - name: first
+          run: "date +%s%N > /var/tmp/gate-first"
+          creates: /var/tmp/gate-first
+        - name: gate
+          run: "test ! -e /etc/lab-fail-gate && date +%s%N > /var/tmp/gate-done"
+      verify:
+        - name: after
+          run: "test -e /var/tmp/gate-done && date +%s%N > /var/tmp/gate-after"
+"""
+
+
+def test_a_step_failing_on_one_host_names_it_and_a_retry_there_alone_completes(lab: Lab, tmp_path: Path) -> None:
+    profile = tmp_path / "lab-gate.yaml"
+    profile.write_text(FAILING_PROFILE)
+    hosts = [h.name for h in lab.hosts]
+    for host in hosts:
+        lab.ssh(host, "rm -f /var/tmp/gate-* /etc/lab-fail-gate")
+    lab.ssh("lab2", "touch /etc/lab-fail-gate")
+    state = tmp_path / "state"
+    argv = [*CLI, "install", "-p", str(profile), "--inventory", str(lab.inventory), "--yes", "--on-failure", "ask",
+            "--state-dir", str(state), "--quiet"]
+    engine = subprocess.Popen(argv, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        needed = _wait_event(state, "decision_needed", timeout=180)
+        assert needed["step"] == "gate.install.gate@lab2" and needed["host"] == "lab2"
+        run = _last_run(state)
+        failed = [e for e in _events(run) if e["type"] == "step_failed"]
+        assert [(e["step"], e["host"]) for e in failed] == [("gate.install.gate@lab2", "lab2")]
+        assert "lab2" in str(failed[0]["message"])
+        # the other hosts went on with the same step; lab2 waits
+        done = {e["step"] for e in _events(run) if e["type"] == "step_finished"}
+        assert {"gate.install.gate@lab1", "gate.install.gate@lab3"} <= done
+        lab.ssh("lab2", "rm /etc/lab-fail-gate")
+        answered = subprocess.run([*CLI, "answer", "gate.install.gate@lab2", "retry", "--state-dir", str(state)],
+                                  env=_env(), capture_output=True, text=True)
+        assert answered.returncode == 0, answered.stderr
+        out, _ = engine.communicate(timeout=300)
+    finally:
+        if engine.poll() is None:
+            engine.kill()
+    assert engine.returncode == 0, out
+    events = _events(run)
+    retried = [(e["step"], e["attempt"]) for e in events if e["type"] == "step_started" and e["attempt"] == 2]
+    assert retried == [("gate.install.gate@lab2", 2)]  # on that host alone
+    for host in hosts:
+        lab.ssh(host, "test -e /var/tmp/gate-after")
+    stamps = {h: lab.ssh(h, "cat /var/tmp/gate-first /var/tmp/gate-done /var/tmp/gate-after").stdout for h in hosts}
+
+    # a re-run changes nothing: every step on every host is done, no node file is written again
+    again = subprocess.run(argv[:-1] + ["--on-failure", "abort"], env=_env(), capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    rerun = _events(_last_run(state))
+    assert not [e for e in rerun if e["type"] == "step_started"]
+    skipped = [(e["step"], e["reason"]) for e in rerun if e["type"] == "step_skipped"]
+    assert len(skipped) == 9 and {r for _, r in skipped} == {"done"}
+    assert {h: lab.ssh(h, "cat /var/tmp/gate-first /var/tmp/gate-done /var/tmp/gate-after").stdout
+            for h in hosts} == stamps
+
+
+def _wait_event(state: Path, kind: str, timeout: float) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (state / "last-run").exists():
+            events = _events(_last_run(state)) if (_last_run(state) / "events.jsonl").exists() else []
+            found = [e for e in events if e["type"] == kind]
+            if found:
+                return found[0]
+            if any(e["type"] == "run_finished" for e in events):
+                raise AssertionError(f"the run ended without {kind}: {events[-3:]}")
+        time.sleep(0.2)
+    raise AssertionError(f"no {kind} event in {timeout} s")
+
+
+def test_plan_format_ansible_runs_with_plain_ansible_playbook(lab: Lab, tmp_path: Path) -> None:
+    """The exported directory (inventory, site.yml, library/, group_vars, no secret value) run by plain
+    ansible-playbook, the secret from an operator's vars file: the same steps on every host."""
+    out = tmp_path / "export"
+    result = subprocess.run([*CLI, "plan", "-p", "demo", "--inventory", str(lab.inventory), "--format", "ansible",
+                             "-o", str(out)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["ansible.cfg", "group_vars", "inventory", "library",
+                                                      "secrets.example.yml", "site.yml"]
+    assert "tui_secret_hello_password" in (out / "secrets.example.yml").read_text()
+    for host in lab.hosts:
+        lab.ssh(host.name, "rm -f /tmp/hello-marker")
+    playbook = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "inventory", "site.yml", "-v"]
+    missing = subprocess.run(playbook, cwd=out, capture_output=True, text=True)
+    assert missing.returncode != 0 and "every secret is given" in missing.stdout
+    secrets = out / "secrets.yml"
+    secrets.write_text(f"tui_secret_hello_password: {KNOWN}\n")
+    secrets.chmod(0o600)
+    ran = subprocess.run([*playbook, "-e", "@secrets.yml"], cwd=out, capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "ok=4" in ran.stdout and "failed=0" in ran.stdout and KNOWN not in ran.stdout + ran.stderr
+    assert "the password is ***" in ran.stdout  # -v shows the module's lines, redacted on the node
+    for host in lab.hosts:
+        lab.ssh(host.name, "test -e /tmp/hello-marker")
+    secrets.unlink()
+    assert _files_holding(out, KNOWN) == []
+    again = subprocess.run([*playbook, "-e", f"tui_secret_hello_password={KNOWN[::-1]}"], cwd=out,
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout
+    # a re-run: the marker's `creates` holds on every host (not changed); the value given on the command
+    # line is redacted on the node like any secret
+    assert again.stdout.count("changed=2") == 3 and KNOWN[::-1] not in again.stdout
+
+
+SKEWED_DATE = """cat > /usr/local/bin/date <<'END'
+#!/bin/sh
+# the test's clock, 120 s ahead (a namespace cannot move CLOCK_REALTIME)
+exec /bin/date -d "@$(( $(/bin/date +%s) + 120 ))" "$@"
+END
+chmod +x /usr/local/bin/date"""
+
+
+def test_a_host_whose_clock_is_off_is_refused_before_anything_runs(lab: Lab, tmp_path: Path) -> None:
+    state = _state(tmp_path, {"hello_password": KNOWN})
+    lab.ssh("lab3", SKEWED_DATE)
+    try:
+        result = subprocess.run([*CLI, "install", "-p", "demo", "--inventory", str(lab.inventory), "--yes",
+                                 "--state-dir", str(state)], env=_env(), capture_output=True, text=True, timeout=300)
+    finally:
+        lab.ssh("lab3", "rm -f /usr/local/bin/date")
+    assert result.returncode == 2, result.stdout + result.stderr
+    line = result.stderr.strip().splitlines()[0]
+    # the wrapper's clock moves in whole seconds: 119-121 s
+    assert re.search(r"inventory.ini: host lab3: clock 1(19|20|21)\.\d s ahead of the controller lab1's "
+                     r"\(more than 5 s\)", line), line
+    assert str(lab.inventory) in line and "Traceback" not in result.stderr
+    assert not (state / "runs").exists() or not list((state / "runs").iterdir())
+
+
+def test_hosts_command_shows_each_host_as_ansible_finds_it(lab: Lab) -> None:
+    result = subprocess.run([*CLI, "hosts", "--inventory", str(lab.inventory), "--format", "json"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = {f["host"]: f for f in json.loads(result.stdout)}
+    assert list(found) == ["lab1", "lab2", "lab3"]
+    assert [found[h]["role"] for h in found] == ["controller", "compute", "compute"]
+    for facts in found.values():
+        assert facts["reachable"] and facts["sudo"] and facts["distro"].startswith("Debian 12"), facts
+        assert facts["ram_mb"] > 0 and facts["cpus"] >= 1 and facts["disk_free_gb"] > 0
+        assert abs(facts["clock_skew"]) < 2
+        # KVM as the CPU says (this machine's /dev/kvm is there without vmx/svm: LAB-HOSTS.md)
+        flags = Path("/proc/cpuinfo").read_text().split()
+        assert facts["kvm"] is (("vmx" in flags or "svm" in flags) and Path("/dev/kvm").exists())
+    text = subprocess.run([*CLI, "hosts", "--inventory", str(lab.inventory)], capture_output=True, text=True,
+                          timeout=300)
+    assert text.returncode == 0 and len(text.stdout.splitlines()) == 3
+    assert text.stdout.startswith("lab1") and "sudo ok" in text.stdout
