@@ -97,16 +97,29 @@ def test_image_is_built_once_per_content(tmp_path: Path) -> None:
     assert raw[510:512] == b"\x55\xaa" and raw[446] == 0x80  # an MBR whose one partition is bootable
 
 
-def boot(image: Path, console: Path, netdev: str) -> subprocess.Popen[bytes]:
-    qemu = shutil.which("qemu-system-x86_64")
-    if qemu is None:
+def test_image_boots_under_qemu_tcg_to_lease_metadata_and_user_data(tmp_path: Path) -> None:
+    need_builder()
+    if shutil.which("qemu-system-x86_64") is None:
         pytest.skip("qemu-system-x86_64 missing (.ci/run installs qemu-system-x86)")
-    return subprocess.Popen(
-        ["nice", "-n", "10", qemu, "-accel", "tcg", "-m", "256", "-display", "none", "-monitor", "none",
-         "-no-reboot", "-serial", f"file:{console}",
-         "-drive", f"file={image},if=virtio,format=qcow2,snapshot=on",
-         "-netdev", netdev, "-device", "virtio-net-pci,netdev=n0"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    image = tinyimage.build().qcow2
+    uid = str(uuid.uuid4())
+    (tmp_path / "user-data").write_text("#!/bin/sh\necho USERDATA-SAYS $(ip -4 -o addr | wc -l) addresses\n"
+                                        "exit 7\n")
+    console = tmp_path / "console.log"
+    argv = tinyimage.qemu_argv(console, tinyimage.user_netdev(uid, tmp_path / "user-data"), disk=image)
+    qemu = subprocess.Popen(["nice", "-n", "10", *argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        text = wait_for(console, qemu, tinyimage.READY)
+        time.sleep(3)
+        assert qemu.poll() is None, "the guest must stay up after TINY-READY (a floating IP is pinged later)"
+    finally:
+        qemu.kill()
+        qemu.wait()
+    facts = tinyimage.parse_console(text)
+    assert facts.booted, text
+    assert facts.leases == {"eth0": "169.254.0.15"}, text
+    assert facts.meta_uuid == uid, text
+    assert "USERDATA-SAYS 2 addresses" in text and "USERDATA-END rc=7" in text, text
 
 
 def wait_for(console: Path, qemu: subprocess.Popen[bytes], line: str) -> str:
@@ -119,30 +132,3 @@ def wait_for(console: Path, qemu: subprocess.Popen[bytes], line: str) -> str:
         time.sleep(0.5)
     stderr = qemu.stderr.read().decode(errors="replace") if qemu.poll() is not None and qemu.stderr else ""
     pytest.fail(f"no {line!r} on the console within {HUNG} s (qemu rc={qemu.poll()} {stderr}):\n{text}")
-
-
-def test_image_boots_under_qemu_tcg_to_lease_metadata_and_user_data(tmp_path: Path) -> None:
-    need_builder()
-    image = tinyimage.build().qcow2
-    uid = str(uuid.uuid4())
-    (tmp_path / "user-data").write_text("#!/bin/sh\necho USERDATA-SAYS $(hostname) $(ip -4 -o addr | wc -l)\n"
-                                        "exit 7\n")
-    responder = f"{sys.executable} {SCRIPTS / 'fakemetadata.py'} {uid} {tmp_path / 'user-data'}"
-    # guestfwd needs its address inside the user network: the guest's net is 169.254.0.0/16 here
-    netdev = ("user,id=n0,net=169.254.0.0/16,host=169.254.0.2,dhcpstart=169.254.0.15,"
-              f"guestfwd=tcp:169.254.169.254:80-cmd:{responder}")
-    console = tmp_path / "console.log"
-    qemu = boot(image, console, netdev)
-    try:
-        text = wait_for(console, qemu, tinyimage.READY)
-        time.sleep(3)
-        assert qemu.poll() is None, "the guest must stay up after TINY-READY (a floating IP is pinged later)"
-    finally:
-        qemu.kill()
-        qemu.wait()
-    facts = tinyimage.parse_console(text)
-    assert facts.booted, text
-    assert facts.leases == {"eth0": "169.254.0.15"}, text
-    assert facts.meta_uuid == uid, text
-    assert "USERDATA-BEGIN" in text and "USERDATA-END rc=7" in text, text
-    assert "USERDATA-SAYS" in text, text

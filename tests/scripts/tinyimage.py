@@ -8,7 +8,8 @@ mtools (no mount, no loop device) and made bootable by syslinux, converted to a 
 What the guest does, all on its serial console (`console=ttyS0,115200`), in greppable lines:
   TINY-BOOT-OK kernel=<release>                  init started (the boot marker)
   TINY-LEASE iface=<nic> ip=<addr>/<prefix> ...  udhcpc got a lease on that NIC (one line per NIC)
-  META-UUID=<uuid>                               the instance uuid read from 169.254.169.254 (or META-FAIL)
+  META-UUID=<uuid>                               the instance uuid read from 169.254.169.254 (META-RETRY n
+                                                 lines while it is not answered, META-FAIL after ~9 min)
   USERDATA-BEGIN ... USERDATA-END rc=<n>         the output of a `#!` user-data script, when there is one
   TINY-READY                                     done; the guest stays up (answers ping) and never powers off
 
@@ -69,12 +70,13 @@ for d in /sys/class/net/*; do
 done
 [ "$nics" -eq 0 ] && echo "TINY-NO-NIC"
 uuid=""
-for try in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+for try in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do
     rm -f /tmp/meta.json
-    timeout 10 wget -q -O /tmp/meta.json "@METADATA_URL@" 2>/tmp/wget.err
+    timeout 30 wget -q -O /tmp/meta.json "@METADATA_URL@" 2>/tmp/wget.err
     uuid=$(grep -o '"uuid": *"[0-9a-fA-F-]*"' /tmp/meta.json 2>/dev/null | head -n 1 | sed 's/.*"\([^"]*\)"$/\1/')
     [ -n "$uuid" ] && break
-    sleep 3
+    echo "META-RETRY $try $(tail -n 1 /tmp/wget.err)"
+    sleep 5
 done
 if [ -n "$uuid" ]; then echo "META-UUID=$uuid"; else echo "META-FAIL $(tail -n 1 /tmp/wget.err)"; fi
 if [ -n "$uuid" ] && timeout 10 wget -q -O /tmp/user-data "@USERDATA_URL@" 2>/dev/null \
@@ -350,6 +352,29 @@ def _build_into(work: Path, kernel: Kernel) -> None:
     _run("qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", str(raw), str(work / "tiny.qcow2"))
     raw.unlink()
     (work / "syslinux.cfg").unlink()
+
+
+def user_netdev(uuid: str, user_data: Path | None = None) -> str:
+    """QEMU user-mode networking as a tiny cloud: its DHCP leases 169.254.0.15, and 169.254.169.254:80 is
+    answered by fakemetadata.py (spawned per connection by `guestfwd`, whose address must lie inside the
+    user network: hence 169.254.0.0/16). No packet leaves QEMU."""
+    responder = f"{sys.executable} {Path(__file__).with_name('fakemetadata.py')} {uuid}"
+    if user_data is not None:
+        responder += f" {user_data}"
+    return ("user,id=n0,net=169.254.0.0/16,host=169.254.0.2,dhcpstart=169.254.0.15,"
+            f"guestfwd=tcp:169.254.169.254:80-cmd:{responder}")
+
+
+def qemu_argv(console: Path, netdev: str, disk: Path | None = None, direct: Built | None = None) -> list[str]:
+    """Plain QEMU TCG (no KVM, as on these hosts) booting from `disk` (virtio, a throwaway overlay) or
+    directly from `direct`'s kernel and initramfs with the image's own command line; serial to `console`."""
+    argv = ["qemu-system-x86_64", "-accel", "tcg", "-m", "256", "-display", "none", "-monitor", "none",
+            "-no-reboot", "-serial", f"file:{console}", "-netdev", netdev, "-device", "virtio-net-pci,netdev=n0"]
+    if disk is not None:
+        argv += ["-drive", f"file={disk},if=virtio,format=qcow2,snapshot=on"]
+    if direct is not None:
+        argv += ["-kernel", str(direct.kernel), "-initrd", str(direct.initrd), "-append", CMDLINE]
+    return argv
 
 
 def main(argv: list[str] | None = None) -> int:
