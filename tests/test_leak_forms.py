@@ -51,6 +51,8 @@ PRINTER = textwrap.dedent("""\
 def profile(tmp_path: Path) -> Path:
     script = tmp_path / "printer.py"
     script.write_text(PRINTER)
+    asker = tmp_path / "asker.sh"
+    asker.write_text('printf "Secret: "; read -r p; echo "got: $p"; sleep 1; test "$p" = "$LEAK_EXPECTED"\n')
     path = tmp_path / "leaky.yaml"
     path.write_text(textwrap.dedent(f"""\
         name: leaky
@@ -66,7 +68,7 @@ def profile(tmp_path: Path) -> Path:
                   run: "{{{{ installer_python }}}} {script}"
                 - name: prompt
                   env: {{LEAK_EXPECTED: {{secret: leak_secret}}}}
-                  run: "sh -c 'printf \\"Secret: \\"; read -r p; echo \\"got: $p\\"; sleep 1; test \\"$p\\" = \\"$LEAK_EXPECTED\\"'"
+                  run: "sh {asker}"
                   prompts: [{{expect: "Secret:", secret: leak_secret}}]
                   timeout: 30
         """))
