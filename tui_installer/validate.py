@@ -268,7 +268,8 @@ def b(value: object) -> str:
     return "true" if value else "false"
 
 
-def tempest_conf(cloud: Cloud, api: Api, facts: dict[str, Any], ids: dict[str, str], log_file: Path) -> str:
+def tempest_conf(cloud: Cloud, auth_url: str, region: str, facts: dict[str, Any], ids: dict[str, str],
+                 log_file: Path) -> str:
     """tempest.conf for this cloud (it holds the admin password: written 0600 in the state directory)."""
     env, has = cloud.env, set(facts["services"])
     fake = facts["fake_virt"]
@@ -279,12 +280,12 @@ def tempest_conf(cloud: Cloud, api: Api, facts: dict[str, Any], ids: dict[str, s
                  "admin_domain_name": env.get("OS_USER_DOMAIN_NAME", "Default"),
                  "use_dynamic_credentials": "true",
                  "create_isolated_networks": b(facts["routers"])},
-        "identity": {"uri_v3": api.auth_url, "auth_version": "v3", "region": api.region,
+        "identity": {"uri_v3": auth_url, "auth_version": "v3", "region": region,
                      "v3_endpoint_type": "public", "disable_ssl_certificate_validation": "true"},
         "identity-feature-enabled": {"api_v2": "false", "api_v3": "true"},
         "compute": {"image_ref": ids["tempest-image"], "image_ref_alt": ids["tempest-image-alt"],
                     "flavor_ref": ids["tempest-flavor"], "flavor_ref_alt": ids["tempest-flavor-alt"],
-                    "min_compute_nodes": str(facts["compute_nodes"] or 1), "region": api.region,
+                    "min_compute_nodes": str(facts["compute_nodes"] or 1), "region": region,
                     "build_timeout": "300"},
         "compute-feature-enabled": {
             "snapshot": b(not fake), "shelve": b(not fake), "interface_attach": b(not fake),
@@ -294,13 +295,13 @@ def tempest_conf(cloud: Cloud, api: Api, facts: dict[str, Any], ids: dict[str, s
             "block_migration_for_live_migration": "false", "attach_encrypted_volume": "false",
             "volume_multiattach": "false", "rescue": "true", "pause": "true", "suspend": "true",
             "personality": "false", "config_drive": b(not fake), "metadata_service": b(not fake)},
-        "network": {"region": api.region, "project_networks_reachable": "false",
+        "network": {"region": region, "project_networks_reachable": "false",
                     "floating_network_name": facts["public_network_name"],
                     "public_network_id": facts["public_network"]},
         "network-feature-enabled": {"api_extensions": ",".join(facts["extensions"]) or "None",
                                     "floating_ips": b(facts["routers"] and bool(facts["public_network"])),
                                     "ipv6": "true", "port_security": b("port-security" in facts["extensions"])},
-        "image": {"region": api.region},
+        "image": {"region": region},
         "image-feature-enabled": {"import_image": "false"},
         "validation": {"run_validation": "false", "connect_method": "fixed"},
         "service_available": {"nova": b("compute" in has), "neutron": b("network" in has),
@@ -308,7 +309,7 @@ def tempest_conf(cloud: Cloud, api: Api, facts: dict[str, Any], ids: dict[str, s
                               "swift": b("object-store" in has), "heat": b("orchestration" in has),
                               "horizon": b(facts["dashboard_url"])},
         "enforce_scope": {s: "true" for s in ("keystone", "nova", "neutron", "glance", "placement", "cinder")},
-        "placement": {"region": api.region},
+        "placement": {"region": region},
     }
     if not facts["routers"]:
         sections["compute"]["fixed_network_name"] = SHARED_NET
@@ -316,7 +317,7 @@ def tempest_conf(cloud: Cloud, api: Api, facts: dict[str, Any], ids: dict[str, s
         sections["dashboard"] = {"dashboard_url": facts["dashboard_url"],
                                  "login_url": facts["dashboard_url"] + "auth/login/"}
     if "volumev3" in has:
-        sections["volume"] = {"region": api.region, "catalog_type": "volumev3",
+        sections["volume"] = {"region": region, "catalog_type": "volumev3",
                               "backend_names": ",".join(facts.get("volume_backends", [])) or "fake-1",
                               "storage_protocol": facts.get("volume_protocol") or "iSCSI",
                               "build_timeout": "300"}
@@ -352,7 +353,8 @@ def prepare(state: StateDir, say: Callable[[str], None]) -> tuple[Cloud, Validat
     if not (files.workspace / ".stestr.conf").is_file():
         subprocess.run([str(cloud.tempest), "init", str(files.workspace)], check=True, capture_output=True,
                        timeout=300)
-    files.write(files.tempest_conf, tempest_conf(cloud, api, facts, ids, files.root / "tempest.log"))
+    conf = tempest_conf(cloud, api.auth_url, api.region, facts, ids, files.root / "tempest.log")
+    files.write(files.tempest_conf, conf)
     return cloud, files, facts
 
 
