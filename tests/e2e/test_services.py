@@ -3,7 +3,7 @@
 Runs after test_openstack.py on the cloud its test 4 installed again (the session fixture ``states``):
 no second deployment. Proven from outside: the openstack client, a real browser (Debian's chromium driven
 by selenium), Tempest. The last test uninstalls and checks nothing of the three services is left.
-Artefacts (the dashboard's screenshot and page) go to $E2E_ARTEFACTS, default the test's tmp_path.
+Artefacts (the dashboard's screenshot and page) go to $E2E_ARTEFACTS, default tmp_path/artefacts.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def test_8_a_browser_logs_in_to_horizon_and_sees_the_server(state: Path, tmp_pat
     assert osc("server", "create", "--image", "e2e-h-image", "--flavor", "e2e-h-flavor", "--network", "e2e-h-net",
                "--wait", "e2e-dashboard-server", "-f", "value", "-c", "status", timeout=600).strip() == "ACTIVE"
     password = secret(state, "admin_password")
-    artefacts = Path(os.environ.get("E2E_ARTEFACTS") or tmp_path)
+    artefacts = Path(os.environ.get("E2E_ARTEFACTS") or tmp_path / "artefacts")
     artefacts.mkdir(parents=True, exist_ok=True)
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
@@ -130,7 +130,8 @@ def test_8_a_browser_logs_in_to_horizon_and_sees_the_server(state: Path, tmp_pat
     print(f"\nartefacts: {shot} {page}")
     assert shot.stat().st_size > 10_000
     logs = [Path("/var/log/openstack/horizon.log"), Path("/var/log/openstack/horizon-uwsgi.log")]
-    for f in [shot, page, *logs, *artefacts.rglob("*")]:
+    # nowhere: not in the screenshot, the page, horizon's logs, nor the browser's own profile
+    for f in [shot, page, *logs, *artefacts.rglob("*"), *(tmp_path / "chromium-profile").rglob("*")]:
         if f.is_file():
             assert password.encode() not in f.read_bytes(), f"the admin password is in {f}"
     osc("server", "delete", "--wait", "e2e-dashboard-server", timeout=600)
