@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, Static
 from tui_installer.screens.runstate import RunState, fmt_duration
 
+from tui_installer import client
 from tui_installer.errors import UserError
 from tui_installer.preview import Plan
 from tui_installer.statedir import StateDir
@@ -23,6 +24,7 @@ CLOUDS_YAML = Path("/etc/openstack/clouds.yaml")
 
 class SummaryScreen(Screen[None]):
     BINDINGS = [Binding("escape,b", "app.pop_screen", "Back to progress"),
+                Binding("v", "validate", "Validate (Tempest)"),
                 Binding("q", "app.quit", "Quit")]
 
     def __init__(self, state_dir: Path, state: RunState, clouds_yaml: Path | None = None) -> None:
@@ -39,8 +41,31 @@ class SummaryScreen(Screen[None]):
                 yield Static(skipped_text(s), id="sum-skipped", classes="error")
             yield Static(credentials_text(self.state_dir, self.clouds_yaml), id="sum-creds")
             yield Static(endpoints_text(run_plan(StateDir(self.state_dir), s.run)), id="sum-endpoints")
+            yield Static(validate_text(StateDir(self.state_dir)), id="sum-validate")
             yield Static(next_steps(self.state_dir, s), id="sum-next")
         yield Footer()
+
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self._refresh_validate)
+
+    def _refresh_validate(self) -> None:
+        self.query_one("#sum-validate", Static).update(validate_text(StateDir(self.state_dir)))
+
+    def action_validate(self) -> None:
+        """Tempest against the cloud, in the background; its progress and result render here."""
+        progress = StateDir(self.state_dir).validation.progress()
+        if progress and progress.get("state") == "running" and self._validating():
+            self.notify("validate is already running")
+            return
+        if not (self.state.over and self.state.state == "ok"):
+            self.notify("validate needs a finished, successful install", severity="warning")
+            return
+        self._proc = client.start_validate(self.state_dir)
+        self.notify("validate started: Tempest's smoke tests (~3 min)")
+
+    def _validating(self) -> bool:
+        proc = getattr(self, "_proc", None)
+        return proc is not None and proc.poll() is None
 
 
 def title(s: RunState) -> str:
@@ -113,13 +138,48 @@ def _read_clouds(path: Path) -> dict[str, Any]:
     return clouds if isinstance(clouds, dict) else {}
 
 
+def validate_text(state: StateDir) -> str:
+    """Validation (Tempest): offered, running (tests done / selected, the current one), or its result."""
+    files = state.validation
+    progress, result = files.progress(), files.result()
+    lines = ["", "Validation (Tempest):"]
+    if progress and progress.get("state") == "running":
+        lines.append(f"  running {progress.get('selection', '')}: "
+                     f"{progress.get('done', 0)}/{progress.get('total', '?')} tests "
+                     f"({progress.get('passed', 0)} passed, {progress.get('failed', 0)} failed, "
+                     f"{progress.get('skipped', 0)} skipped)")
+        lines.append(f"  now: {progress.get('current', '')}")
+        return "\n".join(lines)
+    if progress and progress.get("state") == "preparing":
+        return "\n".join([*lines, "  preparing: checking the cloud, images, flavors, tempest.conf..."])
+    if progress and progress.get("state") == "error":
+        return "\n".join([*lines, f"  not run: {progress.get('message', '')}", "  v: try again"])
+    if not result:
+        console = files.read(files.console_file)
+        if console and console.strip():  # started, but stopped before Tempest ran (exit 2: one line)
+            lines.append("  " + console.strip().splitlines()[-1])
+        lines.append("  press v to run Tempest's smoke tests against this cloud (tui-installer validate)")
+        return "\n".join(lines)
+    lines.append(f"  {result.get('passed', 0)} passed, {result.get('failed', 0)} failed, "
+                 f"{result.get('skipped', 0)} skipped ({result.get('selection', '')}, "
+                 f"{fmt_duration(result.get('seconds'))})")
+    lines += [f"  FAILED {t}" for t in result.get("failed_ids", [])[:20]]
+    whys: dict[str, int] = {}
+    for skip in result.get("skips", []):
+        whys[skip.get("why", "?")] = whys.get(skip.get("why", "?"), 0) + 1
+    lines += [f"  skipped {n}: {why}" for why, n in sorted(whys.items())]
+    lines.append(f"  log: {result.get('log', '')}   (v: run again)")
+    return "\n".join(lines)
+
+
 def next_steps(state_dir: Path, s: RunState) -> str:
     state = StateDir(state_dir)
     logs = state.run(s.run).logs if s.run else "?"
     lines = ["", "What next:"]
     if s.state == "ok" and state.openrc.exists():
         lines += ["  export OS_CLOUD=admin; openstack service list",
-                  "  openstack server list      (or: source the openrc above)"]
+                  "  openstack server list      (or: source the openrc above)",
+                  "  tui-installer validate      Tempest's smoke tests against this cloud (or press v)"]
     lines.append("  tui-installer status        the journal, step by step")
     if not s.over:
         lines.append("  The install is still running: Escape goes back to its progress.")

@@ -30,12 +30,13 @@ def units_written(p: Plan) -> set[str]:
 def test_all_in_one_has_every_service_and_phase() -> None:
     p = build("all-in-one", FAKE)
     assert {"keystone", "placement", "glance", "nova", "neutron", "nova-compute", "neutron-agent", "mariadb",
-            "rabbitmq", "memcached", "openvswitch"} <= set(p.services)
+            "rabbitmq", "memcached", "openvswitch", "cinder", "heat", "horizon", "tempest"} <= set(p.services)
     assert [ph.name for ph in p.phases] == ["preflight", "packages", "install", "configure", "init", "start",
                                             "verify"]
     assert units_written(p) == {"keystone", "placement", "glance-api", "nova-api", "nova-conductor",
                                 "nova-scheduler", "neutron-api", "neutron-rpc-server",
-                                f"nova-compute-{p.settings['host_name']}",
+                                "cinder-api", "cinder-scheduler", "cinder-volume", "heat-api", "heat-engine",
+                                "horizon", f"nova-compute-{p.settings['host_name']}",
                                 f"neutron-ovs-agent-{p.settings['host_name']}"}
 
 
@@ -89,7 +90,8 @@ def test_secrets_reach_steps_only_through_the_environment() -> None:
 def test_constraints_pin_the_release() -> None:
     text = constraints("2026.2").read_text()
     for pin in ("keystone===30.0.0", "openstack-placement===16.0.0", "glance===33.0.0", "nova===34.0.0",
-                "neutron===29.0.0"):
+                "neutron===29.0.0", "cinder===29.0.0", "openstack-heat===27.0.1", "horizon===27.0.0",
+                "tempest===47.0.0"):
         assert pin in text
 
 
@@ -105,7 +107,7 @@ def test_every_recipe_unit_renders_for_systemd() -> None:
     for step in p.steps():
         text = step.display.replace("\\\n", " ")
         commands += [m.group(0) for m in re.finditer(r"write-unit [^\n]+", text)]
-    assert len(commands) == 10
+    assert len(commands) == 16
     for command in commands:
         args = _parser().parse_args(shlex.split(command))
         env = dict(item.split("=", 1) for item in args.env)

@@ -131,7 +131,8 @@ def test_endpoints_come_from_declarations(tmp_path: Path) -> None:
     urls = {e.name: e.url for e in p.endpoints}
     assert urls == {"identity": "http://10.0.0.5:5000/v3", "placement": "http://10.0.0.5:8778",
                     "image": "http://10.0.0.5:9292", "compute": "http://10.0.0.5:8774/v2.1",
-                    "network": "http://10.0.0.5:9696"}
+                    "network": "http://10.0.0.5:9696", "block-storage": "http://10.0.0.5:8776/v3",
+                    "orchestration": "http://10.0.0.5:8004/v1", "dashboard": "http://10.0.0.5:8080/auth/login/"}
     assert "memcached" not in {e.service for e in p.endpoints}  # a *_port is not an API by its name
     path = tmp_path / "p.yaml"
     path.write_text("name: p\nservices: [x]\nservice_definitions:\n  x:\n    settings: {x_dir: /srv}\n"

@@ -174,3 +174,18 @@ def waiting_for(pid: int | None) -> str | None:
                 best = (created, cmd)
     return best[1][:200] if best else None
 
+
+
+def start_validate(state_dir: Path, selection: str = "smoke") -> subprocess.Popen[bytes]:
+    """``tui-installer validate`` in the background, its output in the state directory; a client follows
+    its progress with ``StateDir.validation.progress()`` and reads ``result()`` when it is done."""
+    files = StateDir(state_dir).validation
+    fd = files.open_console()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "tui_installer", "validate", f"--{selection}",
+                                 "--state-dir", str(state_dir)], stdin=subprocess.DEVNULL, stdout=fd,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    finally:
+        os.close(fd)
+    _reap_later(proc)
+    return proc

@@ -1,8 +1,9 @@
 """End to end (issue 3): the real CLI deploys a real OpenStack on this machine, and the cloud works.
 
 The four tests run in order and share the machine's real paths (/opt/stack, /etc/*, /var/lib/*): that is
-the product. Each run has its own state directories under /tmp. They need root and the network to
-Debian's archive and PyPI; select them with ``-m e2e`` (``-m "not e2e"`` skips them).
+the product. Each run has its own state directories under /tmp, shared with test_services.py (the session
+fixture ``states`` in conftest.py): the cloud test 4 installs again is the one test_services.py checks.
+They need root and the network to Debian's archive and PyPI; select them with ``-m e2e`` (``-m "not e2e"`` skips them).
 Set TUI_E2E_KEEP=1 to leave the cloud installed after the module (default: purged, to free ~2 GiB).
 """
 
@@ -15,62 +16,22 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
+from e2e_common import COMPUTE, FAKE, NODE2, PASSPHRASE, cli, ok, osc
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(os.geteuid() != 0, reason="deploys OpenStack: needs root")]
 
-PASSPHRASE = "e2e-keyring-passphrase"
-FAKE = ["--set", "virt_driver=fake", "--set", "ovs_datapath=netdev"]
-NODE2 = "e2enode2"
-COMPUTE = [*FAKE, "--set", "controller_host=127.0.0.1", "--set", f"host_name={NODE2}"]
-OSC = "/opt/stack/venv/bin/openstack"
-PORTS = {3306, 5672, 25672, 4369, 11211, 5000, 8778, 9292, 8774, 9696, 6633, 6634}
+PORTS = {3306, 5672, 25672, 4369, 11211, 5000, 8778, 9292, 8774, 9696, 6633, 6634, 8776, 8004, 8080}
 PROGRAMS = ("/opt/stack/venv/", "mariadbd", "beam.smp", "epmd", "memcached", "ovs-vswitchd", "ovsdb-server")
-TIMINGS: list[tuple[str, float]] = []
-
-
-def cli(state: Path, *args: str, timeout: float = 2400) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TUI_INSTALLER_KEYRING_PASSPHRASE": PASSPHRASE}
-    t0 = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "tui_installer", *args, "--state-dir", str(state)],
-                          capture_output=True, text=True, env=env, timeout=timeout, stdin=subprocess.DEVNULL)
-    TIMINGS.append((" ".join(args[:3]), time.monotonic() - t0))
-    return done
-
-
-def ok(done: subprocess.CompletedProcess[str]) -> str:
-    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}"
-    return done.stdout
-
-
-def osc(*args: str, timeout: float = 300) -> str:
-    done = subprocess.run([OSC, *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "OS_CLOUD": "admin"})
-    assert done.returncode == 0, f"openstack {' '.join(args)}: {done.stderr[-3000:]}"
-    return done.stdout
 
 
 def journal(state: Path) -> dict:
     run = (state / "last-run").read_text().strip()
     return json.loads((state / "runs" / run / "journal.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def states(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
-    base = tmp_path_factory.mktemp("e2e-openstack")
-    st = {"controller": base / "controller", "node2": base / "node2"}
-    # Start from a clean host: whatever an earlier run left (its own state dir is gone) is purged.
-    cli(st["controller"], "uninstall", "-p", "all-in-one", *FAKE, "--yes", "--purge", timeout=900)
-    yield st
-    print("\ne2e timings (s): " + ", ".join(f"{k}: {v:.0f}" for k, v in TIMINGS if "passwords" not in k))
-    if not os.environ.get("TUI_E2E_KEEP"):
-        cli(st["node2"], "uninstall", "-p", "compute-only", *COMPUTE, "--yes", "--purge", timeout=900)
-        cli(st["controller"], "uninstall", "-p", "all-in-one", *FAKE, "--yes", "--purge", timeout=900)
 
 
 def test_1_all_in_one_installs_and_the_cloud_works(states: dict[str, Path], tmp_path: Path) -> None:

@@ -43,10 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     from tui_installer.cli import install as cmd_install
     from tui_installer.cli import passwords as cmd_passwords
     from tui_installer.cli import settingsform as cmd_settings
+    from tui_installer.cli import validate as cmd_validate
 
     cmd_install.register(sub, _add_common, _add_selection)
     cmd_passwords.register(sub)
     cmd_settings.register(sub, _add_selection)
+    cmd_validate.register(sub)
     _add_common_everywhere(sub)
     attach = sub.add_parser("attach", help="show the running (or last) install in the TUI")
     _add_common(attach)

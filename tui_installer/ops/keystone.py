@@ -126,6 +126,42 @@ def ensure_service(ks: Keystone, name: str, stype: str, region: str, endpoints: 
         print(f"endpoint {name} {interface} {url}")
 
 
+def ensure_role(ks: Keystone, name: str) -> str:
+    role = ks.find("roles", name=name)
+    if role is None:
+        role = ks.call("POST", "/roles", {"role": {"name": name}})["role"]
+        print(f"created role {name}")
+    return str(role["id"])
+
+
+def ensure_stack_domain(ks: Keystone, domain: str, admin: str, password: str, owner_role: str,
+                        user_role: str, grant_to: str) -> None:
+    """DevStack's heat setup: the stack users' domain, its admin (role admin on it), and heat's roles.
+
+    ``grant_to`` (the cloud's admin) gets ``owner_role`` on its project, so it may create stacks.
+    """
+    found = ks.find("domains", name=domain)
+    domain_id = str(found["id"]) if found else str(
+        ks.call("POST", "/domains", {"domain": {"name": domain, "enabled": True}})["domain"]["id"])
+    user = ks.find("users", name=admin, domain_id=domain_id)
+    if user:
+        ks.call("PATCH", f"/users/{user['id']}", {"user": {"password": password}})
+    else:
+        user = ks.call("POST", "/users", {"user": {"name": admin, "domain_id": domain_id,
+                                                    "password": password}})["user"]
+    admin_role = ensure_role(ks, "admin")
+    ks.call("PUT", f"/domains/{domain_id}/users/{user['id']}/roles/{admin_role}")
+    print(f"domain {domain} with its admin {admin}")
+    owner = ensure_role(ks, owner_role)
+    ensure_role(ks, user_role)
+    project_id = ensure_project(ks, grant_to)
+    grantee = ks.find("users", name=grant_to, domain_id="default")
+    if grantee is None:
+        raise SystemExit(f"identity: user {grant_to!r} does not exist")
+    ks.call("PUT", f"/projects/{project_id}/users/{grantee['id']}/roles/{owner}")
+    print(f"roles {owner_role} (given to {grant_to}) and {user_role} exist")
+
+
 def probe(ks: Keystone, stype: str, path: str) -> int:
     """GET ``path`` on the service's internal endpoint with the admin token: 0 on HTTP 2xx."""
     url = ks.endpoint(stype).rstrip("/") + path
@@ -190,6 +226,13 @@ def _parser() -> argparse.ArgumentParser:
     _user_args(r)
     _service_args(r, name=False)
     sub.add_parser("check", help="only log in (keystone answers and the admin password works)")
+    d = sub.add_parser("stack-domain", help="heat's domain, its admin user, heat_stack_owner/user roles")
+    d.add_argument("domain")
+    d.add_argument("--domain-admin", required=True, help="the domain's admin user")
+    d.add_argument("--password-env", required=True)
+    d.add_argument("--owner-role", default="heat_stack_owner")
+    d.add_argument("--user-role", default="heat_stack_user")
+    d.add_argument("--grant-to", default="admin", help="this user (and project) gets the owner role")
     pr = sub.add_parser("probe", help="GET a path on a service's endpoint from the catalog, with a token")
     pr.add_argument("type")
     pr.add_argument("path", nargs="?", default="/")
@@ -203,6 +246,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.cmd in ("service", "register"):
         name = args.service if args.cmd == "register" else args.name
         ensure_service(ks, name, args.type, args.region, dict(e.split("=", 1) for e in args.endpoint))
+    if args.cmd == "stack-domain":
+        ensure_stack_domain(ks, args.domain, args.domain_admin, _env(args.password_env), args.owner_role,
+                            args.user_role, args.grant_to)
     if args.cmd == "probe":
         return probe(ks, args.type, args.path)
     if args.cmd == "check":

@@ -7,11 +7,13 @@ place that spells a name in it; everything else asks a :class:`StateDir` or a :c
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tui_installer import events, planformat
 from tui_installer import journal as journals
@@ -29,6 +31,7 @@ CONSOLE, ANSWERS, OPENRC = "engine-console.log", "answers", "admin-openrc"
 PLAN, JOURNAL, EVENTS, LOGS, DECISIONS = "plan.json", "journal.json", "events.jsonl", "logs", "decisions"
 RUN_CONSOLE = "console.log"
 ANSIBLE = "ansible"
+VALIDATE = "validate"
 
 
 def default_path(path: str | os.PathLike[str] | None = None) -> Path:
@@ -129,6 +132,73 @@ class RunFiles:
 
 
 @dataclass(frozen=True)
+class ValidationFiles:
+    """``validate/``: what ``tui-installer validate`` keeps - Tempest's workspace and config, the whole
+    output, the progress while it runs and the result of the last run (the TUI reads these two)."""
+
+    root: Path
+
+    @property
+    def workspace(self) -> Path:
+        return self.root / "workspace"
+
+    @property
+    def tempest_conf(self) -> Path:
+        return self.workspace / "etc" / "tempest.conf"
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / "tempest-run.log"
+
+    @property
+    def result_file(self) -> Path:
+        return self.root / "result.json"
+
+    @property
+    def progress_file(self) -> Path:
+        return self.root / "progress.json"
+
+    @property
+    def console_file(self) -> Path:
+        """The output of a ``validate`` a client started in the background (the TUI)."""
+        return self.root / "console.log"
+
+    def ensure(self) -> None:
+        safety.real_subdir(self.root, create=True)
+
+    def open_console(self) -> int:
+        """A fresh descriptor on the console file (links refused), for a background ``validate``."""
+        self.ensure()
+        return safety.open_nofollow(self.console_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+
+    def progress(self) -> dict[str, Any] | None:
+        """What a running (or the last) ``validate`` published: state, total, done, current, counts."""
+        return self._json(self.progress_file)
+
+    def result(self) -> dict[str, Any] | None:
+        """The last finished ``validate``: counts, failed test ids, skips and why, log, facts."""
+        return self._json(self.result_file)
+
+    def _json(self, path: Path) -> dict[str, Any] | None:
+        text = self.read(path)
+        try:
+            data = json.loads(text) if text else None
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None
+
+    def write(self, path: Path, text: str) -> None:
+        """A private (0600) file of this directory, written whole."""
+        safety.write_private(path, text)
+
+    def read(self, path: Path) -> str | None:
+        try:
+            return safety.read_text(path)
+        except (OSError, UserError):
+            return None
+
+
+@dataclass(frozen=True)
 class StateDir:
     """One state directory. :meth:`open` checks it is safe (docs/DESIGN.md); the constructor trusts the
     caller (a client handed a path that the engine or :meth:`open` already checked)."""
@@ -173,6 +243,11 @@ class StateDir:
     def openrc(self) -> Path:
         """The admin credentials the keystone recipe writes (``$TUI_INSTALLER_STATE_DIR/admin-openrc``)."""
         return self.root / OPENRC
+
+    @property
+    def validation(self) -> ValidationFiles:
+        """What ``tui-installer validate`` writes (Tempest's workspace, log, progress, result)."""
+        return ValidationFiles(self.root / VALIDATE)
 
     def run(self, run_id: str) -> RunFiles:
         if not run_id or "/" in run_id or run_id.startswith("."):
