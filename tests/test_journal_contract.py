@@ -36,6 +36,7 @@ def test_load_reads_back_every_field_that_save_wrote(tmp_path: Path) -> None:
     j.finish("failed")
     raw = json.loads(path.read_text())
     assert raw["pid"] == 4242 and raw["finished"] == j.finished and raw["order"] == j.order
+    assert j.to_dict() == raw
     back = journal.load(path)
     assert (back.path, back.run, back.profile, back.kind, back.state, back.pid, back.started, back.finished) == \
         (path, "r7", "p1", "uninstall", "failed", 4242, 100.5, j.finished)
@@ -196,8 +197,11 @@ def test_the_full_disk_line_names_the_state_directory_and_the_space_to_free(tmp_
     # free space moves under other processes: compare all but the figure
     assert str(err).split("(")[0] == line.split("(")[0] and str(err).split(")")[1] == line.split(")")[1]
     # a journal with no runs/<id>/ above it names its own directory
-    assert journal.disk_error_line(Path("/journal.json"), OSError(errno.EDQUOT, "quota")).startswith(
-        "state directory /: quota (")
+    quota = OSError(errno.EDQUOT, "quota")
+    assert journal.disk_error_line(Path("/journal.json"), quota).startswith("state directory /: quota (")
+    assert journal.disk_error_line(Path("/nowhere/journal.json"), quota).startswith(
+        "state directory /nowhere: quota (0 KiB free)")
+    assert journal.disk_error_line(Path("st/r1/journal.json"), quota).startswith("state directory .: quota (")
 
 
 def test_the_verdict_of_a_finished_run(tmp_path: Path) -> None:
@@ -231,3 +235,25 @@ def test_write_all_writes_one_byte_and_stops_at_a_short_write(tmp_path: Path) ->
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == f"failed {errno.EFBIG}", done.stdout + done.stderr
     assert (tmp_path / "big").stat().st_size == 4096
+
+
+def test_the_crash_hook_kills_right_after_the_nth_write_and_only_when_asked(tmp_path: Path) -> None:
+    """The crash harness (test_crash.py) relies on this hook; checked here on its own, in a real process."""
+    path = tmp_path / "journal.json"
+    code = textwrap.dedent(f"""
+        from pathlib import Path
+        from tui_installer import journal
+        j = journal.Journal(path=Path({str(path)!r}), run="r1", profile="p")
+        for n in range(1, 6):
+            j.pid = n
+            j.save()
+            print("saved", n, flush=True)
+        """)
+    env = {k: v for k, v in os.environ.items() if k != journal.CRASH_AFTER_ENV}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.split("\n")[-2] == "saved 5", done.stderr
+    done = subprocess.run([sys.executable, "-c", code], env={**env, journal.CRASH_AFTER_ENV: "3"},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == -9, done.stderr
+    assert done.stdout == "saved 1\nsaved 2\n"
+    assert journal.load(path).pid == 3, "the third write did not reach the disk before the kill"
