@@ -48,7 +48,8 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
                ["tests/test_engine_logic.py", "tests/test_engine_contract.py", "tests/test_questions.py"]),
     "redact": (["tui_installer/redact.py"], ["tests/test_redact.py", "tests/test_executor.py"]),
     "executor": (["tui_installer/executor.py", "tui_installer/executor_io.py"],
-                 ["tests/test_executor.py", "tests/test_failures.py", "tests/test_engine_logic.py"]),
+                 ["tests/test_executor.py", "tests/test_questions.py", "tests/test_failures.py",
+                  "tests/test_engine_logic.py"]),
     "secrets": (["tui_installer/secrets.py"], ["tests/test_secrets.py", "tests/test_cmd_passwords.py"]),
     "lock": (["tui_installer/statedir/lock.py"],
              ["tests/test_decisions.py", "tests/test_lock_contract.py", "tests/test_statedir_owner.py",
@@ -183,6 +184,19 @@ def statuses(work: Path, env: dict[str, str]) -> dict[str, str]:
     return {m.group(1): m.group(2) for m in re.finditer(r"^\s+(\S+): (.+)$", out, re.M)}
 
 
+def equivalent_of(sources: list[str]) -> dict[str, str]:
+    prefixes = tuple(s[:-3].replace("/", ".") + ".x" for s in sources)
+    return {k: v for k, v in load_equivalent().items() if k.startswith(prefixes)}
+
+
+def reread(module: str, workdir: Path) -> Result:
+    """The results of an earlier run in ``workdir`` (its mutants that were run), for --report-only."""
+    work = workdir / module
+    env = {**os.environ, "PYTHONPATH": str(work / "mutants")}
+    found = {k: v for k, v in statuses(work, env).items() if v != "not checked"}
+    return Result(module, statuses=found, equivalent=equivalent_of(MODULES[module][0]))
+
+
 def run_module(module: str, workdir: Path, jobs: int, sample: int | None, seed: int, rev: str | None) -> Result:
     sources, tests = MODULES[module]
     work = workdir / module
@@ -208,8 +222,7 @@ def run_module(module: str, workdir: Path, jobs: int, sample: int | None, seed: 
     hits.unlink(missing_ok=True)
     env = {**os.environ, "PYTHONPATH": f"{site}:{work / 'mutants'}", "PYTEST_DEBUG_TEMPROOT": str(temproot),
            "PYTHONDONTWRITEBYTECODE": "1", "MUTATION_HITS": str(hits)}
-    result = Result(module, equivalent={k: v for k, v in load_equivalent().items()
-                                        if k.startswith(tuple(s[:-3].replace("/", ".") + ".x" for s in sources))})
+    result = Result(module, equivalent=equivalent_of(sources))
     started = time.monotonic()
     # 1. generate the mutants and mutmut's map test -> functions it calls, without running a mutant
     first = mutmut(work, "run", "--max-children", str(jobs), "__none__", env=env)
@@ -279,6 +292,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="report file (default <workdir>/report.md)")
     parser.add_argument("--sample", type=int, help="run a fixed random subset of this many mutants per module")
     parser.add_argument("--seed", type=int, default=9)
+    parser.add_argument("--report-only", action="store_true",
+                        help="do not run: report again on the last run in --workdir (after editing the equivalents)")
     parser.add_argument("--rev", help="mutate and test this commit's files instead of the working tree "
                         "(e.g. the commit before new tests, for a 'before' figure)")
     args = parser.parse_args()
@@ -288,6 +303,9 @@ def main() -> int:
     args.workdir.mkdir(parents=True, exist_ok=True)
     results = []
     for module in args.modules or list(MODULES):
+        if args.report_only:
+            results.append(reread(module, args.workdir))
+            continue
         print(f"{module}: mutating {', '.join(MODULES[module][0])} ...", flush=True)
         r = run_module(module, args.workdir, args.jobs, args.sample, args.seed, args.rev)
         print(f"{module}: {len(r.statuses)} mutants, {len(r.killed)} killed, {len(r.survived)} survived, "
