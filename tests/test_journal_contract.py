@@ -190,7 +190,7 @@ def test_the_full_disk_line_names_the_state_directory_and_the_space_to_free(tmp_
     run_file = tmp_path / "state" / "runs" / "r1" / "journal.json"
     run_file.parent.mkdir(parents=True)
     err = journal.StateDiskError(run_file, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
-    assert err.errno == errno.ENOSPC and err.path == run_file
+    assert err.errno == errno.ENOSPC and err.path == run_file and err.strerror == os.strerror(errno.ENOSPC)
     free = shutil.disk_usage(tmp_path / "state").free // 1024
     line = (f"state directory {tmp_path / 'state'}: No space left on device ({free} KiB free): free at least "
             "16 MiB there, then re-run the same command to resume")
@@ -198,6 +198,9 @@ def test_the_full_disk_line_names_the_state_directory_and_the_space_to_free(tmp_
     assert str(err).split("(")[0] == line.split("(")[0] and str(err).split(")")[1] == line.split(")")[1]
     # a journal with no runs/<id>/ above it names its own directory
     quota = OSError(errno.EDQUOT, "quota")
+    # an error without strerror is named by its text
+    assert journal.disk_error_line(Path("/journal.json"), OSError("odd failure")).startswith(
+        "state directory /: odd failure (")
     assert journal.disk_error_line(Path("/journal.json"), quota).startswith("state directory /: quota (")
     assert journal.disk_error_line(Path("/nowhere/journal.json"), quota).startswith(
         "state directory /nowhere: quota (0 KiB free)")
