@@ -206,13 +206,16 @@ def run_module(module: str, workdir: Path, jobs: int, sample: int | None, seed: 
     temproot = workdir / f"{module}-tmp"
     shutil.rmtree(temproot, ignore_errors=True)
     temproot.mkdir(parents=True)
+    # tests read the docs, profiles and the like next to tests/ (in mutants/ during the run)
+    beside = sorted(p.name for p in work.iterdir() if p.name not in ("tui_installer", "tests"))
     with (work / "pyproject.toml").open("a") as f:
         f.write("\n[tool.mutmut]\n"
                 'source_paths = ["tui_installer"]\n'
                 f"only_mutate = {toml_list(sources)}\n"
                 f"pytest_add_cli_args_test_selection = {toml_list(tests)}\n"
                 'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x", "-m", "not e2e and not tui"]\n'
-                "use_git_change_detection = false\n")
+                "use_git_change_detection = false\n"
+                f"also_copy = {toml_list(beside)}\n")
     # mutants/ must exist when mutmut starts: a PYTHONPATH entry that does not exist yet is cached by the
     # import system as "nothing here", and the first run's tests would import the unmutated package
     (work / "mutants").mkdir()
