@@ -60,6 +60,7 @@ def test_a_lock_held_by_a_live_process_is_refused_with_its_pid(tmp_path: Path) -
         with pytest.raises(UserError) as caught:
             lock.EngineLock(path).acquire(patience=0.05)
         assert "another tui-installer engine is running (pid 12345)" in str(caught.value)
+        assert caught.value.file == str(path) and "tui-installer attach" in (caught.value.hint or "")
         assert path.read_text() == "12345", "the refused engine overwrote the holder's pid"
     finally:
         proc.kill()
@@ -102,6 +103,7 @@ def test_a_decision_is_private_first_wins_and_bad_choices_are_refused(tmp_path: 
     with pytest.raises(UserError) as caught:
         lock.decide(path, "maybe", "me")
     assert "unknown choice 'maybe'" in str(caught.value) and not path.exists()
+    assert caught.value.hint == "use retry, skip, abort"
     assert lock.decide(path, "retry", "tui") == (True, lock.Decision("retry", "tui"))
     assert json.loads(path.read_text()) == {"choice": "retry", "by": "tui"}
     assert path.stat().st_mode & 0o777 == 0o600
@@ -114,6 +116,11 @@ def test_poll_takes_only_a_whole_valid_decision(tmp_path: Path) -> None:
     for text in ('{"choice": "retry"', '["retry"]', '{"choice": "later", "by": "x"}', '{"by": "x"}'):
         path.write_text(text)
         assert lock.poll_decision(path) is None, text
+    victim = tmp_path / "elsewhere.json"
+    victim.write_text('{"choice": "retry", "by": "x"}')
+    link = tmp_path / "linked.json"
+    link.symlink_to(victim)
+    assert lock.poll_decision(link) is None  # a planted link is refused, not followed nor raised
     path.write_text('{"choice": "skip"}')
     assert lock.poll_decision(path) == lock.Decision("skip", "?")
     path.write_text('{"choice": "abort", "by": "ops"}')
