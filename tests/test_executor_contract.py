@@ -51,9 +51,11 @@ def test_a_tail_line_exactly_at_the_cap_is_kept_whole(tmp_path: Path) -> None:
 
 
 def test_a_step_gets_term_dumb_unless_told_otherwise(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read with printenv, not bash: bash sets TERM=dumb itself when it is unset."""
     monkeypatch.delenv("TERM", raising=False)
-    result, lines = run(tmp_path, step('echo "term=$TERM"'))
-    assert result.ok and lines == ["term=dumb"]
+    printenv = Step(id="test.install.x", service="test", phase="install", name="x", argv=("printenv", "TERM"))
+    result, lines = run(tmp_path, printenv)
+    assert result.ok and lines == ["dumb"]
     result, lines = run(tmp_path, step('echo "term=$TERM"', env={"TERM": "vt100"}))
     assert lines == ["term=vt100"]
 
