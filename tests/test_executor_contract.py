@@ -5,6 +5,9 @@ when it exits, and the log's closing summary."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -75,8 +78,14 @@ def test_the_last_words_of_a_step_killed_on_timeout_are_kept(tmp_path: Path) -> 
 def test_a_background_child_holding_the_terminal_does_not_keep_the_step_running(tmp_path: Path) -> None:
     """The step's shell exits while a child it left in the background still holds the pty: the step is
     over (exit 0, not killed) — the executor does not wait for that child's EOF."""
+    pidfile = tmp_path / "bg.pid"
     started = time.monotonic()
-    result, lines = run(tmp_path, step("sleep 300 & echo started"))
+    try:
+        result, lines = run(tmp_path, step(f"sleep 300 & echo $! > {pidfile}; echo started"))
+    finally:
+        if pidfile.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pidfile.read_text()), signal.SIGKILL)
     took = time.monotonic() - started
     assert result.ok and result.exit_code == 0 and result.signal is None and not result.timed_out, result
     assert lines == ["started"]
