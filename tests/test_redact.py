@@ -59,3 +59,44 @@ def test_max_length_covers_the_longest_form() -> None:
 def test_a_secret_with_a_newline_is_masked_line_by_line() -> None:
     r = Redactor({"cert": "first-line\nsecond-line"})
     assert r.line("first-line\nsecond-line\n") == "***\n***\n"
+
+
+def test_json_forms_ascii_escaped_and_not_are_masked_whole() -> None:
+    """A tool printing JSON escapes a non-ASCII secret as \\uXXXX (Python's default) or keeps it (ensure_ascii
+    off); either way the quote inside the secret is escaped: both forms must go, and nothing around them."""
+    value = 'pässwörd"x'
+    r = Redactor({"pw": value})
+    for encoded in (json.dumps({"password": value}), json.dumps({"password": value}, ensure_ascii=False)):
+        assert r.line(encoded) == '{"password": "***"}', encoded
+
+
+def test_a_multi_line_secret_is_cut_at_newlines_only_and_keeps_its_short_lines() -> None:
+    r = Redactor({"key": "open sesame\nabcd"})
+    assert r.line("open sesame\nabcd\n") == "***\n***\n"
+    assert r.line("open the door") == "open the door"
+
+
+def test_a_secret_of_exactly_the_minimum_length_is_masked() -> None:
+    value = "k" * MIN_SECRET_LENGTH
+    assert Redactor({"a": value}).line(f"[{value}]") == "[***]"
+    r = Redactor()
+    r.add("b", value)
+    assert r and r.line(value) == "***"
+
+
+def test_add_ignores_a_missing_or_short_value() -> None:
+    r = Redactor({"a": "long-enough"})
+    r.add("none", None)
+    r.add("short", "abc")
+    assert r.line("abc long-enough") == "abc ***"
+    assert Redactor({"a": "long-enough"})
+
+
+def test_a_form_containing_another_form_of_the_same_secret_is_dropped() -> None:
+    """shlex.quote('ab/cd ef') is the value between quotes: the value alone is masked, the quotes stay."""
+    r = Redactor({"x": "ab/cd ef"})
+    assert r.line("echo 'ab/cd ef'") == "echo '***'"
+
+
+def test_lines_masks_each_line() -> None:
+    assert Redactor({"x": "hunter22"}).lines(["a hunter22", "b", "hunter22"]) == ["a ***", "b", "***"]
