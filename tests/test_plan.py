@@ -165,7 +165,7 @@ def test_json_is_stable_documented_and_reads_back() -> None:
     step = data["phases"][1]["steps"][0]
     assert list(step) == ["id", "service", "phase", "name", "description", "command", "argv", "shell",
                           "env", "secret_env", "cwd", "timeout", "idle_timeout", "retries", "retry_delay",
-                          "checks", "prompts", "fingerprint"]
+                          "checks", "prompts", "fingerprint", "after", "locks"]
     assert step["prompts"] == [{"expect": "Password:", "answer": None, "secret": "hello_password"}]
     assert planformat.from_json(text) == p
     golden = (FIX / "demo-plan.json").read_text()
