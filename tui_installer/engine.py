@@ -130,7 +130,8 @@ class Engine:
             self.events.listen(self._listener)
         phases = [{"name": p.name, "steps": [s.id for s in p.steps]} for p in self.plan.phases]
         self.events.emit("run_started", profile=self.plan.profile, kind=self.kind, pid=os.getpid(),
-                         phases=phases, state_dir=str(self.state_dir),
+                         phases=phases, state_dir=str(self.state_dir), jobs=self.jobs,
+                         after={s.id: list(s.after) for s in self.plan.steps() if s.after},
                          resumed_from=base.run if base else None)
 
     def _run_phases(self) -> str:
