@@ -43,7 +43,7 @@ DPKG_LOCK = "dpkg"
 #: one installer at a time into the shared virtualenv (pip and uv rewrite site-packages)
 VENV_LOCK = "venv"
 _DPKG_RE = re.compile(r"(?<![\w./-])(apt-get|apt|aptitude|dpkg)(?![\w.-])")
-_VENV_RE = re.compile(r"/bin/pip3?(?![\w.-])|(?<![\w./-])uv(?![\w.-])|/bin/uv(?![\w.-])")
+_VENV_RE = re.compile(r"/bin/pip3?(?![\w.-])|(?<![\w.-])uv\s+pip(?![\w.-])")
 Catalog = Mapping[str, ServiceSpec]
 
 
