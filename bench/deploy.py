@@ -63,7 +63,7 @@ def clean(state: Path, keep_packages: bool) -> None:
         subprocess.run(["apt-get", "clean"], check=True)
         subprocess.run(["rm", "-rf", "/var/lib/mysql", "/var/lib/rabbitmq", "/etc/openvswitch"], check=True)
     subprocess.run(["rm", "-rf", os.path.expanduser("~/.cache/pip"), os.path.expanduser("~/.cache/uv"),
-                    "/var/cache/tui-installer/wheels", "/opt/stack/tools"], check=True)
+                    "/var/cache/tui-installer", "/opt/stack/tools"], check=True)
 
 
 def installer_phases(state: Path) -> dict[str, float]:

@@ -65,12 +65,14 @@ def _venv(path: Path) -> Path:
     return path
 
 
-def _run(venv: Path, dist: Path, tmp: Path, *more: str) -> subprocess.CompletedProcess[str]:
+def _run(venv: Path | None, dist: Path, tmp: Path, *more: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    """venvinstall with ``dist`` as the package source; uv's cache is its own (WHEELS/../uv/<key>)."""
     constraints = tmp / "c.txt"
     constraints.write_text(f"{PROBE}==1.0\n{DEP}==1.0\n{EXT}==2.0\n")
-    env = {**os.environ, "PIP_FIND_LINKS": str(dist), "UV_FIND_LINKS": str(dist),
-           "UV_CACHE_DIR": str(tmp / "uv-cache"), "PIP_CONSTRAINT": ""}
-    return subprocess.run([sys.executable, "-m", "tui_installer.ops.venvinstall", "--venv", str(venv),
+    env = {k: v for k, v in os.environ.items() if k != "UV_CACHE_DIR"}
+    env.update({"PIP_FIND_LINKS": str(dist), "UV_FIND_LINKS": str(dist), "PIP_CONSTRAINT": "", **extra_env})
+    where = ["--venv", str(venv)] if venv is not None else []
+    return subprocess.run([sys.executable, "-m", "tui_installer.ops.venvinstall", *where,
                            "--constraints", str(constraints), "--wheels", str(tmp / "wheels"), *more,
                            PROBE], capture_output=True, text=True, env=env, timeout=600)
 
@@ -113,3 +115,20 @@ def test_the_wheel_key_is_the_interpreter_not_the_venv(tmp_path: Path) -> None:
     b = venvinstall.interpreter_key(_venv(tmp_path / "b") / "bin" / "python")
     assert a == b == venvinstall.interpreter_key(Path("/usr/bin/python3"))
     assert a.startswith(f"py{sys.version_info.major}{sys.version_info.minor}-") or a.startswith("py3")
+
+
+def test_prefetch_fills_this_interpreters_cache_before_the_venv_exists(index: Path, tmp_path: Path) -> None:
+    """--prefetch PYTHON (the step beside apt) downloads into uv's cache of that interpreter; the install
+    later prepares nothing (uv prints "Prepared N packages" only for what it had to fetch or unpack)."""
+    fetched = _run(None, index, tmp_path, "--prefetch", "/usr/bin/python3", "--uv", str(UV))
+    assert fetched.returncode == 0, fetched.stdout + fetched.stderr
+    assert "prefetch into" in fetched.stdout and ": done" in fetched.stdout
+    key = venvinstall.interpreter_key(Path("/usr/bin/python3"))
+    assert (tmp_path / "uv" / key).is_dir()
+    assert "Prepared 2 packages" in fetched.stderr
+    later = _run(_venv(tmp_path / "v"), index, tmp_path, "--uv", str(UV), "--installer", "uv")
+    assert later.returncode == 0, later.stdout + later.stderr
+    assert "Installed 2 packages" in later.stderr and "Prepared" not in later.stderr
+    assert _has(tmp_path / "v", "tui_installer_test_probe")
+    missing = _run(None, index, tmp_path, "--prefetch", "/usr/bin/python3", "--uv", str(tmp_path / "no-uv"))
+    assert missing.returncode == 0 and "nothing prefetched" in missing.stdout
