@@ -236,7 +236,8 @@ def overhead(count: int) -> None:
             assert eng.run() == "ok"
             took = time.perf_counter() - t0
             ideal = alone / min(jobs, os.cpu_count() or 1)
-            print(f"  {f'engine --jobs {jobs} (durable journal)':34} {took:6.2f} s {took / len(steps) * 1000:6.2f} ms/step"
+            label = f"engine --jobs {jobs} (durable journal)"
+            print(f"  {label:34} {took:6.2f} s {took / len(steps) * 1000:6.2f} ms/step"
                   f"   overhead {(took - ideal) / len(steps) * 1000:6.2f} ms/step (vs executor alone"
                   f"{'' if jobs == 1 else f' / {min(jobs, os.cpu_count() or 1)}'})")
     print("  (target: overhead <= 5 ms/step)")

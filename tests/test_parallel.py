@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -99,7 +98,7 @@ def test_jobs_1_is_the_serial_run_in_plan_order(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     order = ["a1", "a2", "b1", "b2", "c1", "c2"]
     spans = [_interval(work, n) for n in order]
-    for (_s1, end), (start, _e2) in zip(spans, spans[1:]):
+    for (_s1, end), (start, _e2) in zip(spans[:-1], spans[1:], strict=True):
         assert end <= start  # one at a time, in the plan's order
     started = [e["step"] for e in _events(tmp_path / "state") if e["type"] == "step_started"]
     assert [s.rsplit(".", 1)[1] for s in started] == order

@@ -29,7 +29,8 @@ def _wheel(dist: Path, name: str, requires: list[str]) -> None:
     files = {f"{module}.py": f"NAME = {name!r}\n",
              f"{stem}.dist-info/METADATA": "Metadata-Version: 2.1\nName: " + name + "\nVersion: 1.0\n"
              + "".join(f"Requires-Dist: {r}\n" for r in requires),
-             f"{stem}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+             f"{stem}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+                                        "Tag: py3-none-any\n"}
     files[f"{stem}.dist-info/RECORD"] = "".join(f"{f},,\n" for f in files) + f"{stem}.dist-info/RECORD,,\n"
     with zipfile.ZipFile(dist / f"{stem}-py3-none-any.whl", "w") as whl:
         for path, text in files.items():
@@ -65,7 +66,8 @@ def _venv(path: Path) -> Path:
     return path
 
 
-def _run(venv: Path | None, dist: Path, tmp: Path, *more: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+def _run(venv: Path | None, dist: Path, tmp: Path, *more: str,
+         **extra_env: str) -> subprocess.CompletedProcess[str]:
     """venvinstall with ``dist`` as the package source; uv's cache is its own (WHEELS/../uv/<key>)."""
     constraints = tmp / "c.txt"
     constraints.write_text(f"{PROBE}==1.0\n{DEP}==1.0\n{EXT}==2.0\n")
@@ -81,13 +83,17 @@ def _has(venv: Path, module: str) -> bool:
     return subprocess.run([str(venv / "bin" / "python"), "-c", f"import {module}"]).returncode == 0
 
 
-def test_uv_installs_and_the_built_wheel_is_reused_for_the_same_interpreter(index: Path, tmp_path: Path) -> None:
+def test_uv_installs_and_the_built_wheel_is_reused_for_the_same_interpreter(index: Path,
+                                                                            tmp_path: Path) -> None:
     first = _run(_venv(tmp_path / "v1"), index, tmp_path, "--uv", str(UV), "--uncached", EXT)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "pip wheel" in first.stdout and "with uv" in first.stdout
-    assert _has(tmp_path / "v1", "tui_installer_test_probe") and _has(tmp_path / "v1", "tui_installer_test_dep") and _has(tmp_path / "v1", "tuiext")
+    v1 = tmp_path / "v1"
+    assert _has(v1, "tui_installer_test_probe") and _has(v1, "tui_installer_test_dep") and _has(v1, "tuiext")
+    assert "Prepared" in first.stderr  # nothing cached yet: uv fetched and unpacked
     key = venvinstall.interpreter_key(tmp_path / "v1" / "bin" / "python")
-    assert [w.name.startswith("tui_installer_test_ext-2.0-") for w in (tmp_path / "wheels" / key).glob("*.whl")] == [True]
+    built = list((tmp_path / "wheels" / key).glob("*.whl"))
+    assert [w.name.startswith("tui_installer_test_ext-2.0-") for w in built] == [True]
     second = _run(_venv(tmp_path / "v2"), index, tmp_path, "--uv", str(UV), "--uncached", EXT)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "pip wheel" not in second.stdout and "already in" in second.stdout  # built once
@@ -103,7 +109,8 @@ def test_pip_takes_over_when_uv_is_missing_or_fails(index: Path, tmp_path: Path)
     broken.chmod(0o755)
     failing = _run(_venv(tmp_path / "v2"), index, tmp_path, "--uv", str(broken))
     assert failing.returncode == 0, failing.stdout + failing.stderr
-    assert "uv failed: installing with pip instead" in failing.stdout and _has(tmp_path / "v2", "tui_installer_test_probe")
+    assert "uv failed: installing with pip instead" in failing.stdout
+    assert _has(tmp_path / "v2", "tui_installer_test_probe")
     forced = _run(_venv(tmp_path / "v3"), index, tmp_path, "--uv", str(broken), "--installer", "uv")
     assert forced.returncode != 0 and not _has(tmp_path / "v3", "tui_installer_test_probe")
 

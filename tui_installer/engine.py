@@ -227,6 +227,7 @@ class Engine:
 
     def _step_thread(self, step: Step, budget: int | None, check: bool,
                      done: queue.Queue[tuple[Step, str, Any]]) -> None:
+        detail: Result | BaseException | None
         try:
             outcome, detail = self._run_step(step, budget, check)
         except BaseException as exc:  # handed to the scheduler, which stops the run and raises it

@@ -233,7 +233,7 @@ def graph(phases: tuple[Phase, ...], order: Sequence[str], catalog: Catalog, *,
         found = [s.id for s in by_service.get(service, ()) if rank[s.phase] <= rank[phase]]
         return found[-1] if found else None
 
-    previous = {b.id: a for own in by_service.values() for a, b in zip(own, own[1:])}
+    previous = {b.id: a for own in by_service.values() for a, b in zip(own[:-1], own[1:], strict=True)}
     resolved: dict[str, Step] = {}
     for step in steps:
         prev = previous.get(step.id)
