@@ -273,11 +273,15 @@ def main() -> int:
     results = []
     for n in range(args.rounds):
         take_lock(args.lock, args.owner)
+        finished = False
         try:
             print(f"round {n + 1}: cleaning the machine ... load average {load()}", flush=True)
             clean(state, args.keep_packages)
             a, b, c = one_round(state, work, args.keep_packages, script_first=n % 2 == 1)
+            finished = True
         finally:
+            if not finished:  # the machine is left clean before the lock goes
+                clean(state, args.keep_packages)
             release_lock(args.lock)
         print(f"\nround {n + 1}{' (script first)' if n % 2 else ''}, load average after {load()}:")
         report(a, b, c)
