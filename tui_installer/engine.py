@@ -145,6 +145,7 @@ class Engine:
         the decision is asked only once nothing else runs, so the failure dialog is the only thing
         going on)."""
         steps = self.plan.steps()
+        ids = {s.id for s in steps}
         waiting: list[Step] = list(steps)
         running: dict[str, Step] = {}
         ended: set[str] = set()
@@ -173,7 +174,8 @@ class Engine:
                 for step in list(waiting):
                     if len(running) >= self.jobs:
                         break
-                    if all(d in ended for d in step.after) and not held.intersection(step.locks):
+                    if (all(d in ended or d not in ids for d in step.after)
+                            and not held.intersection(step.locks)):
                         waiting.remove(step)
                         launch(step, None, True)
             if not running:
