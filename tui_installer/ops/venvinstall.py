@@ -74,7 +74,7 @@ def _run(argv: list[str], env: dict[str, str] | None = None) -> bool:
 
 def _uv_env(cache: Path | None = None) -> dict[str, str]:
     """The system's CA store (as pip's PIP_CERT); the cache of this interpreter (``uv_cache``)."""
-    env = {**os.environ, "UV_NATIVE_TLS": "1", "UV_NO_PROGRESS": "1"}
+    env = {**os.environ, "UV_SYSTEM_CERTS": "1", "UV_NO_PROGRESS": "1"}
     if cache is not None and "UV_CACHE_DIR" not in os.environ:
         env["UV_CACHE_DIR"] = str(cache)
     return env
@@ -115,7 +115,9 @@ class Build:
             return
         wheels.mkdir(parents=True, exist_ok=True)
         self.tmp = tempfile.TemporaryDirectory(dir=wheels, prefix=".build-")
-        argv = [str(venv / "bin" / "pip"), "wheel", "--no-input", "--no-deps", "--no-cache-dir",
+        # --use-pep517: an isolated build with setuptools and wheel from the index (uWSGI's sdist has no
+        # pyproject.toml, and a venv has no ``wheel`` for the legacy ``setup.py bdist_wheel``)
+        argv = [str(venv / "bin" / "pip"), "wheel", "--no-input", "--no-deps", "--no-cache-dir", "--use-pep517",
                 "-c", str(constraints), "-w", self.tmp.name, *self.wanted]
         print("+ " + " ".join(argv) + " &", flush=True)
         self.proc = subprocess.Popen(argv)
