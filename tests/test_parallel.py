@@ -249,6 +249,7 @@ def test_removal_graph_stops_dependents_first() -> None:
     up = _ancestors(plan)
     assert "keystone.stop.api" in up["mariadb.stop.service"]
     assert "nova.stop.services" in up["keystone.stop.api"]
+    assert {s.id for s in plan.steps() if s.phase == "stop"} <= up["nova-compute.cleanup.deregister"]
 
 
 def test_after_errors_name_the_step(tmp_path: Path) -> None:

@@ -206,6 +206,7 @@ def graph(phases: tuple[Phase, ...], order: Sequence[str], catalog: Catalog, *,
     - nothing changes the host before every preflight check passed: the apt step and each service's
       first step after preflight wait for all of them;
     - a service that declares apt packages waits for the apt step after its packages phase;
+    - ``verify`` steps wait for every ``start`` step, ``cleanup`` steps for every ``stop`` step;
     - ``after:`` in the service file adds steps a recipe knows it needs (same or an earlier phase;
       a step of a service not in the plan is ignored).
 
@@ -245,6 +246,8 @@ def graph(phases: tuple[Phase, ...], order: Sequence[str], catalog: Catalog, *,
             deps += preflight
         if step.phase == "verify":  # checks run once everything is up: a check may need any service
             deps += [s.id for s in steps if s.phase == "start"]
+        if step.phase == "cleanup":  # data goes once everything is stopped (as in the serial order)
+            deps += [s.id for s in steps if s.phase == "stop"]
         if (step.service in with_packages and APT_STEP_ID in ids and rank[step.phase] > rank["packages"]
                 and (prev is None or rank[prev.phase] <= rank["packages"])):
             deps.append(APT_STEP_ID)
