@@ -28,7 +28,7 @@ F1 = "\x1bOP"
 PROFILE = """\
 name: tuibench
 description: one step that floods its output, one that sleeps
-services: [bench]
+services: [bench{more}]
 service_definitions:
   bench:
     settings: {{work: {work}}}
@@ -43,13 +43,26 @@ service_definitions:
           run: "while [ ! -e {{{{ work }}}}/stop-flood ]; do seq -f '%0100g' 1 2000000; done"
           timeout: 600
 """
+#: ``--floods 2``: a second flood, in a service of its own, beside the first (steps run at once)
+SECOND = """\
+  bench2:
+    settings: {{work: {work}}}
+    phases:
+      install:
+        - name: flood2
+          description: the same flood, at the same time as bench's
+          run: "while [ ! -e {{{{ work }}}}/stop-flood ]; do seq -f '%0100g' 1 2000000; done"
+          timeout: 600
+          after: [bench.install.idle]
+"""
 
 
-def setup(root: Path) -> tuple[Path, Path, Path]:
+def setup(root: Path, floods: int = 1) -> tuple[Path, Path, Path]:
     state, work = root / "state", root / "work"
     state.mkdir(mode=0o700)
     work.mkdir()
-    (root / "profile.yaml").write_text(PROFILE.format(work=work))
+    text = PROFILE.format(work=work, more=", bench2" if floods > 1 else "")
+    (root / "profile.yaml").write_text(text + (SECOND.format(work=work) if floods > 1 else ""))
     answers = root / "answers.yaml"
     answers.write_text(f"profile: {root / 'profile.yaml'}\n")
     passphrase = root / "passphrase"
@@ -126,9 +139,10 @@ def rss(pid: int) -> int:
     return int(psutil.Process(pid).memory_info().rss)
 
 
-def measure_run(root: Path, samples: int) -> dict[str, object]:
-    """Idle step first (a clean baseline), then the flood, in one run of one TUI."""
-    state, work, answers = setup(root)
+def measure_run(root: Path, samples: int, floods: int = 1) -> dict[str, object]:
+    """Idle step first (a clean baseline), then the flood (or two at once), in one run of one TUI."""
+    state, work, answers = setup(root, floods)
+    os.environ["TUI_INSTALLER_JOBS"] = str(floods)  # the engine the TUI starts inherits it
     tui = spawn(["--state-dir", str(state), "-a", str(answers), "--start",
                  "--keyring-passphrase-file", str(root / "passphrase")])
     engine = wait_step(state, "bench.install.idle")
@@ -191,15 +205,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=30)
     parser.add_argument("--cold", type=int, default=5)
+    parser.add_argument("--floods", type=int, choices=(1, 2), default=1,
+                        help="2: two steps flood their output at once (--jobs 2)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tui-bench-") as tmp:
-        result = measure_run(Path(tmp), args.samples)
+        result = measure_run(Path(tmp), args.samples, args.floods)
         cold = cold_start(Path(tmp), args.cold)
     load = os.getloadavg()[0]
     print(f"# TUI benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load {load:.1f}")
     print(f"key-to-screen, step idle:          {stats(result['idle'])}"  # type: ignore[arg-type]
           f" (TUI CPU {result['cpu_idle']:.0f}%)")
-    print(f"key-to-screen, step flooding:      {stats(result['busy'])}"  # type: ignore[arg-type]
+    print(f"key-to-screen, {args.floods} step(s) flooding: {stats(result['busy'])}"  # type: ignore[arg-type]
           f" (TUI CPU {result['cpu_busy']:.0f}%; the step relayed {result['mb_s']:.0f} MB/s to its log)")
     print(f"TUI CPU while it only watches the flood: {result['cpu_watch']:.0f}%")
     print(f"engine + TUI RSS, flooding / idle: {result['rss_busy'] / 2**20:.0f} MB / "  # type: ignore[operator]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -34,6 +35,8 @@ from tui_installer.statedir import StateDir
 
 STALL_SECONDS = 30.0
 LOG_LINES = 1000
+#: other running steps listed above the live log (the rest are counted)
+MAX_ALSO = 3
 
 
 class ProgressScreen(Screen[None]):
@@ -96,6 +99,7 @@ class ProgressScreen(Screen[None]):
                 box.border_title = "Step"
                 yield Label("", id="step-title")
                 yield Label("", id="step-command")
+                yield Static("", id="also-running")
                 yield Static("", id="stall")
                 yield Static("", id="engine-dead")
                 yield RichLog(id="output", max_lines=LOG_LINES, markup=False, wrap=False, auto_scroll=True)
@@ -155,6 +159,12 @@ class ProgressScreen(Screen[None]):
             new = self.state.apply(event)
             if kind == "step_started":
                 self.log_step = None
+            if self.state.switched is not None:  # the shown step ended, another still runs: its log
+                self.state.switched = None
+                if self.pinned is None:
+                    self.show_step_log(self.state.current or "")
+                lines = []
+                continue
             lines.extend(new)
         self.show_step(lines)
         self.refresh_view()
@@ -200,8 +210,27 @@ class ProgressScreen(Screen[None]):
             self.pinned = event.option.id
             self.show_step_log(event.option.id)
 
+    def show_also_running(self) -> None:
+        """One line per other running step (steps run at once): its id, time and last output line."""
+        also = self.query_one("#also-running", Static)
+        others = [sid for sid in self.state.running if sid != self.state.current]
+        if not others:
+            also.remove_class("-visible")
+            return
+        now = time.time()
+        rows = []
+        for sid in others[-MAX_ALSO:]:
+            st = self.state.steps.get(sid)
+            took = fmt_duration(now - st.started) if st is not None and st.started else ""
+            rows.append(f">> {sid} {took}: {self.state.recent.get(sid, '')}".rstrip(": "))
+        more = len(others) - MAX_ALSO
+        header = f"also running ({len(others)}" + (f", {more} not shown" if more > 0 else "") + "):"
+        also.update(Text("\n".join([header, *rows])))
+        also.add_class("-visible")
+
     def refresh_view(self) -> None:
         s = self.state
+        self.show_also_running()
         self.query_one("#phases", PhaseList).show(s)
         self.query_one("#steps", StepList).show(s)
         done, total = s.counts()
@@ -243,6 +272,7 @@ class ProgressScreen(Screen[None]):
         self.query_one("#prog-title", Label).update(self.title_text())
         done, total = self.state.counts()
         self.query_one("#eta", Label).update(self.eta_text(done, total))
+        self.show_also_running()
         self.show_stall()
         self.check_engine()
 

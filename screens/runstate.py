@@ -72,7 +72,17 @@ class RunState:
     duration: float | None = None
     phases: dict[str, PhaseState] = field(default_factory=dict)
     steps: dict[str, StepState] = field(default_factory=dict)
+    #: the step the live log shows: the newest running one (several run at once with --jobs)
     current: str | None = None
+    #: every step running now, in the order they started
+    running: list[str] = field(default_factory=list)
+    #: the last output line of each step (the "also running" lines)
+    recent: dict[str, str] = field(default_factory=dict)
+    #: set when the live log moves to a step that was already running: its output so far is in its log
+    switched: str | None = None
+    #: the graph (step -> steps it waits for) and how many run at once, from ``run_started``
+    after: dict[str, list[str]] = field(default_factory=dict)
+    jobs: int = 1
     last_output: float | None = None
     failure: Failure | None = None
     decisions: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
@@ -90,6 +100,7 @@ class RunState:
     def _on_run_started(self, e: dict[str, Any]) -> None:
         self.run, self.profile, self.pid = e.get("run", ""), e.get("profile", ""), e.get("pid")
         self.state, self.started = "running", e.get("ts")
+        self.after, self.jobs = dict(e.get("after") or {}), max(1, int(e.get("jobs") or 1))
         for phase in e.get("phases", []):
             ps = self.phases.setdefault(phase["name"], PhaseState(phase["name"]))
             for sid in phase.get("steps", []):
@@ -111,13 +122,28 @@ class RunState:
         st.title, st.command = e.get("title") or st.title, e.get("command", "")
         st.status, st.attempt = "running", int(e.get("attempt", 1))
         st.started, st.duration = e.get("ts"), None
-        self.current, self.last_output = st.id, e.get("ts")
+        self.current, self.last_output, self.switched = st.id, e.get("ts"), None
+        if st.id not in self.running:
+            self.running.append(st.id)
         if self.failure and self.failure.step == st.id:
             self.failure = None
+
+    def _ended(self, step: str) -> None:
+        """A step stopped running; the live log moves to the newest step still running, if any."""
+        if step in self.running:
+            self.running.remove(step)
+        self.recent.pop(step, None)
+        if step == self.current and self.running:
+            self.current = self.switched = self.running[-1]
 
     def _on_output(self, e: dict[str, Any]) -> list[str]:
         self.last_output = e.get("ts")
         lines = [str(x) for x in e.get("lines", [])]
+        step = e.get("step")
+        if lines and step is not None:
+            self.recent[str(step)] = lines[-1]
+        if step is not None and self.current is not None and step != self.current:
+            return []  # another running step's output: its "also running" line, and its log
         if e.get("dropped"):  # the engine keeps the newest lines: the skipped ones came before them
             lines.insert(0, f"[... {e['dropped']} earlier lines not shown; see the step's log]")
         return lines
@@ -125,10 +151,12 @@ class RunState:
     def _on_step_finished(self, e: dict[str, Any]) -> None:
         st = self._step(e)
         st.status, st.duration = e.get("status", "ok"), e.get("duration")
+        self._ended(st.id)
 
     def _on_step_skipped(self, e: dict[str, Any]) -> None:
         st = self._step(e)
         st.status, st.reason = "skipped", e.get("reason")
+        self._ended(st.id)
         if self.failure and self.failure.step == st.id:
             self.failure = None
 
@@ -140,6 +168,7 @@ class RunState:
         st.status, st.attempt = "failed", int(e.get("attempt", st.attempt or 1))
         if st.started and e.get("ts"):
             st.duration = float(e["ts"]) - float(st.started)
+        self._ended(st.id)
         self.failure = Failure(st.id, st.attempt, e)
 
     def _on_decision_needed(self, e: dict[str, Any]) -> None:
@@ -165,7 +194,7 @@ class RunState:
 
     def _on_run_finished(self, e: dict[str, Any]) -> None:
         self.state, self.finished, self.duration = e.get("state", "ok"), e.get("ts"), e.get("duration")
-        self.current = None
+        self.current, self.running = None, []
         for ps in self.phases.values():
             if ps.status == "running":
                 ps.status = "failed" if self.state != "ok" else "ok"
@@ -224,15 +253,23 @@ class RunState:
         if not known or 2 * len(known) < len(self.steps):
             return None
         typical = statistics.median(known)
-        left = 0.0
+        left, total = {}, 0.0
         for st in self.steps.values():
             if st.status in DONE:
                 continue
             expected = history.get(st.id, typical)
             if st.status == "running" and st.started:
                 expected = max(0.0, expected - ((now or time.time()) - st.started))
-            left += expected
-        return left
+            left[st.id] = expected
+            total += expected
+        if self.jobs <= 1 or not self.after:
+            return total
+        # steps at once: the longest chain of what is left, or the work spread over the jobs if longer
+        path: dict[str, float] = {}
+        for sid in self.steps:  # the run's order puts every step after what it waits for
+            if sid in left:
+                path[sid] = left[sid] + max((path.get(d, 0.0) for d in self.after.get(sid, ())), default=0.0)
+        return max(max(path.values(), default=0.0), total / self.jobs)
 
 
 def step_history(state_dir: Path, exclude: str | None = None, runs: int = 5) -> dict[str, float]:

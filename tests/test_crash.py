@@ -41,12 +41,12 @@ def setup(tmp_path: Path) -> tuple[Path, Path, Path]:
     return tmp_path / "state", profile, work
 
 
-def start(state: Path, profile: Path, crash_after: int | None = None) -> subprocess.Popen[bytes]:
+def start(state: Path, profile: Path, crash_after: int | None = None, jobs: int = 1) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k != CRASH_AFTER_ENV}
     if crash_after is not None:
         env[CRASH_AFTER_ENV] = str(crash_after)
     return subprocess.Popen([sys.executable, "-m", "tui_installer", "--state-dir", str(state), "install",
-                             "-p", str(profile), "--yes", "--quiet"], env=env,
+                             "-p", str(profile), "--yes", "--quiet", "--jobs", str(jobs)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -75,15 +75,15 @@ def ran(work: Path) -> list[str]:
 class Chain:
     """Runs of one state directory, each checked: nothing recorded done before it ran in it."""
 
-    def __init__(self, state: Path, profile: Path, work: Path, steps: list[str] = STEPS) -> None:
-        self.state, self.profile, self.work, self.steps = state, profile, work, steps
+    def __init__(self, state: Path, profile: Path, work: Path, steps: list[str] = STEPS, jobs: int = 1) -> None:
+        self.state, self.profile, self.work, self.steps, self.jobs = state, profile, work, steps, jobs
         self.redone: list[str] = []
         self.runs = 0
         self.allow_torn = False
 
     def run(self, crash_after: int | None = None, kill_at: float | None = None, may_fail: bool = False) -> int:
         done_before, ran_before = recorded_done(self.state, self.allow_torn), len(ran(self.work))
-        proc = start(self.state, self.profile, crash_after)
+        proc = start(self.state, self.profile, crash_after, self.jobs)
         if kill_at is not None:
             time.sleep(kill_at)
             proc.send_signal(signal.SIGKILL)
@@ -142,3 +142,66 @@ def _profile_for(profile: Path, work: Path) -> Path:
     path = work / "profile.yaml"
     path.write_text(text)
     return path
+
+
+# -- the same with steps running at once (issue 13) --------------------------------------------------
+
+#: three independent services of three steps; each step sleeps a little, so kills land while two or
+#: three of them run at once; each step appends its name to ran.log (one short O_APPEND write)
+PARALLEL = {"p": ["p1", "p2", "p3"], "q": ["q1", "q2", "q3"], "r": ["r1", "r2", "r3"]}
+PARALLEL_STEPS = [name for names in PARALLEL.values() for name in names]
+
+
+def _parallel_profile(work: Path) -> Path:
+    lines = ["name: crashy-par", f"services: [{', '.join(PARALLEL)}]", "service_definitions:"]
+    for service, names in PARALLEL.items():
+        lines += [f"  {service}:", "    phases:", "      install:"]
+        lines += [f"        - name: {name}\n          run: \"sleep 0.{2 + i}; echo {name} >> {work}/ran.log\""
+                  for i, name in enumerate(names)]
+    path = work / "profile.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_parallel_kill_after_every_journal_write_redoes_nothing(tmp_path: Path) -> None:
+    killed = 0
+    for n in range(1, 2 + 2 * len(PARALLEL_STEPS) + 1):
+        work = tmp_path / f"work-{n}"
+        work.mkdir()
+        chain = Chain(tmp_path / f"state-{n}", _parallel_profile(work), work, PARALLEL_STEPS, jobs=3)
+        code = chain.run(crash_after=n)
+        assert code in (0, -signal.SIGKILL)
+        killed += code == -signal.SIGKILL
+        chain.run(crash_after=2)  # the resumed run dies early too
+        chain.finish()
+    assert killed >= len(PARALLEL_STEPS)
+
+
+def test_parallel_kill_at_random_instants_redoes_nothing(tmp_path: Path) -> None:
+    rng = random.Random(13)
+    overlapped = 0
+    for trial in range(3):
+        work = tmp_path / f"work-r{trial}"
+        work.mkdir()
+        chain = Chain(tmp_path / f"state-r{trial}", _parallel_profile(work), work, PARALLEL_STEPS, jobs=3)
+        for _kill in range(4):
+            chain.run(kill_at=rng.uniform(0.3, 1.5))
+        chain.finish()
+        overlapped += _overlapping_starts(chain.state)
+    assert overlapped  # the steps did run at once (their step_started events interleave)
+
+
+def _overlapping_starts(state: Path) -> int:
+    """How many times a step started while another of the same run was still running."""
+    from tui_installer import events
+
+    count = 0
+    for path in (state / "runs").glob("*/events.jsonl"):
+        running: set[str] = set()
+        for event in events.read_all(path):
+            if event["type"] == "step_started":
+                count += bool(running)
+                running.add(event["step"])
+            elif event["type"] in ("step_finished", "step_failed"):
+                running.discard(event["step"])
+    return count

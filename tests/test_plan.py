@@ -68,8 +68,9 @@ def test_apt_unless_check_really_detects_installed_packages() -> None:
 def test_dependencies_added_with_reasons_and_profile_order_kept() -> None:
     services = catalog.load_services()
     order, added = plan.resolve_services(["glance"], services)
-    assert order == ["mariadb", "memcached", "openstack-base", "keystone", "glance"]
+    assert order == ["mariadb", "memcached", "uv", "openstack-base", "keystone", "glance"]
     assert added == {"mariadb": "required by keystone", "memcached": "required by keystone",
+                     "uv": "required by openstack-base",
                      "openstack-base": "required by keystone", "keystone": "required by glance"}
     order, added = plan.resolve_services(["memcached", "rabbitmq", "mariadb"], services)
     assert (order, added) == (["memcached", "rabbitmq", "mariadb"], {})
@@ -165,7 +166,7 @@ def test_json_is_stable_documented_and_reads_back() -> None:
     step = data["phases"][1]["steps"][0]
     assert list(step) == ["id", "service", "phase", "name", "description", "command", "argv", "shell",
                           "env", "secret_env", "cwd", "timeout", "idle_timeout", "retries", "retry_delay",
-                          "checks", "prompts", "fingerprint"]
+                          "checks", "prompts", "fingerprint", "after", "locks"]
     assert step["prompts"] == [{"expect": "Password:", "answer": None, "secret": "hello_password"}]
     assert planformat.from_json(text) == p
     golden = (FIX / "demo-plan.json").read_text()
@@ -284,7 +285,7 @@ service_definitions:
           run: [echo, "{{ prefix }}", "{{ keystone_port }}", "{{ host_name }}"]
 """)
     p = plan.build(catalog.load_profile(str(path)), overrides=HOST)
-    assert p.services == ("mariadb", "memcached", "openstack-base", "keystone", "site")
+    assert p.services == ("mariadb", "memcached", "uv", "openstack-base", "keystone", "site")
     ids = [s.id for s in p.steps()]
     assert "memcached.start.mine" in ids and "memcached.start.service" not in ids
     assert next(s for s in p.steps() if s.id == "site.configure.conf").argv == (

@@ -1,13 +1,16 @@
 """Runs a plan: idempotency checks, retries, the failure policy, decisions, events and the journal.
 
-The engine is a plain, single-threaded loop over the plan's steps (plus one ticker thread that flushes
-coalesced output and samples resources). It never raises across the UI boundary: everything a client
+The engine walks the plan's dependency graph (``plan.graph``): one scheduler loop decides what starts,
+each running step has a thread of its own (at most ``jobs`` at once; ``jobs=1`` is the plain serial
+run), and one ticker thread flushes coalesced output and samples resources. The journal and the event
+stream each serialise their writers (a lock each). It never raises across the UI boundary: everything a client
 needs to know travels as an event (docs/DESIGN.md).
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -58,7 +61,7 @@ class Engine:
     def __init__(self, plan: Plan, *, state_dir: Path, secrets: Mapping[str, str],
                  policy: Policy = Policy(), kind: str = "install", executor: Executor | None = None,
                  listener: Callable[[dict[str, Any]], None] | None = None, durable: bool = True,
-                 resume: bool = True) -> None:
+                 resume: bool = True, jobs: int = 1) -> None:
         self.plan, self.state_dir, self.policy, self.kind = plan, state_dir, policy, kind
         self.secrets = dict(secrets)
         self.redactor = Redactor(self.secrets)
@@ -70,9 +73,11 @@ class Engine:
         self.run_dir = self.files.root
         self.cancel_event = threading.Event()
         self._listener, self._durable, self._resume = listener, durable, resume
-        self._pending: list[str] = []
-        self._dropped = 0
-        self._current: str | None = None
+        #: output not yet sent, per running step: (last lines, lines dropped since the last flush)
+        self._pending: dict[str, tuple[list[str], int]] = {}
+        #: steps running now, in the order they started
+        self._running: list[str] = []
+        self.jobs = max(1, jobs)
         self._lock = threading.Lock()
         self._ticker_stop = threading.Event()
         self._disk_error: OSError | None = None
@@ -128,28 +133,34 @@ class Engine:
             self.events.listen(self._listener)
         phases = [{"name": p.name, "steps": [s.id for s in p.steps]} for p in self.plan.phases]
         self.events.emit("run_started", profile=self.plan.profile, kind=self.kind, pid=os.getpid(),
-                         phases=phases, state_dir=str(self.state_dir),
+                         phases=phases, state_dir=str(self.state_dir), jobs=self.jobs,
+                         after={s.id: list(s.after) for s in self.plan.steps() if s.after},
                          resumed_from=base.run if base else None)
 
     def _run_phases(self) -> str:
+        if any(step.host for step in self.plan.steps()):
+            return self._run_hosts()
+        return self._run_graph()
+
+    def _run_hosts(self) -> str:
+        """A plan with inventory hosts (hosts.py): phase by phase, each step as one Ansible run on all
+        its hosts at once; retries and decisions are then each host's own, the hosts where it worked
+        recorded before a failed host waits for a decision."""
         for phase in self.plan.phases:
             started = time.time()
             self.events.emit("phase_started", phase=phase.name)
             for batch in _batches(phase.steps):
                 first = self._run_batch(batch) if len(batch) > 1 else {}
-                # the hosts where it worked are recorded before a failed host waits for a decision
                 for step in sorted(batch, key=lambda s: 0 if s.id in first and first[s.id].ok else 1):
-                    outcome = self._run_step(step, first.get(step.id))
+                    outcome = self._run_host_step(step, first.get(step.id))
                     if outcome != "continue":
                         return outcome
             self.events.emit("phase_finished", phase=phase.name, duration=round(time.time() - started, 3))
         return "ok"
 
-    # -- one step --------------------------------------------------------------------------------
-
     def _run_batch(self, batch: list[Step]) -> dict[str, Result]:
         """The first attempt of one step on each of its hosts (``batch``: ``step@host`` ids), as one
-        Ansible run in parallel; what follows (retries, decisions) is each host's own (``_run_step``)."""
+        Ansible run in parallel; what follows (retries, decisions) is each host's own."""
         todo = [step for step in batch if not self.cancel_event.is_set() and not self._already_done(step)]
         if len(todo) < 2:
             return {}
@@ -171,43 +182,168 @@ class Engine:
             self.remote = AnsibleExecutor(self.plan.inventory or "", self.files.ansible_dir)
         return self.remote
 
-    def _run_step(self, step: Step, first: Result | None = None) -> str:
-        """Returns "continue", or the run's final state when the run must stop here. ``first``: the
-        step's first attempt, already made (``_run_batch``)."""
+    def _run_host_step(self, step: Step, first: Result | None) -> str:
+        """One step on one host after its batch: "continue", or the run's final state. ``first``: its
+        first attempt, already made by ``_run_batch`` (None: make it here)."""
         if first is None:
-            if self.cancel_event.is_set():
-                return "aborted"
+            outcome, result = self._run_step(step, None, True)
+        else:
+            outcome, result = self._finish_attempt(step, first, 1 + step.retries + (
+                self.policy.retries if self.policy.mode == "retry" else 0))
+            if outcome == "retry":
+                outcome, result = self._run_step(step, None, False)
+        while outcome == "failed":
+            assert result is not None
+            choice = self._apply_policy(step, result)
+            if choice == "retry":
+                outcome, result = self._run_step(step, self.journal.steps[step.id].attempts + 1, False)
+            elif choice == "skip":
+                self._skip(step, "user")
+                return "continue"
+            else:
+                return "failed"
+        return "aborted" if outcome == "aborted" else "continue"
+
+    def _run_graph(self) -> str:
+        """Run the plan's graph: every step whose ``after`` steps have ended (ok or skipped) and whose
+        ``locks`` are free starts, at most ``jobs`` at once, the earliest in the plan first; with
+        ``jobs=1`` that is the plan's order, the serial run of old.
+
+        One thread per running step runs its checks, attempts and automatic retries; this thread
+        alone decides what starts next and applies the failure policy. After a failure (or a cancel)
+        nothing new starts: the steps already running finish, then the policy is applied (``ask``:
+        the decision is asked only once nothing else runs, so the failure dialog is the only thing
+        going on)."""
+        steps = self.plan.steps()
+        ids = {s.id for s in steps}
+        waiting: list[Step] = list(steps)
+        running: dict[str, Step] = {}
+        ended: set[str] = set()
+        held: set[str] = set()
+        failed: list[tuple[Step, Result]] = []
+        stop: str | None = None
+        error: BaseException | None = None
+        left = {p.name: len(p.steps) for p in self.plan.phases}
+        started_at: dict[str, float] = {}
+        done: queue.Queue[tuple[Step, str, Any]] = queue.Queue()
+
+        def launch(step: Step, budget: int | None, check: bool) -> None:
+            if step.phase not in started_at:
+                started_at[step.phase] = time.time()
+                self.events.emit("phase_started", phase=step.phase)
+            running[step.id] = step
+            held.update(step.locks)
+            thread = threading.Thread(target=self._step_thread, args=(step, budget, check, done),
+                                      name=f"step {step.id}", daemon=True)
+            thread.start()
+
+        while True:
+            if self.cancel_event.is_set() and stop is None:
+                stop = "aborted"
+            if stop is None and not failed:
+                for step in list(waiting):
+                    if len(running) >= self.jobs:
+                        break
+                    if (all(d in ended or d not in ids for d in step.after)
+                            and not held.intersection(step.locks)):
+                        waiting.remove(step)
+                        launch(step, None, True)
+            if not running:
+                if error is not None:
+                    raise error
+                if failed and stop is None:
+                    step, result = failed.pop(0)
+                    choice = self._apply_policy(step, result)
+                    if choice == "retry":
+                        launch(step, self.journal.steps[step.id].attempts + 1, False)
+                    elif choice == "skip":
+                        self._skip(step, "user")
+                        self._ended(step, ended, left, started_at)
+                    else:
+                        stop = "failed"
+                    continue
+                if stop is not None:
+                    return stop
+                if not waiting:
+                    return "ok"
+                raise RuntimeError("steps wait for steps that never run: "
+                                   + ", ".join(s.id for s in waiting))  # plan.graph rules this out
+            step, outcome, detail = done.get()
+            del running[step.id]
+            held.difference_update(step.locks)
+            if outcome in ("ok", "skipped"):
+                self._ended(step, ended, left, started_at)
+            elif outcome == "failed":
+                if self.policy.mode == "skip":  # nothing to wait for: as if it had been skipped at once
+                    self._skip(step, "user")
+                    self._ended(step, ended, left, started_at)
+                else:
+                    failed.append((step, detail))
+                    if self.policy.mode != "ask":
+                        stop = stop or "failed"
+            elif outcome == "aborted":
+                stop = "aborted"
+            else:  # the step's thread raised (a full disk): stop everything, then raise it here
+                error = error or detail
+                self.cancel_event.set()
+                stop = stop or "failed"
+
+    def _ended(self, step: Step, ended: set[str], left: dict[str, int], started_at: dict[str, float]) -> None:
+        ended.add(step.id)
+        left[step.phase] -= 1
+        if left[step.phase] == 0:
+            self.events.emit("phase_finished", phase=step.phase,
+                             duration=round(time.time() - started_at[step.phase], 3))
+
+    # -- one step --------------------------------------------------------------------------------
+
+    def _step_thread(self, step: Step, budget: int | None, check: bool,
+                     done: queue.Queue[tuple[Step, str, Any]]) -> None:
+        detail: Result | BaseException | None
+        try:
+            outcome, detail = self._run_step(step, budget, check)
+        except BaseException as exc:  # handed to the scheduler, which stops the run and raises it
+            outcome, detail = "error", exc
+        done.put((step, outcome, detail))
+
+    def _run_step(self, step: Step, budget: int | None, check: bool) -> tuple[str, Result | None]:
+        """Checks, attempts and automatic retries of one step, in its own thread: returns ok,
+        skipped, failed (recorded, the policy still to apply) or aborted (cancelled)."""
+        if check:
             reason = self._already_done(step)
             if reason:
                 self._skip(step, reason)
-                return "continue"
-        extra = self.policy.retries if self.policy.mode == "retry" else 0
-        budget = 1 + step.retries + extra
+                return "skipped", None
+        if budget is None:
+            extra = self.policy.retries if self.policy.mode == "retry" else 0
+            budget = 1 + step.retries + extra
         while True:
-            result, first = (first, None) if first is not None else (self._attempt(step), None)
-            if result.ok and result.skipped:  # a remote step's own check (on its host) said done
-                self._skip(step, result.skipped)
-                return "continue"
-            if result.ok:
-                self.journal.update(step.id, status=journal.OK, finished=time.time(), exit_code=0)
-                self.events.emit("step_finished", step=step.id, status="ok",
-                                 duration=round(result.duration, 3), exit_code=0, **_host(step))
-                return "continue"
-            record = self.journal.steps[step.id]
-            if result.cancelled or self.cancel_event.is_set():
-                self._fail(step, result, cancelled=True)
-                return "aborted"
-            if record.attempts < budget:
-                self._announce_retry(step, record.attempts, step.retry_delay)
-                continue
-            choice = self._after_failure(step, result)
-            if choice == "retry":
-                budget = record.attempts + 1
-                continue
-            if choice == "skip":
-                self._skip(step, "user")
-                return "continue"
-            return "failed"
+            if self.cancel_event.is_set() and not self.journal.steps[step.id].attempts:
+                return "aborted", None
+            outcome, done = self._finish_attempt(step, self._attempt(step), budget)
+            if outcome != "retry":
+                return outcome, done
+
+    def _finish_attempt(self, step: Step, result: Result, budget: int) -> tuple[str, Result | None]:
+        """Record one attempt's result: ok, skipped (a remote step's own check said done), aborted,
+        retry (within ``budget``, announced) or failed (recorded, the policy still to apply)."""
+        if result.ok and result.skipped:
+            self._skip(step, result.skipped)
+            return "skipped", None
+        if result.ok:
+            self.journal.update(step.id, status=journal.OK, finished=time.time(), exit_code=0)
+            self.events.emit("step_finished", step=step.id, status="ok",
+                             duration=round(result.duration, 3), exit_code=0, **_host(step))
+            return "ok", result
+        record = self.journal.steps[step.id]
+        if result.cancelled or self.cancel_event.is_set():
+            self._fail(step, result, cancelled=True)
+            return "aborted", result
+        if record.attempts < budget:
+            self._announce_retry(step, record.attempts, step.retry_delay)
+            return "retry", result
+        self._fail(step, result)
+        return "failed", result
 
     def _already_done(self, step: Step) -> str | None:
         previous = self.base.steps.get(step.id) if self.base else None
@@ -239,16 +375,19 @@ class Engine:
         record = self.journal.steps[step.id]
         self._start_attempt(step)
         with self._lock:
-            self._current, self._pending, self._dropped = step.id, [], 0
+            self._pending[step.id] = ([], 0)
+            self._running.append(step.id)
         executor = self._remote() if step.host else self.executor
         try:
             return executor.run(step, secrets=self.secrets, log_path=self.run_dir / record.log,
-                                     on_lines=self._on_lines, cancel=self.cancel_event,
-                                     extra_env=self._step_env(step), on_waiting=self._on_waiting)
+                                on_lines=lambda lines: self._on_lines(step.id, lines),
+                                cancel=self.cancel_event, extra_env=self._step_env(step),
+                                on_waiting=lambda line: self._on_waiting(step.id, line))
         finally:
-            self._flush_output()
+            self._flush_output(step.id)
             with self._lock:
-                self._current = None
+                self._pending.pop(step.id, None)
+                self._running.remove(step.id)
 
     def _check_env(self, step: Step) -> dict[str, str]:
         """An ``unless`` check sees what its step would: the step's env, its secrets, the state dir."""
@@ -277,9 +416,8 @@ class Engine:
                          message=self.redactor.line(message), log=str(self.run_dir / record.log),
                          tail=result.tail[-20:], **_host(step))
 
-    def _after_failure(self, step: Step, result: Result) -> str:
-        """Record the failure and apply the policy: returns retry, skip or abort."""
-        self._fail(step, result)
+    def _apply_policy(self, step: Step, result: Result) -> str:
+        """The policy for a recorded failure (nothing else runs now): returns retry, skip or abort."""
         if self.policy.mode == "skip":
             return "skip"
         if self.policy.mode != "ask":
@@ -300,27 +438,33 @@ class Engine:
 
     # -- output and resources --------------------------------------------------------------------
 
-    def _on_lines(self, lines: list[str]) -> None:
-        """Keep the last 10 lines for the next flush (≤ 5 output events a second, whatever the step
-        prints): the full output is in the step's log."""
+    def _on_lines(self, step: str, lines: list[str]) -> None:
+        """Keep a step's last 10 lines for the next flush (≤ 5 output events a second per step,
+        whatever it prints): the full output is in the step's log."""
         with self._lock:
-            self._pending.extend(lines)
-            if len(self._pending) > 10:
-                self._dropped += len(self._pending) - 10
-                del self._pending[:-10]
+            pending, dropped = self._pending.get(step, ([], 0))
+            pending.extend(lines)
+            if len(pending) > 10:
+                dropped += len(pending) - 10
+                del pending[:-10]
+            self._pending[step] = (pending, dropped)
 
-    def _on_waiting(self, line: str) -> None:
+    def _on_waiting(self, step: str, line: str) -> None:
         """The step has been silent on a question (the executor's heuristic): say so to clients."""
-        step = self._current
-        if step:
-            self._flush_output()
-            self.events.emit("step_waiting", step=step, line=line)
+        self._flush_output(step)
+        self.events.emit("step_waiting", step=step, line=line)
 
-    def _flush_output(self) -> None:
+    def _flush_output(self, only: str | None = None) -> None:
+        """Send each running step's pending lines as one ``output`` event of that step."""
         with self._lock:
-            lines, dropped, step = self._pending, self._dropped, self._current
-            self._pending, self._dropped = [], 0
-        if lines and step:
+            names = [only] if only is not None else list(self._pending)
+            batches = []
+            for step in names:
+                lines, dropped = self._pending.get(step, ([], 0))
+                if lines:
+                    batches.append((step, lines, dropped))
+                    self._pending[step] = ([], 0)
+        for step, lines, dropped in batches:
             self.events.emit("output", step=step, lines=lines, dropped=dropped)
 
     def _tick(self) -> None:
@@ -337,7 +481,10 @@ class Engine:
             self.journal.flush()
             if time.monotonic() - last_sample >= RESOURCE_EVERY:
                 last_sample = time.monotonic()
-                self.events.emit("resources", step=self._current, **monitor.sample(os.getpid()))
+                with self._lock:
+                    running = list(self._running)
+                self.events.emit("resources", step=running[0] if running else None, steps=running,
+                                 **monitor.sample(os.getpid()))
 
     def _stop_ticker(self, ticker: threading.Thread) -> None:
         self._ticker_stop.set()

@@ -36,13 +36,13 @@ class EventWriter:
     def emit(self, type_: str, **fields: Any) -> Event:
         event: Event = {"ts": round(time.time(), 3), "type": type_, "run": self.run_id, **fields}
         data = (json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
-        with self._lock:
+        with self._lock:  # steps run in threads of their own: listeners see the file's order, one at a time
             _write_all(self._fd, data)
-        for callback in list(self._listeners):
-            try:
-                callback(event)
-            except Exception:  # a broken client (a printer on a lost terminal) must not stop the run
-                self._listeners.remove(callback)
+            for callback in list(self._listeners):
+                try:
+                    callback(event)
+                except Exception:  # a broken client (a printer on a lost terminal) must not stop the run
+                    self._listeners.remove(callback)
         return event
 
     def close(self) -> None:

@@ -75,6 +75,10 @@ def _step() -> dict[str, Any]:
             "timeout": seconds, "idle_timeout": seconds,
             "retries": {"type": "integer", "minimum": 0}, "retry_delay": {"type": "number", "minimum": 0},
             "prompts": {"type": "array", "items": prompt}, "description": {"type": "string"},
+            "after": {"type": "array", "uniqueItems": True,
+                      "items": {"type": "string", "pattern": _pattern(schema.STEP_ID_RE)}},
+            "locks": {"type": "array", "uniqueItems": True,
+                      "items": {"type": "string", "pattern": _pattern(schema.LOCK_RE)}},
         },
     }
 

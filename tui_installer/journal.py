@@ -203,7 +203,7 @@ class Journal:
                     raise StateDiskError(self.path, exc) from exc
                 raise
             self._dirty = False
-        _count_write()
+            _count_write()  # under the lock: writes from the steps' threads are counted one by one
 
 
 def _write_file(path: Path, data: bytes, *, sync: bool) -> None:

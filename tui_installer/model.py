@@ -43,6 +43,10 @@ class StepSpec:
     unless: str | None = None
     prompts: tuple[Prompt, ...] = ()
     description: str = ""
+    #: step ids (``service.phase.name``) this step waits for, beyond what the plan infers
+    after: tuple[str, ...] = ()
+    #: shared resources the step holds while it runs (no two steps holding one run at once)
+    locks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,10 @@ class Step:
     fingerprint: str = ""
     #: the inventory host it runs on (through Ansible), None: this machine (hosts.py)
     host: str | None = None
+    #: the steps this one waits for (the plan's dependency graph, ``plan.graph``): ids of earlier steps
+    after: tuple[str, ...] = ()
+    #: shared resources held while it runs: ``dpkg`` (apt's one lock), ``venv:PATH`` (one pip at a time)
+    locks: tuple[str, ...] = ()
 
     @property
     def secrets(self) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -18,6 +19,7 @@ from . import catalog as catalog_mod
 from . import hostfacts, schema, shellsafe, yamlsrc
 from .errors import UserError
 from .model import (
+    ALL_PHASES,
     INSTALL_PHASES,
     REMOVE_PHASES,
     Answers,
@@ -33,9 +35,15 @@ from .planformat import to_json, to_sh, to_text
 from .settingvalues import resolve_settings
 
 __all__ = ["build", "build_removal", "resolve_services", "why_required", "fingerprint",
-           "to_text", "to_json", "to_sh", "APT_STEP_ID"]
+           "to_text", "to_json", "to_sh", "APT_STEP_ID", "graph"]
 
 APT_STEP_ID = "system.packages.apt"
+#: apt/dpkg hold one lock for the whole system: steps that run them never run at once
+DPKG_LOCK = "dpkg"
+#: one installer at a time into the shared virtualenv (pip and uv rewrite site-packages)
+VENV_LOCK = "venv"
+_DPKG_RE = re.compile(r"(?<![\w./-])(apt-get|apt|aptitude|dpkg)(?![\w.-])")
+_VENV_RE = re.compile(r"/bin/pip3?(?![\w.-])|(?<![\w.-])uv\s+pip(?![\w.-])")
 Catalog = Mapping[str, ServiceSpec]
 
 
@@ -144,13 +152,17 @@ def _step(service: str, phase: str, spec: StepSpec, values: Mapping[str, Any]) -
         shell, argv = None, tuple(render(a, values) for a in spec.run)
     prompts = tuple(replace(p, answer=None if p.answer is None else render(p.answer, values, line=True))
                     for p in spec.prompts)
+    command = shell if shell is not None else " ".join(argv)
+    locks = list(spec.locks)
+    locks += [DPKG_LOCK] if _DPKG_RE.search(command) else []
+    locks += [VENV_LOCK] if _VENV_RE.search(command) else []
     unless = None if spec.unless is None else render_shell(spec.unless, values, step_id + " unless")
     step = Step(id=step_id, service=service, phase=phase, name=spec.name,
                 argv=argv, shell=shell, env={k: render(v, values) for k, v in spec.env.items()},
                 secret_env=dict(spec.secret_env), cwd=sub(spec.cwd), timeout=spec.timeout,
                 idle_timeout=spec.idle_timeout, retries=spec.retries, retry_delay=spec.retry_delay,
                 creates=sub(spec.creates), unless=unless, prompts=prompts,
-                description=spec.description)
+                description=spec.description, after=spec.after, locks=tuple(dict.fromkeys(locks)))
     return replace(step, fingerprint=fingerprint(step))
 
 
@@ -162,7 +174,7 @@ def apt_step(packages: Sequence[str]) -> Step:
         id=APT_STEP_ID, service="system", phase="packages", name="apt",
         argv=("apt-get", "install", "-y", "-q", "-o", "Dpkg::Progress-Fancy=0", *names),
         env={"DEBIAN_FRONTEND": "noninteractive"}, timeout=1800.0, idle_timeout=600.0,
-        retries=2, retry_delay=10.0,
+        retries=2, retry_delay=10.0, locks=(DPKG_LOCK,),
         unless=(f"s=$(dpkg-query -W -f='${{db:Status-Abbrev}}\\n' {quoted} 2>/dev/null)"
                 " && ! printf '%s\\n' \"$s\" | grep -qv '^ii'"),
         description="install the apt packages of every service in one transaction")
@@ -180,6 +192,122 @@ def _phases(order: Sequence[str], phases: Sequence[str], catalog: Catalog,
             steps.insert(0, apt_step(packages))
         if steps:
             result.append(Phase(phase, tuple(steps)))
+    return graph(tuple(result), order, catalog, removal=not with_packages)
+
+
+def graph(phases: tuple[Phase, ...], order: Sequence[str], catalog: Catalog, *,
+          removal: bool = False) -> tuple[Phase, ...]:
+    """Each step's ``after``: the steps it waits for (docs/DESIGN.md, "Parallel steps").
+
+    - a service's own steps keep their order (each waits for the one before it);
+    - a step of phase P waits for the last step in phases up to P of every service its service
+      requires (for a removal: of every service that requires it), so what it needs is installed,
+      configured, initialised or up as far as that phase;
+    - nothing changes the host before every preflight check passed: the apt step and each service's
+      first step after preflight wait for all of them;
+    - a service that declares apt packages waits for the apt step after its packages phase;
+    - ``verify`` steps wait for every ``start`` step, ``cleanup`` steps for every ``stop`` step;
+    - ``after:`` in the service file adds steps a recipe knows it needs (same or an earlier phase;
+      a step of a service not in the plan is ignored).
+
+    Within a phase, the steps are then ordered so that every step comes after what it waits for:
+    the plan read top to bottom (``--jobs 1``, ``plan --format sh``) is a valid serial order.
+    """
+    rank = {name: i for i, name in enumerate(ALL_PHASES)}
+    steps = [s for p in phases for s in p.steps]
+    ids = {s.id for s in steps}
+    by_service: dict[str, list[Step]] = {}
+    for step in steps:
+        by_service.setdefault(step.service, []).append(step)
+    before: dict[str, list[str]] = {name: [] for name in order}
+    for name in order:  # every service required, directly or not: a service without steps in a
+        # phase must not hide what it requires (nova-compute -> neutron-agent -> openstack-base)
+        needs = catalog_mod.closure([name], catalog.__getitem__)[:-1] if name in catalog else []
+        for dep in needs:
+            if dep in before:
+                (before[dep] if removal else before[name]).append(name if removal else dep)
+    with_packages = {name for name in order
+                     if any(catalog[n].packages for n in [name, *before[name]] if n in catalog and not removal)}
+    preflight = [s.id for s in steps if s.phase == "preflight"]
+
+    def last_upto(service: str, phase: str) -> str | None:
+        found = [s.id for s in by_service.get(service, ()) if rank[s.phase] <= rank[phase]]
+        return found[-1] if found else None
+
+    previous = {b.id: a for own in by_service.values() for a, b in zip(own[:-1], own[1:], strict=True)}
+    resolved: dict[str, Step] = {}
+    for step in steps:
+        prev = previous.get(step.id)
+        deps = [prev.id] if prev else []
+        for other in before.get(step.service, ()):
+            found = last_upto(other, step.phase)
+            deps += [found] if found else []
+        if step.phase != "preflight" and (prev is None or prev.phase == "preflight"):
+            deps += preflight
+        if step.phase == "verify":  # checks run once everything is up: a check may need any service
+            deps += [s.id for s in steps if s.phase == "start"]
+        if step.phase == "cleanup":  # data goes once everything is stopped (as in the serial order)
+            deps += [s.id for s in steps if s.phase == "stop"]
+        if (step.service in with_packages and APT_STEP_ID in ids and rank[step.phase] > rank["packages"]
+                and (prev is None or rank[prev.phase] <= rank["packages"])):
+            deps.append(APT_STEP_ID)
+        deps += _declared_after(step, ids, by_service, rank, catalog)
+        resolved[step.id] = replace(step, after=tuple(d for d in dict.fromkeys(deps) if d != step.id))
+    ordered = tuple(Phase(p.name, _topological(p.steps, resolved)) for p in phases)
+    return _reduced(ordered)
+
+
+def _reduced(phases: tuple[Phase, ...]) -> tuple[Phase, ...]:
+    """Each step's ``after`` without what another of its entries already waits for (the same order,
+    a readable graph: ``keystone.init.database <- keystone.configure.unit``)."""
+    ancestors: dict[str, set[str]] = {}
+    result = []
+    for phase in phases:
+        steps = []
+        for step in phase.steps:
+            deps = [d for d in step.after if d in ancestors]
+            covered = set().union(*(ancestors[d] for d in deps)) if deps else set()
+            ancestors[step.id] = covered | set(deps)
+            steps.append(replace(step, after=tuple(d for d in deps if d not in covered)))
+        result.append(Phase(phase.name, tuple(steps)))
+    return tuple(result)
+
+
+def _declared_after(step: Step, ids: set[str], by_service: Mapping[str, list[Step]],
+                    rank: Mapping[str, int], catalog: Catalog) -> list[str]:
+    """A step's own ``after:`` entries that are in the plan; a wrong one stops with its file and key."""
+    found = []
+    source = catalog[step.service].source if step.service in catalog else ""
+    where = f"{step.id}: after"
+    for ref in step.after:
+        service, phase, _name = ref.split(".", 2)
+        if ref in ids:
+            if rank[ref.split(".")[1]] > rank[step.phase]:
+                raise UserError(f"{where}: {ref!r} is in a later phase than the step", file=source or None,
+                                hint="a step can wait only for steps of its own or an earlier phase")
+            found.append(ref)
+        elif service in by_service and phase in rank:
+            raise UserError(f"{where}: no step {ref!r} in this plan", file=source or None,
+                            hint="name a step as service.phase.name (see `tui-installer plan`)")
+    return found
+
+
+def _topological(steps: Sequence[Step], resolved: Mapping[str, Step]) -> tuple[Step, ...]:
+    """The phase's steps, each after what it waits for, otherwise in their order (stable)."""
+    pending = [resolved[s.id] for s in steps]
+    inside = {s.id for s in pending}
+    placed: set[str] = set()
+    result: list[Step] = []
+    while pending:
+        for i, step in enumerate(pending):
+            if all(d in placed or d not in inside for d in step.after):
+                result.append(pending.pop(i))
+                placed.add(step.id)
+                break
+        else:
+            cycle = " -> ".join(s.id for s in pending)
+            raise UserError(f"steps wait for each other (after:): {cycle}",
+                            hint="remove the after: entry that closes the circle")
     return tuple(result)
 
 

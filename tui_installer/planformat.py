@@ -29,7 +29,8 @@ def _step_json(step: Step) -> dict[str, Any]:
         "timeout": step.timeout, "idle_timeout": step.idle_timeout, "retries": step.retries,
         "retry_delay": step.retry_delay, "checks": {"creates": step.creates, "unless": step.unless},
         "prompts": [{"expect": p.expect, "answer": p.answer, "secret": p.secret} for p in step.prompts],
-        "fingerprint": step.fingerprint, **({"host": step.host} if step.host else {}),
+        "fingerprint": step.fingerprint, "after": list(step.after), "locks": list(step.locks),
+        **({"host": step.host} if step.host else {}),
     }
 
 
@@ -57,7 +58,8 @@ def _step_from(data: dict[str, Any]) -> Step:
         idle_timeout=data.get("idle_timeout"), retries=data["retries"],
         retry_delay=data.get("retry_delay", 0.0), creates=data["checks"]["creates"],
         unless=data["checks"]["unless"], prompts=tuple(Prompt(**p) for p in data["prompts"]),
-        description=data.get("description", ""), fingerprint=data["fingerprint"], host=data.get("host"))
+        description=data.get("description", ""), fingerprint=data["fingerprint"], host=data.get("host"),
+        after=tuple(data.get("after", ())), locks=tuple(data.get("locks", ())))
 
 
 def from_json(text: str) -> Plan:
@@ -103,6 +105,8 @@ def _step_text(step: Step) -> list[str]:
                for p in step.prompts]
     if step.timeout or step.retries:
         extras.append(f"timeout {step.timeout or '-'}s, retries {step.retries}")
+    extras += [f"waits for {', '.join(step.after)}"] if step.after else []
+    extras += [f"holds {', '.join(step.locks)} (one step at a time)"] if step.locks else []
     return lines + [f"      {extra}" for extra in extras]
 
 
@@ -158,7 +162,10 @@ def _sh_functions(fn: str, step: Step) -> list[str]:
 
 
 def to_sh(plan: Plan) -> str:
-    """A standalone bash script that runs the plan: same order, checks and retries; secrets from env."""
+    """A standalone bash script that runs the plan: same order, checks and retries; secrets from env.
+
+    It runs one step at a time, in the plan's order, which puts every step after what it waits for
+    (``plan.graph``): the serial baseline of the parallel engine."""
     secret_doc = "\n".join(f"#   {secret_var(s)}  (secret {s})" for s in plan.secrets) or "#   (none)"
     checks = "\n".join(f': "${{{secret_var(s)}:?export {secret_var(s)} (secret {s}) first}}"'
                        for s in plan.secrets)

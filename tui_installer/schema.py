@@ -19,11 +19,15 @@ from .yamlsrc import error, join, type_name
 
 SERVICE_KEYS = ("description", "requires", "secrets", "settings", "endpoints", "packages", "uses", "phases")
 STEP_KEYS = ("name", "run", "env", "cwd", "timeout", "idle_timeout", "retries", "retry_delay",
-             "creates", "unless", "prompts", "description")
+             "creates", "unless", "prompts", "description", "after", "locks")
 PROFILE_KEYS = ("name", "description", "services", "settings", "service_definitions")
 ANSWERS_KEYS = ("profile", "add_services", "remove_services", "settings", "inventory")
 
 NAME_RE = re.compile(r"[a-z][a-z0-9_-]*\Z")
+#: a step id in ``after``: ``service.phase.name``
+STEP_ID_RE = re.compile(r"[a-z][a-z0-9_-]*\.[a-z]+\.[a-z][a-z0-9_-]*\Z")
+#: a shared resource in ``locks``: ``dpkg`` (apt/dpkg's one lock), ``venv`` (one installer into it)
+LOCK_RE = re.compile(r"[a-z][a-z0-9_.:-]*\Z")
 SECRET_RE = re.compile(r"[a-z][a-z0-9_]*\Z")
 SETTING_RE = re.compile(r"[a-z_][a-z0-9_]*\Z")
 #: a Debian package name, optionally with :arch and =version
@@ -183,6 +187,10 @@ def _step(value: Any, at: _At, refs: list[tuple[str, _At]]) -> StepSpec:
         kw["prompts"] = tuple(_prompt(p, at / "prompts" / i, refs) for i, p in enumerate(data["prompts"]))
     if "description" in data:
         kw["description"] = _string(data["description"], at / "description")
+    if "after" in data:
+        kw["after"] = _strings(data["after"], at / "after", pattern=STEP_ID_RE, what="step id")
+    if "locks" in data:
+        kw["locks"] = _strings(data["locks"], at / "locks", pattern=LOCK_RE, what="lock name")
     return StepSpec(**kw)
 
 

@@ -265,3 +265,34 @@ def test_no_password_in_any_snapshot() -> None:
     assert len(svgs) >= 10, "run the snapshot tests first"
     for svg in svgs:
         assert PASSWORD not in svg.read_text(), svg
+
+
+PARALLEL_PHASES = [{"name": "init", "steps": ["keystone.init.bootstrap", "placement.init.db-sync",
+                                              "glance.init.db-sync", "neutron.init.db-upgrade",
+                                              "nova.init.db-sync"]}]
+PARALLEL_EVENTS = [
+    ev("run_started", 1000.0, profile="all-in-one", pid=4242, phases=PARALLEL_PHASES, state_dir=str(STATE),
+       jobs=3, after={"placement.init.db-sync": ["keystone.init.bootstrap"],
+                      "glance.init.db-sync": ["keystone.init.bootstrap"],
+                      "neutron.init.db-upgrade": ["keystone.init.bootstrap"],
+                      "nova.init.db-sync": ["placement.init.db-sync", "glance.init.db-sync"]}),
+    ev("phase_started", 1000.0, phase="init"),
+    ev("step_started", 1000.0, step="keystone.init.bootstrap", phase="init", title="bootstrap",
+       command="keystone-manage bootstrap", attempt=1),
+    ev("step_finished", 1010.0, step="keystone.init.bootstrap", status="ok", duration=10.0, exit_code=0),
+    *[ev("step_started", 1010.0 + i, step=sid, phase="init", title=f"database sync of {sid.split('.')[0]}",
+         command=f"/opt/stack/venv/bin/{sid.split('.')[0]}-manage db sync", attempt=1)
+      for i, sid in enumerate(("placement.init.db-sync", "glance.init.db-sync", "neutron.init.db-upgrade"))],
+    ev("output", 1020.0, step="placement.init.db-sync",
+       lines=["INFO [alembic] Running upgrade -> b4ed3a175331"], dropped=0),
+    ev("output", 1021.0, step="glance.init.db-sync",
+       lines=["Upgraded database to: 2024_1_expand01, current revision(s)"], dropped=0),
+    ev("output", 1022.0, step="neutron.init.db-upgrade",
+       lines=[f"Running upgrade for neutron ... step {i}" for i in range(6)], dropped=0),
+]
+
+
+def test_progress_parallel_steps(snap_compare, fixed: Path) -> None:  # type: ignore[no-untyped-def]
+    """Three steps at once at 80x24: the newest's live output, the others' last lines above it."""
+    recorded_run(fixed, PARALLEL_EVENTS)
+    assert snap_compare(flow_app(fixed, "attach"), run_before=_settle(1.5))

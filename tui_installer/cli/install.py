@@ -41,12 +41,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_commo
     install.add_argument("--on-failure", default="abort", metavar="POLICY",
                          help="abort (default), skip, retry=N, or ask (wait for `tui-installer answer`)")
     install.add_argument("--quiet", action="store_true", help="no progress lines (events are still written)")
+    add_jobs(install)
     install.set_defaults(func=cmd_install)
 
     uninstall = sub.add_parser("uninstall", help="stop every service (and with --purge remove its data)")
     add_selection(uninstall)
     uninstall.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     uninstall.add_argument("--purge", action="store_true", help="also drop databases, venvs, configs, logs")
+    add_jobs(uninstall)
     uninstall.set_defaults(func=cmd_uninstall)
 
     hosts_cmd = sub.add_parser("hosts", help="the inventory's hosts: reachable, sudo, distro, RAM, disk, KVM, clock")
@@ -61,6 +63,35 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_commo
     answer.add_argument("step", help="step id, as printed (service.phase.name)")
     answer.add_argument("choice", choices=CHOICES)
     answer.set_defaults(func=cmd_answer)
+
+
+def add_jobs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-j", "--jobs", type=jobs_count, default=None, metavar="N",
+                        help="steps run at once when they do not depend on each other (default: the "
+                             f"number of CPU cores, or ${JOBS_ENV}; 1 runs them one by one)")
+
+
+#: the default of ``--jobs`` where the flag is not given (the TUI's engine inherits it)
+JOBS_ENV = "TUI_INSTALLER_JOBS"
+
+
+def jobs_count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+def default_jobs(flag: int | None) -> int:
+    """``--jobs``, else ``$TUI_INSTALLER_JOBS``, else the CPU cores this process may use."""
+    if flag is not None:
+        return flag
+    env = os.environ.get(JOBS_ENV, "")
+    if env:
+        try:
+            return jobs_count(env)
+        except argparse.ArgumentTypeError as exc:
+            raise UserError(f"${JOBS_ENV}: {exc}", hint="unset it or give a number like 2") from None
+    return max(1, len(os.sched_getaffinity(0)))
 
 
 # -- plan --------------------------------------------------------------------------------------------
@@ -248,7 +279,7 @@ def _run_engine(args: argparse.Namespace, plan: Plan, secrets: dict[str, str], p
     os.environ.pop(PASSPHRASE_ENV, None)  # steps inherit this environment: never the passphrase
     listener = None if getattr(args, "quiet", False) else Printer()
     runner = engine.Engine(plan, state_dir=state_dir_of(args), secrets=secrets, policy=policy, kind=kind,
-                           listener=listener, resume=resume)
+                           listener=listener, resume=resume, jobs=default_jobs(getattr(args, "jobs", None)))
     install_signal_handlers(runner.cancel)
     state = runner.run()
     if state != "ok":

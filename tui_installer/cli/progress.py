@@ -111,11 +111,14 @@ class Printer:
         self._heartbeat(e["step"])
 
     def on_resources(self, e: dict[str, Any]) -> None:
-        if e.get("step"):
-            self._heartbeat(e["step"])
+        running = e.get("steps") or ([e["step"]] if e.get("step") else [])
+        if running and time.monotonic() - self._last_print >= HEARTBEAT:
+            for step in running:  # steps at once: a "still running" line for each
+                self._heartbeat(step, force=True)
 
-    def _heartbeat(self, step: str) -> None:
-        if time.monotonic() - self._last_print < HEARTBEAT or step not in self._step_started:
+    def _heartbeat(self, step: str, force: bool = False) -> None:
+        quiet = force or time.monotonic() - self._last_print >= HEARTBEAT
+        if not quiet or step not in self._step_started:
             return
         running = time.monotonic() - self._step_started[step]
         if step in self._waiting:
