@@ -152,6 +152,6 @@ def test_confirmation_names_what_all_in_one_changes() -> None:
     from tui_installer import catalog, preview
 
     text = impact_text(preview.build_plan(catalog.load_profile("all-in-one")), Path("/var/lib/tui-installer"))
-    assert "Services (16): mariadb, rabbitmq" in text
+    assert "Services (17): mariadb, rabbitmq" in text
     assert "Debian packages: 11 (mariadb-server, " in text and "Dpkg" not in text
     assert "Ports it will listen on: 5000, 5672" in text and "/opt/stack" in text
