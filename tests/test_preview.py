@@ -56,7 +56,7 @@ def test_required_fields_and_the_one_validator() -> None:
     assert preview.check_field(host, "ctl.example") == "ctl.example"
     assert preview.check_field(form["min_ram_mb"], "") is None, "an emptied number falls back to the base"
     assert preview.check_field(form["pip_uncached_packages"], "") == "", "a string may be empty"
-    with pytest.raises(ValueError, match="one of: kvm, qemu"):
+    with pytest.raises(ValueError, match="one of: auto, kvm, qemu"):
         preview.check_field(form["libvirt_virt_type"], "xen")
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import psutil
 
-from . import catalog, planformat, schema, settingtypes, settingvalues
+from . import catalog, hostfacts, planformat, schema, settingtypes, settingvalues
 from . import plan as planning
 from .catalog import ProfileInfo
 from .errors import UserError
@@ -180,12 +180,14 @@ def host_facts(state_dir: Path) -> list[tuple[str, str]]:
     where = preflight.existing_parent(state_dir)
     disk = shutil.disk_usage(where)
     cpu_model = _cpu_model()
+    virt = hostfacts.host_virt_type()
     return [
         ("System", rel.get("PRETTY_NAME", "unknown")),
         ("Host name", socket.gethostname()),
         ("CPU", f"{psutil.cpu_count() or '?'} cores{', ' + cpu_model if cpu_model else ''}"),
         ("Memory", f"{mem.total / GIB:.1f} GiB, {mem.available / GIB:.1f} GiB available"),
         ("Disk", f"{disk.free / GIB:.1f} GiB free of {disk.total / GIB:.1f} GiB at {where}"),
+        ("Virtualisation", f"{virt.name}: {virt.reason}"),
     ]
 
 
