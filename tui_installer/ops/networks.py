@@ -23,7 +23,6 @@ import sys
 from typing import Any
 
 
-
 def _in_venv(argv: list[str]) -> None:
     """Re-run this file with the OpenStack venv's interpreter (it has keystoneauth1); standard library only."""
     try:
@@ -102,9 +101,9 @@ def check_ranges(args: argparse.Namespace) -> str | None:
         first, last, gateway = (ipaddress.ip_address(a) for a in (start, end, args.public_gateway))
     except ValueError as err:
         return f"floating range {args.floating_range!r}: {err} (expected FIRST-LAST)"
-    if not (first in public and last in public and first <= last):
+    if not (first in public and last in public and int(first) <= int(last)):
         return f"floating range {args.floating_range} is not a range inside {public}"
-    if gateway not in public or first <= gateway <= last:
+    if gateway not in public or int(first) <= int(gateway) <= int(last):
         return f"public gateway {gateway} must be inside {public} and outside the floating range"
     if public.overlaps(ipaddress.ip_network(args.private_cidr)):
         return f"private network {args.private_cidr} overlaps the public one {public}"
