@@ -10,8 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tui_installer.ops import networks
 from tui_installer.screens.summary import networks_text
+
+from tui_installer.ops import networks
 from tui_installer.statedir import StateDir
 
 GOOD = {"public_cidr": "203.0.113.0/24", "public_gateway": "203.0.113.1",
