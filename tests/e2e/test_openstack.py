@@ -349,7 +349,7 @@ def network_left() -> list[str]:
     spaces = [n for n in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
               if n.startswith(("qrouter-", "qdhcp-"))]
     routes = [r for r in subprocess.run(["ip", "route"], capture_output=True, text=True).stdout.splitlines()
-              if "br-ex" in r or "203.0.113." in r]
+              if "br-ex" in r or "198.18.0." in r]
     return ours + spaces + routes
 
 

@@ -8,8 +8,8 @@ router and its namespace, and whether security groups are enforced. The TUI's su
 (through ``statedir``), never the cloud.
 
     python -m tui_installer.ops.networks --venv /opt/stack/venv --auth-url URL --region R \\
-        create --public-cidr 203.0.113.0/24 --public-gateway 203.0.113.1 \\
-        --floating-range 203.0.113.100-203.0.113.200 --private-cidr 198.51.100.0/24 --publish FILE
+        create --public-cidr 198.18.0.0/24 --public-gateway 198.18.0.1 \\
+        --floating-range 198.18.0.100-198.18.0.200 --private-cidr 198.19.0.0/24 --publish FILE
 The admin password comes from the environment (``ADMIN_PASSWORD``), never argv.
 """
 
