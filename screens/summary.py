@@ -17,7 +17,7 @@ from tui_installer.screens.runstate import RunState, fmt_duration
 from tui_installer import client
 from tui_installer.errors import UserError
 from tui_installer.preview import Plan
-from tui_installer.statedir import StateDir
+from tui_installer.statedir import CloudNetworks, StateDir
 
 CLOUDS_YAML = Path("/etc/openstack/clouds.yaml")
 
@@ -41,6 +41,10 @@ class SummaryScreen(Screen[None]):
                 yield Static(skipped_text(s), id="sum-skipped", classes="error")
             yield Static(credentials_text(self.state_dir, self.clouds_yaml), id="sum-creds")
             yield Static(endpoints_text(run_plan(StateDir(self.state_dir), s.run)), id="sum-endpoints")
+            nets = StateDir(self.state_dir).networks()
+            if nets:
+                yield Static(networks_text(nets), id="sum-networks",
+                             classes="" if nets.security_groups_enforced else "error")
             yield Static(validate_text(StateDir(self.state_dir)), id="sum-validate")
             yield Static(next_steps(self.state_dir, s), id="sum-next")
         yield Footer()
@@ -127,6 +131,27 @@ def endpoints_text(plan: Plan | None) -> str:
     if not endpoints:
         return ""
     return "\nEndpoints:\n" + "\n".join(f"  {e.service:<12} {e.url}" for e in endpoints)
+
+
+def networks_text(nets: CloudNetworks) -> str:
+    """The public network, the router and how to reach a VM, as the install published them."""
+    lines = ["", "Networks:"]
+    if nets.created:
+        first, last = nets.floating_range
+        lines += [f"  public   {nets.public_cidr} on {nets.bridge} (this host: {nets.public_gateway}), "
+                  f"floating IPs {first}-{last}",
+                  f"  private  {nets.private_cidr} (DHCP; metadata at 169.254.169.254)",
+                  f"  router1  gateway {nets.router_external_ip or '?'}, namespace {nets.namespace}",
+                  "  reach a VM: openstack server create --network private ...; openstack floating ip create "
+                  "public;",
+                  "    openstack server add floating ip VM IP; then from this host:",
+                  f"    ip netns exec {nets.namespace} ping IP   (or ssh)"]
+    else:
+        lines.append("  none created (create_default_networks=false)")
+    if not nets.security_groups_enforced:
+        lines.append(f"  WARNING: security groups are NOT enforced (neutron_firewall_driver="
+                     f"{nets.security_groups_driver})")
+    return "\n".join(lines)
 
 
 def _read_clouds(path: Path) -> dict[str, Any]:

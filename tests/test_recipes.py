@@ -34,7 +34,8 @@ def test_all_in_one_has_every_service_and_phase() -> None:
     assert [ph.name for ph in p.phases] == ["preflight", "packages", "install", "configure", "init", "start",
                                             "verify"]
     assert units_written(p) == {"keystone", "placement", "glance-api", "nova-api", "nova-conductor",
-                                "nova-scheduler", "neutron-api", "neutron-rpc-server",
+                                "nova-scheduler", "neutron-api", "neutron-rpc-server", "nova-metadata-api",
+                                "neutron-dhcp-agent", "neutron-l3-agent", "neutron-metadata-agent",
                                 "cinder-api", "cinder-scheduler", "cinder-volume", "heat-api", "heat-engine",
                                 "horizon", f"nova-compute-{p.settings['host_name']}",
                                 f"neutron-ovs-agent-{p.settings['host_name']}"}
@@ -107,7 +108,7 @@ def test_every_recipe_unit_renders_for_systemd() -> None:
     for step in p.steps():
         text = step.display.replace("\\\n", " ")
         commands += [m.group(0) for m in re.finditer(r"write-unit [^\n]+", text)]
-    assert len(commands) == 16
+    assert len(commands) == 20
     for command in commands:
         args = _parser().parse_args(shlex.split(command))
         env = dict(item.split("=", 1) for item in args.env)

@@ -61,7 +61,7 @@ EXPECTED = {
     "answers-unknown-key": "2: add_service: unknown key (expected one of: profile, add_services, "
                            "remove_services, settings, inventory)",
     "answers-remove-needed": "3: remove_services[0]: cannot remove 'memcached': required by placement, "
-                             "glance, nova, neutron, cinder, heat, horizon",
+                             "glance, nova, neutron, neutron-network-node, cloud-networks, cinder, heat, horizon",
     "answers-unknown-service": "2: add_services[1]: unknown service 'glanse' (did you mean glance?)",
     "alias-bomb": "8: too large: more than 10000 values (aliases counted expanded) (a profile, service or "
                   "answers file is a few hundred lines)",

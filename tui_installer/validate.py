@@ -31,8 +31,15 @@ from tui_installer.errors import UserError
 from tui_installer.statedir import StateDir
 from tui_installer.statedir.layout import ValidationFiles
 
+#: Tempest's scenario tests log in to a guest over SSH: they need an image with an SSH server and
+#: cloud-init (cirros), which no registry this installer reaches provides. They are left out of the
+#: selection, and the result says so (``excluded``), rather than failing at the login.
+SCENARIO = r"^tempest\.scenario\."
+EXCLUDED = {"smoke": [{"tests": "tempest.scenario.*",
+                       "why": "they log in to a guest over SSH: that needs an image with an SSH server "
+                              "(cirros), which cannot be downloaded here"}]}
 SELECTIONS = {
-    "smoke": ["--smoke"],
+    "smoke": ["--smoke", "--exclude-regex", SCENARIO],
     # the API tests of the services deployed here (no scenario tests: they need guests that boot)
     "api": ["--regex", r"^tempest\.api\.(identity|image|compute|network|volume)\."],
 }
@@ -88,6 +95,8 @@ class Result:
     seconds: float = 0.0
     log: str = ""
     facts: dict[str, Any] = field(default_factory=dict)
+    #: tests left out of the selection on purpose, and why (``EXCLUDED``)
+    excluded: list[dict[str, str]] = field(default_factory=list)
 
     def line(self) -> str:
         return f"{self.passed} passed, {self.failed} failed, {self.skipped} skipped"
@@ -377,7 +386,10 @@ def run(state: StateDir, selection: str = "smoke", concurrency: int = 2,
         if state.validation.root.is_dir():
             _publish(state.validation, {"state": "error", "message": exc.format()})
         raise
-    result = Result(selection=selection, log=str(files.log_file), facts=facts)
+    result = Result(selection=selection, log=str(files.log_file), facts=facts,
+                    excluded=list(EXCLUDED.get(selection, [])))
+    for left_out in result.excluded:
+        say(f"tempest: not run: {left_out['tests']} ({left_out['why']})")
     args = [str(cloud.tempest), "run", *SELECTIONS[selection]]
     listed = subprocess.run([*args, "--list-tests"], cwd=files.workspace, capture_output=True, text=True,
                             timeout=600)

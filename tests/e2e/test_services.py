@@ -1,9 +1,9 @@
 """End to end (issue 11): block storage, orchestration, the dashboard and Tempest on the all-in-one cloud.
 
-Runs after test_openstack.py on the cloud its test 4 installed again (the session fixture ``states``):
-no second deployment. Proven from outside: the openstack client, a real browser (Debian's chromium driven
-by selenium), Tempest. The last test uninstalls and checks nothing of the three services is left.
-Artefacts (the dashboard's screenshot and page) go to $E2E_ARTEFACTS, default tmp_path/artefacts.
+Runs on the session's one all-in-one cloud (conftest.py; libvirt under QEMU/TCG): no second deployment. Proven
+from outside: the openstack client, a real browser (Debian's chromium driven by selenium), Tempest. What the
+purge leaves of them is checked by test_openstack.py's purge test. Artefacts (the dashboard's screenshot and
+page) go to $E2E_ARTEFACTS, default tmp_path/artefacts.
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
-from e2e_common import FAKE, cli, ok, osc, secret
+from e2e_common import Cloud, cli, ok, osc, secret
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(os.geteuid() != 0, reason="deploys OpenStack: needs root")]
@@ -50,11 +49,11 @@ def wait_for(what: str, get: str, want: str, timeout: float = 180) -> None:
     raise AssertionError(f"{what}: {seen} after {timeout}s (wanted {want})")
 
 
-@pytest.fixture(scope="module")
-def state(states: dict[str, Path]) -> Path:
-    """The all-in-one cloud (test_openstack.py left it installed; alone, this installs it)."""
-    ok(cli(states["controller"], "install", "-p", "all-in-one", "--yes", *FAKE))
-    return states["controller"]
+@pytest.fixture
+def state(cloud: Cloud) -> Path:
+    """The session's all-in-one cloud (conftest.py), installed (a re-run: every step done)."""
+    cloud.install()
+    return cloud.controller
 
 
 def test_5_the_three_services_are_in_the_catalog(state: Path) -> None:
@@ -163,28 +162,10 @@ def test_9_validate_runs_tempest_smoke_with_no_failure(state: Path, tmp_path: Pa
     assert m and int(m.group(1)) > 50 and m.group(2) == "0", out[-4000:]
     result = json.loads((state / "validate" / "result.json").read_text())
     assert (result["passed"], result["failed"], result["skipped"]) == tuple(int(g) for g in m.groups())
+    # scenario tests log in over SSH to an image this machine cannot have: left out, and said so
+    assert [e["tests"] for e in result["excluded"]] == ["tempest.scenario.*"], result["excluded"]
+    assert "not run: tempest.scenario.*" in out
     unexplained = [s for s in result["skips"] if s["why"] == "unexplained"]
     assert unexplained == [], unexplained
-    assert result["facts"]["fake_virt"] and "volumev3" in result["facts"]["services"]
+    assert not result["facts"]["fake_virt"] and "volumev3" in result["facts"]["services"]
     assert (state / "validate" / "tempest-run.log").stat().st_size > 0
-
-
-def test_10_uninstall_removes_the_three_services(state: Path) -> None:
-    ok(cli(state, "uninstall", "-p", "all-in-one", *FAKE, "--yes", "--purge", timeout=900))
-    names = ("cinder-", "heat-", "openstack_dashboard", "/opt/stack/")
-    left = []
-    for proc in psutil.process_iter(["cmdline"]):
-        line = " ".join(proc.info["cmdline"] or [])
-        if any(n in line for n in names) and "pytest" not in line:
-            left.append(f"{proc.pid} {line[:100]}")
-    assert left == []
-    listening = {c.laddr.port for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
-    assert listening.isdisjoint(PORTS), {PORTS[p] for p in listening & set(PORTS)}
-    loops = subprocess.run(["losetup", "-j", "/var/lib/cinder/volumes-lvm.img"], capture_output=True, text=True)
-    assert loops.stdout.strip() == ""
-    if shutil.which("vgs"):
-        vgs = subprocess.run(["vgs", "--noheadings", "-o", "vg_name"], capture_output=True, text=True).stdout
-        assert "stack-volumes" not in vgs
-    for path in ("/etc/cinder", "/etc/heat", "/etc/openstack-dashboard", "/var/lib/cinder", "/var/lib/heat",
-                 "/var/lib/horizon", "/opt/stack/tempest"):
-        assert not Path(path).exists(), path

@@ -17,8 +17,9 @@ from tui_installer.statedir.layout import (
     default_path,
 )
 from tui_installer.statedir.lock import CHOICES, Decision, EngineLock
+from tui_installer.statedir.published import CloudNetworks
 from tui_installer.statedir.safety import write_private
 
 # how a journal's step reads (a skip after a failure is not done) is part of the protocol: clients say it
-__all__ = ["CHOICES", "DEFAULT_STATE_DIR", "DONE_REASONS", "PASSPHRASE_ENV", "STATE_DIR_ENV", "Decision",
-           "EngineLock", "RunFiles", "StateDir", "default_path", "finished_verdict", "write_private"]
+__all__ = ["CHOICES", "CloudNetworks", "DEFAULT_STATE_DIR", "DONE_REASONS", "PASSPHRASE_ENV", "STATE_DIR_ENV",
+           "Decision", "EngineLock", "RunFiles", "StateDir", "default_path", "finished_verdict", "write_private"]

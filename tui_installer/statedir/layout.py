@@ -20,6 +20,7 @@ from tui_installer import journal as journals
 from tui_installer.errors import UserError
 from tui_installer.model import Plan
 from tui_installer.statedir import lock, safety
+from tui_installer.statedir.published import CloudNetworks, read_networks
 
 DEFAULT_STATE_DIR = "/var/lib/tui-installer"
 STATE_DIR_ENV = "TUI_INSTALLER_STATE_DIR"
@@ -248,6 +249,9 @@ class StateDir:
     def validation(self) -> ValidationFiles:
         """What ``tui-installer validate`` writes (Tempest's workspace, log, progress, result)."""
         return ValidationFiles(self.root / VALIDATE)
+    def networks(self) -> CloudNetworks | None:
+        """The first networks and the way to a VM, as the cloud-networks recipe published them (or None)."""
+        return read_networks(self.root)
 
     def run(self, run_id: str) -> RunFiles:
         if not run_id or "/" in run_id or run_id.startswith("."):
