@@ -22,6 +22,8 @@ ADMIN_PW = "admin-Secret-1"
 class FakeKeystone(BaseHTTPRequestHandler):
     db: dict[str, list[dict[str, Any]]] = {}
     calls: list[str] = []
+    #: kinds whose next create loses a race: another client creates the item just before it (then 409)
+    race: set[str] = set()
 
     def log_message(self, *args: object) -> None:
         pass
@@ -53,6 +55,12 @@ class FakeKeystone(BaseHTTPRequestHandler):
             return self._send(201 if ok else 401, {"token": token}, {"X-Subject-Token": "tok"})
         kind = parts[0]
         item = {**body[kind[:-1]], "id": uuid.uuid4().hex}
+        if kind in self.race:  # the other client's create lands first
+            self.race.discard(kind)
+            self.db.setdefault(kind, []).append({**item, "id": uuid.uuid4().hex})
+        unique = ("type",) if kind == "services" else ("name", "domain_id")
+        if kind != "endpoints" and any(all(i.get(k) == item.get(k) for k in unique) for i in self.db.get(kind, [])):
+            return self._send(409, {"error": {"code": 409, "message": f"Conflict: duplicate {kind[:-1]}"}})
         self.db.setdefault(kind, []).append(item)
         self._send(201, {kind[:-1]: item})
 
@@ -83,6 +91,7 @@ def keystone() -> Iterator[str]:
     FakeKeystone.db = {"roles": [{"id": "r-admin", "name": "admin"}, {"id": "r-service", "name": "service"}],
                        "projects": [{"id": "p-admin", "name": "admin", "domain_id": "default"}]}
     FakeKeystone.calls = []
+    FakeKeystone.race = set()
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeKeystone)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/v3"
@@ -153,3 +162,17 @@ def test_register_is_user_then_service_with_one_login(keystone: str) -> None:
     assert "created user nova" in done.stdout and "endpoint nova public http://a:8774/v2.1" in done.stdout
     assert FakeKeystone.calls.count("POST /v3/auth/tokens") == 1
     assert len(FakeKeystone.db["users"]) == 1 and len(FakeKeystone.db["endpoints"]) == 1
+
+
+def test_a_create_that_loses_a_race_takes_the_winners_item(keystone: str) -> None:
+    """Two services register at once (parallel steps): both look, find no ``service`` project, user or
+    service, and create it; keystone gives the loser 409. It takes what the winner made instead of failing."""
+    FakeKeystone.race = {"projects", "users", "services"}
+    done = identity(keystone, "register", "nova", "--password-env", "NOVA_PASSWORD", "--service", "nova",
+                    "--type", "compute", "--region", "RegionOne", "--endpoint", "public=http://h:8774/v2.1")
+    assert done.returncode == 0, done.stderr
+    assert FakeKeystone.race == set(), "each create met its race"
+    assert [p["name"] for p in FakeKeystone.db["projects"]].count("service") == 1
+    assert [u["name"] for u in FakeKeystone.db["users"]] == ["nova"]
+    assert [s["type"] for s in FakeKeystone.db["services"]] == ["compute"]
+    assert len(FakeKeystone.db["endpoints"]) == 1

@@ -75,13 +75,32 @@ class Keystone:
         return dict(items[0]) if items else None
 
 
-def ensure_project(ks: Keystone, name: str) -> str:
-    found = ks.find("projects", name=name, domain_id="default")
+def find_or_create(ks: Keystone, kind: str, query: dict[str, str], body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """The ``kind`` item that ``query`` finds, else the one ``body`` creates: (item, created).
+
+    Steps run in parallel (two services register at once, both needing the ``service`` project): when
+    another process creates the same item between our look and our create, keystone answers 409
+    Conflict, and the item is then looked up again rather than failing the step."""
+    from keystoneauth1 import exceptions
+
+    found = ks.find(kind, **query)
     if found:
-        return str(found["id"])
-    made = ks.call("POST", "/projects", {"project": {"name": name, "domain_id": "default"}})
-    print(f"created project {name}")
-    return str(made["project"]["id"])
+        return found, False
+    try:
+        return dict(ks.call("POST", f"/{kind}", {kind[:-1]: body})[kind[:-1]]), True
+    except exceptions.Conflict:
+        again = ks.find(kind, **query)
+        if again is None:
+            raise
+        return again, False
+
+
+def ensure_project(ks: Keystone, name: str) -> str:
+    project, created = find_or_create(ks, "projects", {"name": name, "domain_id": "default"},
+                                      {"name": name, "domain_id": "default"})
+    if created:
+        print(f"created project {name}")
+    return str(project["id"])
 
 
 def ensure_user(ks: Keystone, name: str, password: str, project: str, roles: list[str]) -> None:
@@ -91,14 +110,13 @@ def ensure_user(ks: Keystone, name: str, password: str, project: str, roles: lis
     without a role from ``service_token_roles`` (``service_token_roles_required`` defaults to True).
     """
     project_id = ensure_project(ks, project)
-    user = ks.find("users", name=name, domain_id="default")
-    if user:
+    user, created = find_or_create(ks, "users", {"name": name, "domain_id": "default"},
+                                   {"name": name, "domain_id": "default", "password": password})
+    if created:
+        print(f"created user {name}")
+    else:
         ks.call("PATCH", f"/users/{user['id']}", {"user": {"password": password}})
         print(f"user {name} exists (password set)")
-    else:
-        user = ks.call("POST", "/users", {"user": {"name": name, "domain_id": "default",
-                                                    "password": password}})["user"]
-        print(f"created user {name}")
     for role in roles:
         role_ref = ks.find("roles", name=role)
         if role_ref is None:
@@ -109,10 +127,8 @@ def ensure_user(ks: Keystone, name: str, password: str, project: str, roles: lis
 
 def ensure_service(ks: Keystone, name: str, stype: str, region: str, endpoints: dict[str, str]) -> None:
     """The service exists with exactly one endpoint per interface, at these URLs."""
-    svc = ks.find("services", type=stype)
-    if svc is None:
-        svc = ks.call("POST", "/services", {"service": {"name": name, "type": stype, "enabled": True}})[
-            "service"]
+    svc, created = find_or_create(ks, "services", {"type": stype}, {"name": name, "type": stype, "enabled": True})
+    if created:
         print(f"created service {name} ({stype})")
     existing = ks.call("GET", f"/endpoints?service_id={svc['id']}")["endpoints"]
     for interface, url in endpoints.items():
@@ -127,9 +143,8 @@ def ensure_service(ks: Keystone, name: str, stype: str, region: str, endpoints: 
 
 
 def ensure_role(ks: Keystone, name: str) -> str:
-    role = ks.find("roles", name=name)
-    if role is None:
-        role = ks.call("POST", "/roles", {"role": {"name": name}})["role"]
+    role, created = find_or_create(ks, "roles", {"name": name}, {"name": name})
+    if created:
         print(f"created role {name}")
     return str(role["id"])
 
@@ -140,15 +155,12 @@ def ensure_stack_domain(ks: Keystone, domain: str, admin: str, password: str, ow
 
     ``grant_to`` (the cloud's admin) gets ``owner_role`` on its project, so it may create stacks.
     """
-    found = ks.find("domains", name=domain)
-    domain_id = str(found["id"]) if found else str(
-        ks.call("POST", "/domains", {"domain": {"name": domain, "enabled": True}})["domain"]["id"])
-    user = ks.find("users", name=admin, domain_id=domain_id)
-    if user:
+    found, _ = find_or_create(ks, "domains", {"name": domain}, {"name": domain, "enabled": True})
+    domain_id = str(found["id"])
+    user, created = find_or_create(ks, "users", {"name": admin, "domain_id": domain_id},
+                                   {"name": admin, "domain_id": domain_id, "password": password})
+    if not created:
         ks.call("PATCH", f"/users/{user['id']}", {"user": {"password": password}})
-    else:
-        user = ks.call("POST", "/users", {"user": {"name": admin, "domain_id": domain_id,
-                                                    "password": password}})["user"]
     admin_role = ensure_role(ks, "admin")
     ks.call("PUT", f"/domains/{domain_id}/users/{user['id']}/roles/{admin_role}")
     print(f"domain {domain} with its admin {admin}")
