@@ -79,7 +79,8 @@ def test_all_in_one_controller_services_and_first_networks(cloud: Cloud) -> None
 
 def test_no_secret_in_any_artefact(cloud: Cloud) -> None:
     env = {**os.environ, "TUI_INSTALLER_KEYRING_PASSPHRASE": PASSPHRASE}
-    names = ok(cli(cloud.controller, "passwords", "list")).split()
+    # `passwords list`: a "# backend: ..." line, then one name per line
+    names = [n for n in ok(cli(cloud.controller, "passwords", "list")).splitlines() if n and not n.startswith("#")]
     secrets = [subprocess.run([sys.executable, "-m", "tui_installer", "passwords", "show", n, "--state-dir",
                                str(cloud.controller)], capture_output=True, text=True, env=env).stdout.strip()
                for n in names]
