@@ -360,8 +360,13 @@ def prepare(state: StateDir, say: Callable[[str], None]) -> tuple[Cloud, Validat
     files = state.validation
     files.ensure()
     if not (files.workspace / ".stestr.conf").is_file():
-        subprocess.run([str(cloud.tempest), "init", str(files.workspace)], check=True, capture_output=True,
-                       timeout=300)
+        init = subprocess.run([str(cloud.tempest), "init", "--workspace-path", str(files.workspace_registry),
+                               "--name", "tui-installer", str(files.workspace)], capture_output=True, text=True,
+                              timeout=300)
+        if init.returncode != 0:
+            last = (init.stderr.strip() or init.stdout.strip() or "no output").splitlines()[-1]
+            raise UserError(f"tempest init {files.workspace} failed: {last}",
+                            hint=f"remove {files.workspace} and run validate again")
     conf = tempest_conf(cloud, api.auth_url, api.region, facts, ids, files.root / "tempest.log")
     files.write(files.tempest_conf, conf)
     return cloud, files, facts

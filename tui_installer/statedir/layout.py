@@ -144,6 +144,12 @@ class ValidationFiles:
         return self.root / "workspace"
 
     @property
+    def workspace_registry(self) -> Path:
+        """Tempest's list of workspaces, kept here rather than in ~/.tempest (shared by every state dir,
+        where a second workspace of the same name is refused)."""
+        return self.root / "workspaces.yaml"
+
+    @property
     def tempest_conf(self) -> Path:
         return self.workspace / "etc" / "tempest.conf"
 
