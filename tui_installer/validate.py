@@ -67,6 +67,8 @@ SKIP_EXPLANATIONS: tuple[tuple[str, str, Callable[[dict[str, Any]], bool]], ...]
     (r"[Ii]nterface attachment|[Ss]napshotting|[Ss]helve|[Cc]onsole",
      "capability missing: the fake virt driver (no snapshots, interface attach or consoles)",
      lambda f: bool(f["fake_virt"])),
+    (r"[Vv]alidation should be enabled|run_validation", "capability missing: guest validation (logging in "
+     "to a guest over SSH needs an image with an SSH server, which cannot be downloaded here)", lambda f: True),
     (r"[Ll]ess than 2 compute nodes|[Mm]igration", "capability missing: a second compute host",
      lambda f: f["compute_nodes"] < 2),
 )
