@@ -116,7 +116,7 @@ def test_what_a_cloud_cannot_run_is_left_out_and_named() -> None:
     """Scenario tests (SSH into a guest) always; boot from volume / attach only on libvirt with the fake
     volume backend (no iSCSI). Checked against Tempest 47's real smoke list by hand: 107 -> 102 tests,
     the dashboard's scenario kept (TESTING.md)."""
-    libvirt_fake = {"fake_virt": False, "volume_backends": ["fake-1"]}
+    libvirt_fake = {"fake_virt": False, "volume_protocols": ["fake"]}
     args = validate.selection_args("smoke", libvirt_fake)
     assert args[:2] == ["--smoke", "--exclude-regex"]
     regex = re.compile(args[2])
@@ -129,6 +129,6 @@ def test_what_a_cloud_cannot_run_is_left_out_and_named() -> None:
     assert [what for _, what, _ in validate.exclusions(libvirt_fake)] == [
         "tempest.scenario.* (but the dashboard's)", "boot from volume, volume attach"]
     # the fake virt driver "attaches" without iSCSI, and an LVM backend exports over tgt: both run
-    for facts in ({"fake_virt": True, "volume_backends": ["fake-1"]},
-                  {"fake_virt": False, "volume_backends": ["lvm-1"]}):
+    for facts in ({"fake_virt": True, "volume_protocols": ["fake"]},
+                  {"fake_virt": False, "volume_protocols": ["iSCSI"]}):
         assert [what for _, what, _ in validate.exclusions(facts)] == ["tempest.scenario.* (but the dashboard's)"]
