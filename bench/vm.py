@@ -15,7 +15,6 @@ It prints a Markdown table (median and range). Not a test: it prints figures.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shutil
@@ -26,23 +25,13 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 
 OSC = "/opt/stack/venv/bin/openstack"
 HUNG = 300.0
 
 
-def load_tinyimage() -> ModuleType:
-    path = Path(__file__).parents[1] / "tests" / "scripts" / "tinyimage.py"
-    spec = importlib.util.spec_from_file_location("tinyimage", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["tinyimage"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-tinyimage = load_tinyimage()
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from scripts import tinyimage  # noqa: E402  (tests/scripts: the one copy of the image builder)
 
 
 def osc(*args: str) -> str:

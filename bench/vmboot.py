@@ -14,7 +14,6 @@ serial console. QEMU user-net's DHCP and a guestfwd metadata answer stand in for
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import subprocess
 import sys
@@ -22,7 +21,6 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,16 +28,8 @@ EVENTS = (("marker", "TINY-BOOT-OK"), ("lease", "TINY-LEASE"), ("metadata", "MET
 HUNG = 300.0
 
 
-def load_tinyimage() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("tinyimage", ROOT / "tests" / "scripts" / "tinyimage.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["tinyimage"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-tinyimage = load_tinyimage()
+sys.path.insert(0, str(ROOT / "tests"))
+from scripts import tinyimage  # noqa: E402  (tests/scripts: the one copy of the image builder)
 
 
 def boot(built: Any, work: Path, from_disk: bool) -> dict[str, float]:

@@ -5,7 +5,6 @@ metadata answered by tests/scripts/fakemetadata.py through `guestfwd`, so no pac
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -13,24 +12,13 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from scripts import tinyimage
 
 SCRIPTS = Path(__file__).parent / "scripts"
 HUNG = 300  # seconds: ~10-25 s on a loaded 2-core TCG host; past this the guest is hung, not slow
 
-
-def load_tinyimage() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("tinyimage", SCRIPTS / "tinyimage.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["tinyimage"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-tinyimage = load_tinyimage()
 
 
 def need_builder() -> None:

@@ -10,7 +10,8 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from e2e_common import TIMINGS, Cloud, osc, tinyimage
+from e2e_common import TIMINGS, Cloud, osc
+from scripts import tinyimage
 
 
 @pytest.fixture(scope="session")

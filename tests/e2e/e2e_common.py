@@ -3,7 +3,6 @@ all-in-one cloud of the session (``Cloud``; the fixture is in conftest.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -11,7 +10,6 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 
 PASSPHRASE = "e2e-keyring-passphrase"
 NETDEV = ["--set", "ovs_datapath=netdev"]
@@ -31,17 +29,6 @@ HUNG = 300  # seconds: a TCG guest boots in ~15 s on a loaded 2-core host; past 
 TIMINGS: list[tuple[str, float]] = []
 
 
-def load_tinyimage() -> ModuleType:
-    path = Path(__file__).parents[1] / "scripts" / "tinyimage.py"
-    spec = importlib.util.spec_from_file_location("tinyimage", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["tinyimage"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-tinyimage = load_tinyimage()
 
 
 def cli(state: Path, *args: str, timeout: float = 2400) -> subprocess.CompletedProcess[str]:

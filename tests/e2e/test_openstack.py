@@ -42,9 +42,9 @@ from e2e_common import (
     ok,
     osc,
     osc_json,
-    tinyimage,
     until,
 )
+from scripts import tinyimage
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(os.geteuid() != 0, reason="deploys OpenStack: needs root")]

@@ -1,0 +1,1 @@
+"""Helper programs the tests run (and import: `from scripts import tinyimage`)."""
