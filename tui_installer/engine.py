@@ -77,6 +77,8 @@ class Engine:
         self._pending: dict[str, tuple[list[str], int]] = {}
         #: steps running now, in the order they started
         self._running: list[str] = []
+        #: (service, host) of every step that really ran in this run: their start steps run again
+        self._changed: set[tuple[str, str | None]] = set()
         self.jobs = max(1, jobs)
         self._lock = threading.Lock()
         self._ticker_stop = threading.Event()
@@ -331,6 +333,7 @@ class Engine:
             self._skip(step, result.skipped)
             return "skipped", None
         if result.ok:
+            self._changed.add((step.service, step.host))
             self.journal.update(step.id, status=journal.OK, finished=time.time(), exit_code=0)
             self.events.emit("step_finished", step=step.id, status="ok",
                              duration=round(result.duration, 3), exit_code=0, **_host(step))
@@ -348,7 +351,10 @@ class Engine:
     def _already_done(self, step: Step) -> str | None:
         previous = self.base.steps.get(step.id) if self.base else None
         if previous and previous.done and previous.fingerprint == step.fingerprint:
-            return "done"
+            # a service whose earlier steps ran again (a setting changed its configuration) is started
+            # again: its start step applies the change (servicemgr restarts what runs on older config)
+            if not (step.phase == "start" and (step.service, step.host) in self._changed):
+                return "done"
         if step.host:  # creates/unless are checked on the step's host, by the step itself (hosts.py)
             return None
         if step.creates and os.path.exists(step.creates):
