@@ -45,15 +45,26 @@ class SummaryScreen(Screen[None]):
             if nets:
                 yield Static(networks_text(nets), id="sum-networks",
                              classes="" if nets.security_groups_enforced else "error")
-            yield Static(validate_text(StateDir(self.state_dir)), id="sum-validate")
+            if self._cloud():
+                yield Static(validate_text(StateDir(self.state_dir)), id="sum-validate")
             yield Static(next_steps(self.state_dir, s), id="sum-next")
         yield Footer()
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self._refresh_validate)
 
+    def _cloud(self) -> bool:
+        """An OpenStack cloud this state directory installed (its admin-openrc), or one validated before."""
+        state = StateDir(self.state_dir)
+        return state.openrc.exists() or bool(state.validation.result() or state.validation.progress())
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`v` (Tempest) only where there is a cloud to validate: not after a profile without keystone."""
+        return self._cloud() if action == "validate" else True
+
     def _refresh_validate(self) -> None:
-        self.query_one("#sum-validate", Static).update(validate_text(StateDir(self.state_dir)))
+        for view in self.query("#sum-validate").results(Static):
+            view.update(validate_text(StateDir(self.state_dir)))
 
     def action_validate(self) -> None:
         """Tempest against the cloud, in the background; its progress and result render here."""

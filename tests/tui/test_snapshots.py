@@ -218,6 +218,9 @@ def test_failure_modal(snap_compare, fixed: Path) -> None:  # type: ignore[no-un
 def test_summary(snap_compare, fixed: Path) -> None:  # type: ignore[no-untyped-def]
     decision = ev("decision", 1007.0, step="greet.configure.flaky", attempt=1, choice="retry", by="tui:1")
     recorded_run(fixed, EVENTS + FAILED + [decision] + FINISHED)
+    openrc = StateDir(fixed).openrc  # a cloud was installed: credentials and the Tempest offer are shown
+    openrc.parent.mkdir(parents=True, exist_ok=True)
+    openrc.write_text("export OS_AUTH_URL=http://10.0.0.5:5000/v3\n")
     assert snap_compare(flow_app(fixed, "attach"), run_before=_settle())
 
 
