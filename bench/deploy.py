@@ -116,7 +116,8 @@ def run_installer(state: Path) -> tuple[float, dict[str, float]]:
 
 
 def secrets_env(state: Path) -> dict[str, str]:
-    names = [n for n in ti(state, "passwords", "list").stdout.split() if n.endswith("password")]
+    """Every secret the plan names (not only the *_password ones: metadata_secret, horizon_secret_key)."""
+    names = json.loads(ti(state, "plan", "-p", "all-in-one", *SETTINGS, "--format", "json").stdout)["secrets"]
     return {f"TUI_SECRET_{n.upper()}": ti(state, "passwords", "show", n).stdout.strip() for n in names}
 
 
