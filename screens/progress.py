@@ -230,6 +230,8 @@ class ProgressScreen(Screen[None]):
 
     def refresh_view(self) -> None:
         s = self.state
+        if self.log_step in s.steps:  # its status and duration change while it stays shown (it ended)
+            self.show_step_header(self.log_step)
         self.show_also_running()
         self.query_one("#phases", PhaseList).show(s)
         self.query_one("#steps", StepList).show(s)
