@@ -274,12 +274,7 @@ class RunState:
 
 def step_history(state_dir: Path, exclude: str | None = None, runs: int = 5) -> dict[str, float]:
     """Durations of steps that ran (not skipped) in the newest earlier runs' journals."""
-    found: dict[str, float] = {}
-    for record in history.recent_journals(StateDir(state_dir), exclude, runs):
-        for sid, st in record.steps.items():
-            if st.status == "ok" and sid not in found and st.duration is not None:
-                found[sid] = st.duration
-    return found
+    return history.step_durations(StateDir(state_dir), exclude, runs)
 
 
 def fmt_duration(seconds: float | None) -> str:

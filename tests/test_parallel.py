@@ -271,3 +271,38 @@ def test_after_errors_name_the_step(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_longest_path_first_starts_the_chain_before_earlier_independent_steps(tmp_path: Path) -> None:
+    """With --jobs 2 the first step of a three-step chain starts before two one-step services that come
+    earlier in the plan (plan order would start those two first); --jobs 1 keeps the plan's order."""
+    spec = {
+        "short1": {"phases": {"install": [{"name": "s", "run": "true"}]}},
+        "short2": {"phases": {"install": [{"name": "s", "run": "true"}]}},
+        "chain": {"phases": {"install": [{"name": f"c{i}", "run": "true"} for i in (1, 2, 3)]}},
+    }
+    for jobs, first_two in (("2", {"chain.install.c1", "short1.install.s"}),
+                            ("1", {"short1.install.s", "short2.install.s"})):
+        state = tmp_path / f"state-{jobs}"
+        done = _install(state, _profile(tmp_path / "p.yaml", spec), "--jobs", jobs)
+        assert done.returncode == 0, done.stderr
+        started = [e["step"] for e in _events(state) if e["type"] == "step_started"]
+        assert set(started[:2]) == first_two, (jobs, started)
+
+
+def test_critical_first_weighs_durations_from_history() -> None:
+    from tui_installer.model import Step
+
+    def step(sid: str, after: tuple[str, ...] = ()) -> Step:
+        service, phase, name = sid.split(".")
+        return Step(id=sid, service=service, phase=phase, name=name, argv=("true",), after=after)
+
+    steps = [step("a.install.x"), step("b.install.x"), step("b.start.y", ("b.install.x",)),
+             step("c.install.x")]
+    order = [s.id for s in planning.critical_first(steps)]  # no history: every step counts 1 s
+    assert order == ["b.install.x", "a.install.x", "b.start.y", "c.install.x"]
+    timed = [s.id for s in planning.critical_first(steps, {"c.install.x": 30.0, "a.install.x": 1.0,
+                                                             "b.install.x": 2.0, "b.start.y": 3.0})]
+    assert timed[0] == "c.install.x" and timed[1] == "b.install.x"  # 30 s alone beats a 5 s chain
+    unknown = [s.id for s in planning.critical_first(steps, {"a.install.x": 10.0, "b.start.y": 1.0})]
+    assert unknown[0] == "b.install.x"  # unknown steps count the median (10): b's chain 11 s, a 10 s

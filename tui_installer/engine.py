@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_installer import failures, journal, leftovers
+from tui_installer import plan as planning
 from tui_installer.errors import UserError
 from tui_installer.executor import Executor, Result
 from tui_installer.model import Plan, Step
@@ -208,8 +209,9 @@ class Engine:
 
     def _run_graph(self) -> str:
         """Run the plan's graph: every step whose ``after`` steps have ended (ok or skipped) and whose
-        ``locks`` are free starts, at most ``jobs`` at once, the earliest in the plan first; with
-        ``jobs=1`` that is the plan's order, the serial run of old.
+        ``locks`` are free starts, at most ``jobs`` at once, the one with the longest path to the end
+        first (``plan.critical_first``, durations from earlier runs); with ``jobs=1`` the plan's order,
+        the serial run of old.
 
         One thread per running step runs its checks, attempts and automatic retries; this thread
         alone decides what starts next and applies the failure policy. After a failure (or a cancel)
@@ -218,7 +220,8 @@ class Engine:
         going on)."""
         steps = self.plan.steps()
         ids = {s.id for s in steps}
-        waiting: list[Step] = list(steps)
+        waiting: list[Step] = list(steps) if self.jobs == 1 else planning.critical_first(
+            steps, history.step_durations(self.state, exclude=self.run_id))
         running: dict[str, Step] = {}
         ended: set[str] = set()
         held: set[str] = set()

@@ -35,7 +35,7 @@ from .planformat import to_json, to_sh, to_text
 from .settingvalues import resolve_settings
 
 __all__ = ["build", "build_removal", "resolve_services", "why_required", "fingerprint",
-           "to_text", "to_json", "to_sh", "APT_STEP_ID", "graph"]
+           "to_text", "to_json", "to_sh", "APT_STEP_ID", "graph", "critical_first"]
 
 APT_STEP_ID = "system.packages.apt"
 #: apt/dpkg hold one lock for the whole system: steps that run them never run at once
@@ -255,6 +255,31 @@ def graph(phases: tuple[Phase, ...], order: Sequence[str], catalog: Catalog, *,
         resolved[step.id] = replace(step, after=tuple(d for d in dict.fromkeys(deps) if d != step.id))
     ordered = tuple(Phase(p.name, _topological(p.steps, resolved)) for p in phases)
     return _reduced(ordered)
+
+
+def critical_first(steps: Sequence[Step], durations: Mapping[str, float] | None = None) -> list[Step]:
+    """The order a list scheduler offers ready steps in when several run at once: the longest path from
+    the step to the end of the plan first (its own duration plus its longest chain of waiting steps),
+    the plan's order between equals. Durations come from earlier runs; a step without one counts the
+    median of those known (1 s when none is). Plain plan order runs everything of a phase (every
+    service's database sync) before any step of the next, so the one step the rest of the cloud waits
+    for (keystone's API start) queued behind them; this starts it as soon as it may.
+
+    ``after`` names only earlier steps (``graph``), so the plan read backwards visits every step's
+    waiting steps before the step itself."""
+    known = sorted(durations.values()) if durations else []
+    default = known[len(known) // 2] if known else 1.0
+    waiting_on: dict[str, list[str]] = {s.id: [] for s in steps}
+    for step in steps:
+        for dep in step.after:
+            if dep in waiting_on:
+                waiting_on[dep].append(step.id)
+    level: dict[str, float] = {}
+    for step in reversed(steps):
+        own = durations.get(step.id, default) if durations else default
+        level[step.id] = own + max((level[w] for w in waiting_on[step.id]), default=0.0)
+    index = {s.id: i for i, s in enumerate(steps)}
+    return sorted(steps, key=lambda s: (-level[s.id], index[s.id]))
 
 
 def _reduced(phases: tuple[Phase, ...]) -> tuple[Phase, ...]:

@@ -34,6 +34,16 @@ def recent_journals(state: StateDir, exclude: str | None = None, runs: int = 5) 
     return found
 
 
+def step_durations(state: StateDir, exclude: str | None = None, runs: int = 5) -> dict[str, float]:
+    """How long each step took when it last really ran (not skipped), from the newest earlier journals."""
+    found: dict[str, float] = {}
+    for record in recent_journals(state, exclude, runs):
+        for sid, st in record.steps.items():
+            if st.status == "ok" and sid not in found and st.duration is not None:
+                found[sid] = st.duration
+    return found
+
+
 def last_install(state: StateDir) -> RunFiles | None:
     """The newest run that was an install (not an uninstall) and whose plan is readable."""
     for run in state.runs_newest_first():
