@@ -225,13 +225,20 @@ def rebase_clocks(tests: dict[str, dict[str, Any]], controller: str) -> dict[str
 def problem(found: dict[str, Any]) -> str:
     """Why a tested host cannot be used ("" when it can)."""
     if not found.get("reachable"):
-        return f"unreachable over SSH: {short(str(found.get('error') or 'no answer'))}"
+        return f"unreachable over SSH: {short(ssh_reason(str(found.get('error') or 'no answer')))}"
     if not found.get("sudo"):
         return f"sudo does not work: {short(str(found.get('error') or ''))}"
     skew = found.get("clock_skew")
     if skew is not None and abs(skew) > MAX_CLOCK_SKEW:
         return f"clock {skew:+.1f} s off the controller's (more than {MAX_CLOCK_SKEW:.0f} s)"
     return ""
+
+
+def ssh_reason(error: str) -> str:
+    """What ssh said, without Ansible's wrapping ("Task failed: Failed to connect to the host via ssh: ")."""
+    for prefix in ("Task failed: ", "Failed to connect to the host via ssh: ", "ssh: "):
+        error = error.strip().removeprefix(prefix)
+    return error
 
 
 def short(text: str, width: int = 60) -> str:

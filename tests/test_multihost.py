@@ -292,3 +292,22 @@ def test_hosts_command_shows_each_host_as_ansible_finds_it(lab: Lab) -> None:
                           timeout=300)
     assert text.returncode == 0 and len(text.stdout.splitlines()) == 3
     assert text.stdout.startswith("lab1") and "sudo ok" in text.stdout
+
+
+def test_shell_on_host_connects_as_ansible_does(lab: Lab, tmp_path: Path) -> None:
+    """The failure dialog's "shell on host": ssh with the connection parameters Ansible resolves for the
+    host (ansible-inventory --host: address, user, key, port, ssh args from [all:vars] and the host line),
+    run here with a command instead of a login shell; a host reached otherwise is refused in one line."""
+    from tui_installer import hosts
+
+    argv = hosts.shell_argv(str(lab.inventory), "lab2", "hostname; id -un; echo $SSH_CONNECTION")
+    assert argv[:2] == ["ssh", "-t"] and argv[-2] == lab.hosts[1].address
+    assert ["-i", str(lab.dir / "id_ed25519")] == argv[argv.index("-i"):argv.index("-i") + 2]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    name, user, connection = done.stdout.splitlines()
+    assert (name, user) == ("lab2", "root") and connection.split()[2] == lab.hosts[1].address
+    local = tmp_path / "local.ini"
+    local.write_text("[controller]\nhere ansible_connection=local ansible_host=127.0.0.1\n[compute]\n")
+    with pytest.raises(hosts.UserError, match="ansible_connection=local, not ssh"):
+        hosts.shell_argv(str(local), "here")
