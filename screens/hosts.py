@@ -261,10 +261,11 @@ def render_host(spec: HostSpec, found: dict[str, Any] | None, testing: bool) -> 
     why = problem(found)
     if why and not found.get("reachable"):
         return text.append("UNREACHABLE ", "bold red").append(why.partition(": ")[2])
-    ram = found.get("ram_mb")
+    ram, disk = found.get("ram_mb"), found.get("disk_free_gb")
     facts = [str(found.get("distro") or "?"), f"{found.get('cpus') or '?'} CPU",
              f"{ram / 1024:.0f} GiB RAM" if isinstance(ram, int | float) else "RAM ?",
-             f"{disk:.0f} GB free" if isinstance(disk := found.get("disk_free_gb"), int | float) else "disk ?", "KVM" if found.get("kvm") else "no KVM"]
+             f"{disk:.0f} GB free" if isinstance(disk, int | float) else "disk ?",
+             "KVM" if found.get("kvm") else "no KVM"]
     skew = found.get("clock_skew")
     text.append(", ".join(facts) + ", ")
     text.append("sudo ok" if found.get("sudo") else "NO sudo", "" if found.get("sudo") else "bold red")
