@@ -94,7 +94,8 @@ class ReviewScreen(FlowScreen):
         """Never starts the install by itself: it asks first, saying what changes (default No)."""
         if self.session.plan is None:
             return False
-        self.app.push_screen(confirm_install(self.session.plan, self.session.state_dir), self.confirmed)
+        hosts = [h.name for h in self.session.hosts] if self.session.multi_host else None
+        self.app.push_screen(confirm_install(self.session.plan, self.session.state_dir, hosts), self.confirmed)
         return False
 
     def confirmed(self, yes: bool | None) -> None:

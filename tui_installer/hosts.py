@@ -548,6 +548,13 @@ class HostSpec:
     #: extra ssh options, as ``ansible_ssh_common_args`` (``-o UserKnownHostsFile=...``)
     ssh_args: str = ""
     role: str = "compute"
+    #: the host's other variables read back from an inventory (``ansible_python_interpreter``,
+    #: ``ansible_become_*``, ``tui_installer_*``...), written again as they were
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+#: the variables a HostSpec holds in its own fields
+_SPEC_VARS = ("ansible_host", "ansible_user", "ansible_port", "ansible_ssh_private_key_file", "ansible_ssh_common_args")
 
 
 def check_specs(specs: list[HostSpec], where: str = "hosts") -> None:
@@ -596,6 +603,7 @@ def inventory_text(specs: list[HostSpec]) -> str:
             words.append(f"ansible_ssh_private_key_file={_ini_value(str(Path(spec.key).expanduser()))}")
         if spec.ssh_args.strip():
             words.append(f"ansible_ssh_common_args='{spec.ssh_args.strip()}'")
+        words += [f"{name}={_ini_value(value)}" for name, value in spec.extra.items()]
         return " ".join(words)
 
     text = ["# tui-installer hosts: an Ansible inventory (ansible-inventory -i THIS_FILE --list reads it)"]
@@ -639,7 +647,11 @@ def read_specs(inventory_path: str) -> list[HostSpec]:
             name=host, address=str(hv.get("ansible_host") or host), user=str(hv.get("ansible_user") or "root"),
             key=str(hv.get("ansible_ssh_private_key_file") or ""), port=int(hv.get("ansible_port") or 22),
             ssh_args=str(hv.get("ansible_ssh_common_args") or ""),
-            role="controller" if host in inventory.groups["controller"] else "compute"))
+            role="controller" if host in inventory.groups["controller"] else "compute",
+            extra={name: str(value) for name, value in hv.items()
+                   if name.startswith(("ansible_", "tui_")) and name not in _SPEC_VARS
+                   and isinstance(value, str | int | float | bool) and "'" not in str(value)
+                   and "\n" not in str(value)}))
     return specs
 
 

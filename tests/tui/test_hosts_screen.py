@@ -88,6 +88,11 @@ async def walk(lab: Lab, tmp_path: Path) -> None:
         await wait_until(pilot, lambda: isinstance(app.screen, ReviewScreen), what="review")
         assert "On 2 hosts through Ansible: ctl, cmp (controller)" in screen_text(app)
 
+        await pilot.press("ctrl+r")  # the confirmation names the hosts, not "this host"
+        await pilot.pause()
+        assert "Install on ctl, cmp now?" in screen_text(app) and "on 2 hosts" in screen_text(app)
+        await pilot.press("n")
+        await pilot.pause()
         answers = tmp_path / "saved" / "my-answers.yaml"
         answers.parent.mkdir()
         app.screen.query_one("#save-path", Input).value = str(answers)
@@ -127,3 +132,19 @@ def test_bad_hosts_are_refused_in_one_line(tmp_path: Path) -> None:
         with pytest.raises(hosts.UserError) as caught:
             hosts.check_specs(specs)
         assert message in caught.value.message and "\n" not in caught.value.format(), caught.value.message
+
+
+def test_an_inventory_read_back_keeps_its_hosts_roles_and_other_variables(tmp_path: Path) -> None:
+    """--inventory / inventory: in answers: the hosts as Ansible resolves them (group vars merged), and
+    written again with the variables the screen does not edit (the interpreter, become settings)."""
+    source = tmp_path / "given.ini"
+    source.write_text("[all:vars]\nansible_user=admin\nansible_python_interpreter=/usr/bin/python3.11\n"
+                      "[controller]\nc1 ansible_host=192.0.2.10 ansible_port=2222\n"
+                      "[compute]\nn1 ansible_host=192.0.2.11 ansible_become_method=su\n")
+    specs = hosts.read_specs(str(source))
+    assert [(s.name, s.address, s.user, s.port, s.role) for s in specs] == [
+        ("c1", "192.0.2.10", "admin", 2222, "controller"), ("n1", "192.0.2.11", "admin", 22, "compute")]
+    again = hosts.write_inventory(specs, tmp_path / "again.ini")
+    assert hosts.host_vars(str(again), "n1")["ansible_become_method"] == "su"
+    assert hosts.host_vars(str(again), "c1")["ansible_python_interpreter"] == "/usr/bin/python3.11"
+    assert hosts.load_inventory(again).groups == {"controller": ("c1",), "compute": ("n1",)}
