@@ -179,7 +179,7 @@ class HostsScreen(FlowScreen):
             self.error(f"Cannot test: {message.error}")
             return
         bad = [name for name in message.found if problem(message.found[name])]
-        self.error(f"Not usable: {', '.join(bad)} (see below)" if bad else "")
+        self.error(f"Not usable: {', '.join(bad)} (see the list)" if bad else "")
         if not bad:
             self.notify(f"{len(message.found)} host(s) tested: all usable.", timeout=4)
 
