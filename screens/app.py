@@ -78,12 +78,21 @@ class InstallerApp(App[int]):
             self.push_screen(screen)
 
     def next_screen(self) -> None:
-        if self.flow_index + 1 < len(flow.ORDER):
-            self.goto(flow.ORDER[self.flow_index + 1])
+        steps = flow.order(self.session)
+        later = [n for n in flow.ORDER[self.flow_index + 1:] if n in steps]
+        if later:
+            self.goto(later[0])
 
     def prev_screen(self) -> None:
-        if self.flow_index > 0:
-            self.goto(flow.ORDER[self.flow_index - 1])
+        steps = flow.order(self.session)
+        earlier = [n for n in flow.ORDER[:self.flow_index] if n in steps]
+        if earlier:
+            self.goto(earlier[-1])
+
+    def on_show_hosts(self, _: messages.ShowHosts) -> None:
+        """Review's "several hosts": the Hosts screen joins the flow (before Review)."""
+        self.session.multi_host = True
+        self.goto("hosts")
 
     def on_flow_next(self, message: messages.FlowNext) -> None:
         if message.screen == flow.ORDER[self.flow_index]:
@@ -277,6 +286,8 @@ def run_tui(args: argparse.Namespace) -> int:
         session.choose_profile(args.profile)
     if getattr(args, "set", None) and session.profile is not None:
         apply_sets(session, args.set)
+    if getattr(args, "inventory", None):  # the hosts to install on: shown (and tested) on the Hosts screen
+        session.use_inventory(args.inventory)
     app = InstallerApp(session, mode=mode)
     result = app.run()
     return int(result or 0)

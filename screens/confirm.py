@@ -48,7 +48,11 @@ def impact_text(plan: Plan, state_dir: Path) -> str:
     return "\n".join(lines)
 
 
-def confirm_install(plan: Plan, state_dir: Path) -> ConfirmScreen:
+def confirm_install(plan: Plan, state_dir: Path, hosts: list[str] | None = None) -> ConfirmScreen:
+    """``hosts``: the inventory hosts it installs on (through Ansible) instead of this host."""
+    if hosts:
+        text = impact_text(plan, state_dir).replace(" on this host.", f" on {len(hosts)} hosts (Ansible).")
+        return ConfirmScreen(f"Install on {', '.join(hosts)} now?", text, yes="Install", no="Cancel")
     return ConfirmScreen("Install on this host now?", impact_text(plan, state_dir),
                          yes="Install", no="Cancel")
 

@@ -16,10 +16,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label, RichLog, Static
-from tui_installer.screens.runstate import Failure
+from tui_installer.screens.runstate import Failure, host_of
 
 from tui_installer.errors import UserError
-from tui_installer.preview import Step
+from tui_installer.preview import Step, shell_on_host
 from tui_installer.statedir import RunFiles
 
 #: columns for the log path inside the dialog (78 wide, a border and padding each side)
@@ -36,6 +36,8 @@ class FailureScreen(ModalScreen[str | None]):
     def __init__(self, failure: Failure, run: RunFiles, *, can_edit: bool = True) -> None:
         super().__init__()
         self.failure, self.run, self.can_edit = failure, run, can_edit
+        #: the inventory host the step failed on (None: this machine)
+        self.host: str | None = str(failure.event.get("host") or host_of(failure.step) or "") or None
 
     def compose(self) -> ComposeResult:
         e = self.failure.event
@@ -45,8 +47,12 @@ class FailureScreen(ModalScreen[str | None]):
         if e.get("timed_out"):
             how = f"timed out ({e['timed_out']})"
         with Vertical(classes="dialog", id="failure"):
-            yield Label(f"Step failed: {self.failure.step} (attempt {self.failure.attempt}, {how})",
-                        classes="title")
+            if self.host:
+                yield Label(f"Step failed on host {self.host}: {self.failure.step.partition('@')[0]} "
+                            f"(attempt {self.failure.attempt}, {how})", classes="title")
+            else:
+                yield Label(f"Step failed: {self.failure.step} (attempt {self.failure.attempt}, {how})",
+                            classes="title")
             cause = e.get("cause") or "not recognised - see the output below"
             yield Static(f"Cause: {cause}", id="fail-cause")
             yield Static(wrap_path("Log: ", str(e.get("log", "?")), LOG_WIDTH), id="fail-log", classes="hint",
@@ -55,11 +61,16 @@ class FailureScreen(ModalScreen[str | None]):
             yield tail
             with Horizontal(id="fail-keys", classes="buttons"):
                 for choice, label, key in CHOICES:
+                    label = f"{label} on host" if self.host and choice == "shell" else label
                     button = Button(f"{label} ({key})", id=f"choice-{choice}", compact=True)
                     button.disabled = choice == "edit" and not self.can_edit
                     yield button
-            yield Label("Esc hides this dialog (f shows it again); the install waits for an answer.",
-                        classes="hint")
+            if self.host:
+                yield Label(f"Retry runs it again on {self.host} alone; the shell is ssh to {self.host}. Esc "
+                            "hides this (f shows it); the install waits.", classes="hint", id="fail-host")
+            else:
+                yield Label("Esc hides this dialog (f shows it again); the install waits for an answer.",
+                            classes="hint")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -83,7 +94,11 @@ class FailureScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
     def open_shell(self) -> None:
-        """Suspend the TUI into ``$SHELL`` in the failed step's environment; back to this dialog after."""
+        """Suspend the TUI into ``$SHELL`` in the failed step's environment (``ssh`` to the step's host,
+        connected as Ansible connects to it); back to this dialog after."""
+        if self.host:
+            self.open_host_shell(self.host)
+            return
         env, cwd = step_environment(self.run, self.failure.step)
         shell = os.environ.get("SHELL") or "/bin/bash"
         banner = (f"\n[tui-installer] shell for step {self.failure.step}; log: "
@@ -92,6 +107,30 @@ class FailureScreen(ModalScreen[str | None]):
             with self.app.suspend():
                 print(banner, flush=True)
                 subprocess.run([shell], env=env, cwd=cwd, check=False)
+        except Exception as exc:  # SuspendNotSupported (headless tests) and friends
+            self.notify(f"Cannot open a shell here: {exc}", severity="error")
+        self.app.refresh()
+
+
+    def open_host_shell(self, host: str) -> None:
+        try:
+            inventory = self.run.plan().inventory
+            if not inventory:
+                raise UserError(f"run {self.run.id} has no inventory: host {host} is not known")
+            argv = shell_on_host(inventory, host)
+        except (UserError, OSError, ValueError, KeyError) as exc:
+            self.notify(f"Cannot open a shell on {host}: {exc}", severity="error", timeout=10)
+            return
+        banner = (f"\n[tui-installer] shell on host {host} for step {self.failure.step}, over ssh as Ansible "
+                  f"connects:\n[tui-installer] {' '.join(argv)}\n[tui-installer] type `exit` (or Ctrl+D) to "
+                  "return to the installer; the install waits for your answer.\n")
+        try:
+            with self.app.suspend():
+                print(banner, flush=True)
+                done = subprocess.run(argv, check=False)
+                if done.returncode == 255:
+                    print(f"[tui-installer] ssh to {host} failed (exit 255). Press Enter to return.", flush=True)
+                    input()
         except Exception as exc:  # SuspendNotSupported (headless tests) and friends
             self.notify(f"Cannot open a shell here: {exc}", severity="error")
         self.app.refresh()

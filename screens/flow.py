@@ -14,8 +14,15 @@ from tui_installer.screens.messages import FlowBack, FlowNext
 from tui_installer.screens.session import Session
 
 TITLES = {"host": "Host check", "profile": "Profile", "services": "Services", "settings": "Settings",
-          "passwords": "Passwords", "review": "Review"}
+          "passwords": "Passwords", "hosts": "Hosts", "review": "Review"}
 ORDER = tuple(TITLES)
+#: shown only for more than one host (``--inventory``, ``inventory:`` in answers, or chosen on Review)
+OPTIONAL = ("hosts",)
+
+
+def order(session: Session) -> tuple[str, ...]:
+    """The flow's screens for this session: the Hosts screen only when it installs on several hosts."""
+    return tuple(n for n in ORDER if n not in OPTIONAL or session.multi_host)
 
 
 class FlowScreen(Screen[None]):
@@ -31,8 +38,9 @@ class FlowScreen(Screen[None]):
         self.session = session
 
     def compose(self) -> ComposeResult:
-        index = ORDER.index(self.NAME) + 1
-        yield Label(f"Step {index}/{len(ORDER)}: {TITLES[self.NAME]}", classes="title")
+        steps = order(self.session)
+        index = steps.index(self.NAME) + 1 if self.NAME in steps else ORDER.index(self.NAME) + 1
+        yield Label(f"Step {index}/{len(steps)}: {TITLES[self.NAME]}", classes="title")
         yield from self.body()
         with Horizontal(classes="buttons"):
             if index > 1:
@@ -65,10 +73,10 @@ class FlowScreen(Screen[None]):
 
 
 def make(name: str, session: Session) -> FlowScreen:
-    from tui_installer.screens import host, passwords, profile, review, services, settings
+    from tui_installer.screens import host, hosts, passwords, profile, review, services, settings
 
     classes: dict[str, type[FlowScreen]] = {
         "host": host.HostScreen, "profile": profile.ProfileScreen, "services": services.ServicesScreen,
         "settings": settings.SettingsScreen, "passwords": passwords.PasswordsScreen,
-        "review": review.ReviewScreen}
+        "hosts": hosts.HostsScreen, "review": review.ReviewScreen}
     return classes[name](session)

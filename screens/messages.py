@@ -62,3 +62,8 @@ class EngineStartFailed(Message):
     passphrase typed at the prompt is asked again."""
 
     error: str
+
+
+@dataclass
+class ShowHosts(Message):
+    """Install on more than one host: the Hosts screen joins the flow, and is shown now."""

@@ -26,7 +26,7 @@ from textual.widgets import Footer, Label, OptionList, ProgressBar, RichLog, Sta
 from tui_installer.screens.failure import FailureScreen
 from tui_installer.screens.messages import EditSettingsAndRetry, EngineStartFailed, ResumeInstall, RunStarted
 from tui_installer.screens.runstate import RunState, fmt_duration, step_history
-from tui_installer.screens.widgets.phases import PhaseList
+from tui_installer.screens.widgets.phases import HostSummary, PhaseList
 from tui_installer.screens.widgets.resources import ResourcePanel
 from tui_installer.screens.widgets.steps import StepList, log_tail
 
@@ -94,6 +94,7 @@ class ProgressScreen(Screen[None]):
             with Vertical(id="phase-box") as box:
                 box.border_title = "Phases"
                 yield PhaseList(id="phases")
+                yield HostSummary(id="host-summary")
                 yield StepList(id="steps")
             with Vertical(id="step-box") as box:
                 box.border_title = "Step"
@@ -189,7 +190,8 @@ class ProgressScreen(Screen[None]):
         st = self.state.steps[step_id]
         attempt = f" (attempt {st.attempt})" if st.attempt > 1 else ""
         duration = f" ({fmt_duration(st.duration)})" if st.duration is not None else ""
-        self.query_one("#step-title", Label).update(f"{st.status} {st.id}{attempt}{duration}: {st.title}")
+        where = f"{st.id.partition('@')[0]} on host {st.host}" if st.host else st.id
+        self.query_one("#step-title", Label).update(f"{st.status} {where}{attempt}{duration}: {st.title}")
         self.query_one("#step-command", Label).update(f"$ {st.command}" if st.command else "")
 
     def show_step_log(self, step_id: str) -> None:
@@ -234,6 +236,7 @@ class ProgressScreen(Screen[None]):
             self.show_step_header(self.log_step)
         self.show_also_running()
         self.query_one("#phases", PhaseList).show(s)
+        self.query_one("#host-summary", HostSummary).show(s)
         self.query_one("#steps", StepList).show(s)
         done, total = s.counts()
         bar = self.query_one("#bar", ProgressBar)

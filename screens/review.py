@@ -15,7 +15,8 @@ from textual.widgets import Button, Input, Label, Static, Tree
 from textual.widgets.tree import TreeNode
 from tui_installer.screens.confirm import confirm_install
 from tui_installer.screens.flow import FlowScreen
-from tui_installer.screens.messages import StartInstall
+from tui_installer.screens.messages import ShowHosts, StartInstall
+from tui_installer.screens.session import Session
 
 from tui_installer import preview
 from tui_installer.errors import UserError
@@ -28,7 +29,8 @@ class ReviewScreen(FlowScreen):
     NEXT_LABEL = "Install"
     BINDINGS = [Binding("ctrl+s", "save_answers", "Save answers"),
                 Binding("ctrl+e", "save_script", "Save script"),
-                Binding("ctrl+r", "next", "Install")]
+                Binding("ctrl+r", "next", "Install"),
+                Binding("ctrl+o", "hosts", "Hosts")]
 
     def body(self) -> ComposeResult:
         yield Static("", id="plan-summary")
@@ -54,7 +56,10 @@ class ReviewScreen(FlowScreen):
             tree.LINES = {"default": ascii_lines, "bold": ascii_lines, "double": ascii_lines}
         tree.guide_depth = 3  # deep enough to read the levels, narrow enough to leave room for commands
         fill_tree(tree, plan)
-        self.query_one("#plan-summary", Static).update(summary_text(plan))
+        summary = summary_text(plan)
+        if self.session.multi_host and self.session.hosts:
+            summary += "\n" + hosts_line(self.session)
+        self.query_one("#plan-summary", Static).update(summary)
         self.query_one("#plan-tree", Tree).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -81,11 +86,16 @@ class ReviewScreen(FlowScreen):
         write_private(path, preview.plan_sh(self.session.plan), mode=0o700)
         self.notify(f"Saved {path}: secrets are read from the environment, never stored in it", timeout=8)
 
+    def action_hosts(self) -> None:
+        """Install on more than one host: to the Hosts screen (it then comes before Review)."""
+        self.post_message(ShowHosts())
+
     def leave(self) -> bool:
         """Never starts the install by itself: it asks first, saying what changes (default No)."""
         if self.session.plan is None:
             return False
-        self.app.push_screen(confirm_install(self.session.plan, self.session.state_dir), self.confirmed)
+        hosts = [h.name for h in self.session.hosts] if self.session.multi_host else None
+        self.app.push_screen(confirm_install(self.session.plan, self.session.state_dir, hosts), self.confirmed)
         return False
 
     def confirmed(self, yes: bool | None) -> None:
@@ -108,6 +118,12 @@ def summary_text(plan: Plan) -> str:
         lines.append("Added: " + "; ".join(f"{', '.join(names)} ({why})" for why, names in by_reason.items()))
     lines.append(f"Secrets (by name): {', '.join(plan.secrets) or 'none'}")
     return "\n".join(lines)
+
+
+def hosts_line(session: Session) -> str:
+    """Where the plan runs when it has hosts (through Ansible), the controller named."""
+    names = [f"{h.name} ({h.role})" if h.role == "controller" else h.name for h in session.hosts]
+    return f"On {count(len(names), 'host')} through Ansible: {', '.join(names)}"
 
 
 def fill_tree(tree: Tree[str], plan: Plan) -> None:

@@ -30,6 +30,8 @@ class StepState:
     reason: str | None = None
     started: float | None = None
     duration: float | None = None
+    #: the inventory host it runs on (the events' ``host``; None: this machine)
+    host: str | None = None
 
 
 @dataclass
@@ -105,7 +107,7 @@ class RunState:
             ps = self.phases.setdefault(phase["name"], PhaseState(phase["name"]))
             for sid in phase.get("steps", []):
                 ps.steps.append(sid)
-                self.steps.setdefault(sid, StepState(sid, phase["name"], title=sid.split(".")[-1]))
+                self.steps.setdefault(sid, StepState(sid, phase["name"], title=step_title(sid), host=host_of(sid)))
 
     def _on_phase_started(self, e: dict[str, Any]) -> None:
         ps = self.phases.setdefault(e["phase"], PhaseState(e["phase"]))
@@ -203,9 +205,12 @@ class RunState:
         sid = str(e["step"])
         phase = str(e.get("phase") or (sid.split(".")[1] if sid.count(".") >= 2 else ""))
         if sid not in self.steps:
-            self.steps[sid] = StepState(sid, phase, title=sid.split(".")[-1])
+            self.steps[sid] = StepState(sid, phase, title=step_title(sid), host=host_of(sid))
             self.phases.setdefault(phase, PhaseState(phase)).steps.append(sid)
-        return self.steps[sid]
+        st = self.steps[sid]
+        if e.get("host"):
+            st.host = str(e["host"])
+        return st
 
     # --- derived views ---------------------------------------------------------------------------
     @property
@@ -234,6 +239,27 @@ class RunState:
         ran = [st.id for st in self.steps.values() if st.status != "pending"]
         failed = [sid for sid in ran if self.steps[sid].status == "failed"]
         return (failed or ran)[-1] if ran else None
+
+    @property
+    def hosts(self) -> list[str]:
+        """The inventory hosts the run's steps are on, in the order they first appear (none: one host)."""
+        return list(dict.fromkeys(st.host for st in self.steps.values() if st.host))
+
+    def host_counts(self) -> dict[str, dict[str, int]]:
+        """Per host: steps done (ok or skipped), failed, running, and all of its steps."""
+        found = {host: {"done": 0, "failed": 0, "running": 0, "total": 0} for host in self.hosts}
+        for st in self.steps.values():
+            if st.host is None:
+                continue
+            counts = found[st.host]
+            counts["total"] += 1
+            if st.status in DONE:
+                counts["done"] += 1
+            elif st.status == "failed":
+                counts["failed"] += 1
+            elif st.status in ("running", "retrying"):
+                counts["running"] += 1
+        return found
 
     def counts(self) -> tuple[int, int]:
         """(steps done or skipped, all steps)."""
@@ -270,6 +296,16 @@ class RunState:
             if sid in left:
                 path[sid] = left[sid] + max((path.get(d, 0.0) for d in self.after.get(sid, ())), default=0.0)
         return max(max(path.values(), default=0.0), total / self.jobs)
+
+
+def host_of(step_id: str) -> str | None:
+    """The host of a per-host step id ``service.phase.name@host`` (None: this machine's step)."""
+    return step_id.rpartition("@")[2] or None if "@" in step_id else None
+
+
+def step_title(step_id: str) -> str:
+    """The step's own name, without its service, phase and host."""
+    return step_id.partition("@")[0].split(".")[-1]
 
 
 def step_history(state_dir: Path, exclude: str | None = None, runs: int = 5) -> dict[str, float]:

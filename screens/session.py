@@ -16,7 +16,7 @@ import yaml
 
 from tui_installer import preview
 from tui_installer.errors import UserError
-from tui_installer.preview import Answers, Plan, Profile, ServiceSpec
+from tui_installer.preview import Answers, HostSpec, Plan, Profile, ServiceSpec
 from tui_installer.statedir import StateDir, history, write_private
 
 
@@ -37,6 +37,12 @@ class Session:
     #: settings the host check proposed and the operator took (``--set`` text): kept across a change of
     #: profile, applied to any profile that has the setting
     host_fixes: dict[str, str] = field(default_factory=dict)
+    #: more than one host (the Hosts screen): the hosts to install on, through Ansible; empty with
+    #: ``multi_host`` False is this machine alone, as before
+    hosts: list[HostSpec] = field(default_factory=list)
+    multi_host: bool = False
+    #: each tested host's facts (``preview.test_hosts``), by name: what the Hosts screen shows
+    host_tests: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     # -- profile and services ----------------------------------------------------------------------
     def choose_profile(self, name_or_path: str) -> Profile:
@@ -86,6 +92,13 @@ class Session:
         self.selected = selected + [s for s in answers.add_services if s not in selected]
         self.settings = dict(answers.settings)
         self.plan = None
+        if answers.inventory:
+            self.use_inventory(answers.inventory)
+
+    def use_inventory(self, path: str) -> None:
+        """The hosts of an Ansible inventory (``--inventory``, ``inventory:`` in answers) to edit and test."""
+        self.hosts = preview.read_hosts(path)
+        self.multi_host, self.host_tests = True, {}
 
     def services(self) -> dict[str, ServiceSpec]:
         assert self.profile is not None
@@ -96,17 +109,17 @@ class Session:
         return preview.resolve_services(self.selected, self.services())
 
     # -- answers and plan --------------------------------------------------------------------------
-    def answers(self) -> Answers:
+    def answers(self, inventory: str | None = None) -> Answers:
         assert self.profile is not None
         base = list(self.profile.services)
         return Answers(profile=self.profile_arg, settings=dict(self.settings),
                        add_services=tuple(s for s in self.selected if s not in base),
                        remove_services=tuple(s for s in base if s not in self.selected),
-                       source=self.answers_source or "<tui>")
+                       source=self.answers_source or "<tui>", inventory=inventory)
 
-    def answers_yaml(self) -> str:
+    def answers_yaml(self, inventory: str | None = None) -> str:
         return ("# tui-installer answers file: replay with `tui-installer install -a THIS_FILE --yes`\n"
-                + preview.dump_answers(self.answers()))
+                + preview.dump_answers(self.answers(inventory)))
 
     def build_plan(self) -> Plan:
         assert self.profile is not None
@@ -126,8 +139,16 @@ class Session:
         """Write the answers file (mode 0600: it names the host's layout). Default: in the state dir."""
         if path is None:
             path = StateDir(self.state_dir).new_answers_file(f"tui-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
-        write_private(path, self.answers_yaml())
+        inventory = None
+        if self.multi_host and self.hosts:  # the hosts: an Ansible inventory next to it, named in it
+            inventory = preview.write_inventory(self.hosts, inventory_path_for(path)).name
+        write_private(path, self.answers_yaml(inventory))
         return path
+
+
+def inventory_path_for(answers: Path) -> Path:
+    """The inventory saved with an answers file: beside it, ``NAME-inventory.ini``."""
+    return answers.with_name(f"{answers.stem}-inventory.ini")
 
 
 def answers_file_for_run(state_dir: Path, run: str) -> Path:

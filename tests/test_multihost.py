@@ -292,3 +292,64 @@ def test_hosts_command_shows_each_host_as_ansible_finds_it(lab: Lab) -> None:
                           timeout=300)
     assert text.returncode == 0 and len(text.stdout.splitlines()) == 3
     assert text.stdout.startswith("lab1") and "sudo ok" in text.stdout
+
+
+def test_shell_on_host_connects_as_ansible_does(lab: Lab, tmp_path: Path) -> None:
+    """The failure dialog's "shell on host": ssh with the connection parameters Ansible resolves for the
+    host (ansible-inventory --host: address, user, key, port, ssh args from [all:vars] and the host line),
+    run here with a command instead of a login shell; a host reached otherwise is refused in one line."""
+    from tui_installer import hosts
+
+    argv = hosts.shell_argv(str(lab.inventory), "lab2", "hostname; id -un; echo $SSH_CONNECTION")
+    assert argv[:2] == ["ssh", "-t"] and argv[-2] == lab.hosts[1].address
+    assert ["-i", str(lab.dir / "id_ed25519")] == argv[argv.index("-i"):argv.index("-i") + 2]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    name, user, connection = done.stdout.splitlines()
+    assert (name, user) == ("lab2", "root") and connection.split()[2] == lab.hosts[1].address
+    local = tmp_path / "local.ini"
+    local.write_text("[controller]\nhere ansible_connection=local ansible_host=127.0.0.1\n[compute]\n")
+    with pytest.raises(hosts.UserError, match="ansible_connection=local, not ssh"):
+        hosts.shell_argv(str(local), "here")
+
+
+TIMESYNC_PROFILE = """
+name: lab-timesync
+description: "one clock for the lab hosts (chronyd -x there, as lab hosts share the machine's kernel clock)"
+services: [timesync]
+settings: {timesync_keep_clock: true}
+"""
+
+
+def test_one_clock_chrony_on_the_computes_follows_the_controller(lab: Lab, tmp_path: Path) -> None:
+    """The timesync service on the lab: the controller (lab1) serves time, lab2 follows it (chronyc sources
+    selects the controller, tracking names it), lab3 already runs a time daemon (a stand-in process named
+    ntpd, the test's hook) and is left alone; every chronyd runs with -x (never moves this machine's
+    clock); a re-run skips every host."""
+    profile = tmp_path / "lab-timesync.yaml"
+    profile.write_text(TIMESYNC_PROFILE)
+    controller = lab.hosts[0].address
+    lab.ssh("lab3", "cp /bin/sleep /usr/local/bin/ntpd && (setsid /usr/local/bin/ntpd 900 >/dev/null 2>&1 &)")
+    argv = [*CLI, "install", "-p", str(profile), "--inventory", str(lab.inventory), "--yes", "--on-failure", "abort",
+            "--set", f"controller_host={controller}", "--state-dir", str(tmp_path / "state")]
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stdout + result.stderr
+        events = _events(_last_run(tmp_path / "state"))
+        skipped = {(e["step"], e["reason"]) for e in events if e["type"] == "step_skipped"}
+        assert skipped == {("timesync.install.chrony@lab3", "unless")}, skipped
+        sources = lab.ssh("lab2", "chronyc -n sources").stdout
+        assert re.search(rf"^\^\* {re.escape(controller)} ", sources, re.M), sources
+        assert f"({controller})" in lab.ssh("lab2", "chronyc -n tracking").stdout
+        assert "Stratum         : 10" in lab.ssh("lab1", "chronyc -n tracking").stdout  # serves its own clock
+        for host in ("lab1", "lab2"):
+            assert lab.ssh(host, "systemctl is-active chrony").stdout.strip() == "active"
+            for args in lab.ssh(host, "pgrep -a chronyd").stdout.splitlines():
+                assert "-x" in args.split()[2:], args
+        assert lab.ssh("lab3", "pgrep -x chronyd", check=False).returncode == 1  # left alone
+        again = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0, again.stdout + again.stderr
+        rerun = _events(_last_run(tmp_path / "state"))
+        assert not [e for e in rerun if e["type"] == "step_started" and "install" in str(e["step"])]
+    finally:
+        lab.ssh("lab3", "pkill -x ntpd; rm -f /usr/local/bin/ntpd", check=False)

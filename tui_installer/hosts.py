@@ -529,3 +529,175 @@ def _write_log(log_path: Path, step: Step, lines: list[str], redactor: Redactor)
     with os.fdopen(fd, "a", encoding="utf-8") as log:
         log.write(f"$ {redactor.line(step.display)}   [on {step.host}, through Ansible]\n")
         log.writelines(line + "\n" for line in lines)
+
+
+# -- the Hosts screen's data: hosts as the operator enters them, the inventory they make -------------
+NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_."
+ROLES = ("controller", "compute")
+
+
+@dataclass
+class HostSpec:
+    """One host as the Hosts screen (or an inventory read back) has it: how Ansible reaches it, its role."""
+
+    name: str
+    address: str
+    user: str = "root"
+    key: str = ""
+    port: int = 22
+    #: extra ssh options, as ``ansible_ssh_common_args`` (``-o UserKnownHostsFile=...``)
+    ssh_args: str = ""
+    role: str = "compute"
+    #: the host's other variables read back from an inventory (``ansible_python_interpreter``,
+    #: ``ansible_become_*``, ``tui_installer_*``...), written again as they were
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+#: the variables a HostSpec holds in its own fields
+_SPEC_VARS = ("ansible_host", "ansible_user", "ansible_port", "ansible_ssh_private_key_file", "ansible_ssh_common_args")
+
+
+def check_specs(specs: list[HostSpec], where: str = "hosts") -> None:
+    """The hosts make an inventory we can run on: names and addresses given and unique, a user, a port,
+    a key that exists, and exactly one controller; else one line (UserError) naming the host."""
+    if not specs:
+        raise UserError("no host given", file=where, hint="add a host (address, user, key), or go back for this "
+                                                            "machine alone")
+    seen: dict[str, str] = {}
+    for spec in specs:
+        if not spec.name or any(c not in NAME_CHARS for c in spec.name):
+            raise UserError(f"host name {spec.name!r} may hold only letters, digits, '-', '_' and '.'", file=where)
+        if spec.name in seen:
+            raise UserError(f"host name {spec.name} is given twice", file=where, hint="give each host its own name")
+        seen[spec.name] = spec.address
+        if not spec.address or any(c.isspace() or c in "'\"\\" for c in spec.address):
+            raise UserError(f"host {spec.name}: address {spec.address!r} is not an address or a host name",
+                            file=where)
+        if not spec.user or not all(c.isalnum() or c in "-_." for c in spec.user):
+            raise UserError(f"host {spec.name}: user {spec.user!r} is not a user name", file=where)
+        if not 0 < spec.port < 65536:
+            raise UserError(f"host {spec.name}: port {spec.port} is not a TCP port", file=where)
+        if spec.key and not Path(spec.key).expanduser().is_file():
+            raise UserError(f"host {spec.name}: SSH key {spec.key} is not a file", file=where,
+                            hint="give the private key's path (ssh-keygen -t ed25519 makes one)")
+        if "\n" in spec.ssh_args or "'" in spec.ssh_args:
+            raise UserError(f"host {spec.name}: ssh options may not hold a quote or a new line", file=where)
+        if spec.role not in ROLES:
+            raise UserError(f"host {spec.name}: role {spec.role!r} is neither controller nor compute", file=where)
+    controllers = [s.name for s in specs if s.role == "controller"]
+    if not controllers:
+        raise UserError("no host is the controller: exactly one must be (the others are compute)", file=where,
+                        hint="select the controller and make it so")
+    if len(controllers) > 1:
+        raise UserError(f"{len(controllers)} hosts are the controller ({', '.join(controllers)}): exactly one may be",
+                        file=where, hint="make one of them compute")
+
+
+def inventory_text(specs: list[HostSpec]) -> str:
+    """A standard Ansible inventory (INI) of ``specs``: groups ``controller`` and ``compute``."""
+    def line(spec: HostSpec) -> str:
+        words = [spec.name, f"ansible_host={spec.address}", f"ansible_user={spec.user}"]
+        if spec.port != 22:
+            words.append(f"ansible_port={spec.port}")
+        if spec.key:
+            words.append(f"ansible_ssh_private_key_file={_ini_value(str(Path(spec.key).expanduser()))}")
+        if spec.ssh_args.strip():
+            words.append(f"ansible_ssh_common_args='{spec.ssh_args.strip()}'")
+        words += [f"{name}={_ini_value(value)}" for name, value in spec.extra.items()]
+        return " ".join(words)
+
+    text = ["# tui-installer hosts: an Ansible inventory (ansible-inventory -i THIS_FILE --list reads it)"]
+    for group in ROLES:
+        text += ["", f"[{group}]", *(line(s) for s in specs if s.role == group)]
+    return "\n".join(text) + "\n"
+
+
+def _ini_value(value: str) -> str:
+    return value if value and all(c.isalnum() or c in "/._-+@:," for c in value) else f"'{value}'"
+
+
+def write_inventory(specs: list[HostSpec], path: Path) -> Path:
+    """``check_specs``, then the inventory at ``path`` (mode 0600: it names keys and addresses)."""
+    check_specs(specs, str(path))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(inventory_text(specs))
+    os.chmod(path, 0o600)
+    return path
+
+
+def host_vars(inventory_path: str, host: str) -> dict[str, Any]:
+    """A host's variables as Ansible resolves them (``ansible-inventory --host``: group vars merged)."""
+    result = subprocess.run([_ansible_bin("ansible-inventory"), "-i", inventory_path, "--host", host],
+                            capture_output=True, text=True, env=_quiet_ansible_env())
+    if result.returncode != 0:
+        reason = (result.stderr.strip().splitlines() or ["unreadable"])[-1]
+        raise UserError(f"host {host}: {reason}", file=inventory_path)
+    data = json.loads(result.stdout or "{}")
+    return data if isinstance(data, dict) else {}
+
+
+def read_specs(inventory_path: str) -> list[HostSpec]:
+    """The hosts of an inventory as the Hosts screen edits them (``load_inventory``'s rules first)."""
+    inventory = load_inventory(inventory_path)
+    specs = []
+    for host in inventory.hosts:
+        hv = host_vars(inventory.path, host)
+        specs.append(HostSpec(
+            name=host, address=str(hv.get("ansible_host") or host), user=str(hv.get("ansible_user") or "root"),
+            key=str(hv.get("ansible_ssh_private_key_file") or ""), port=int(hv.get("ansible_port") or 22),
+            ssh_args=str(hv.get("ansible_ssh_common_args") or ""),
+            role="controller" if host in inventory.groups["controller"] else "compute",
+            extra={name: str(value) for name, value in hv.items()
+                   if name.startswith(("ansible_", "tui_")) and name not in _SPEC_VARS
+                   and isinstance(value, str | int | float | bool) and "'" not in str(value)
+                   and "\n" not in str(value)}))
+    return specs
+
+
+def test_specs(specs: list[HostSpec], work_dir: Path) -> dict[str, dict[str, Any]]:
+    """``host_facts`` of hosts not saved yet (the Hosts screen's test): reachable, sudo, distro, CPUs, RAM,
+    free disk, KVM, clock against the controller's (the first host while none is chosen). A host that
+    cannot even be put in an inventory gets its reason as ``error``."""
+    work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    trial = [replace(s, role="compute") for s in specs]
+    controller = next((i for i, s in enumerate(specs) if s.role == "controller"), 0)
+    trial[controller].role = "controller"
+    path = work_dir / "trial-inventory.ini"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(inventory_text(trial))
+    found = host_facts(load_inventory(path), work_dir / "facts")
+    for entry in found.values():
+        entry["role"] = next(s.role for s in specs if s.name == entry["host"])
+    return found
+
+
+def shell_argv(inventory_path: str, host: str, command: str | None = None) -> list[str]:
+    """``ssh`` to ``host`` with the connection Ansible would use (``ansible-inventory --host``: address,
+    user, port, key, ``ansible_ssh_common_args`` and ``ansible_ssh_extra_args``), a terminal, and
+    ``command`` if given (else a login shell)."""
+    import shlex
+
+    hv = host_vars(inventory_path, host)
+    if hv.get("ansible_connection") not in (None, "ssh", "smart", "paramiko"):
+        raise UserError(f"host {host} is reached by ansible_connection={hv['ansible_connection']}, not ssh",
+                        file=inventory_path)
+    values = {key: str(hv[key]) for key in ("ansible_host", "ansible_user", "ansible_port",
+                                            "ansible_ssh_private_key_file", "ansible_ssh_common_args",
+                                            "ansible_ssh_extra_args") if hv.get(key) not in (None, "")}
+    templated = [key for key, value in values.items() if "{{" in value or "{%" in value]
+    if templated:
+        raise UserError(f"host {host}: {templated[0]} is a template: the shell needs it resolved", file=inventory_path,
+                        hint=f"give {host} a plain {templated[0]}")
+    argv = ["ssh", "-t"]
+    for key in ("ansible_ssh_common_args", "ansible_ssh_extra_args"):
+        argv += shlex.split(values.get(key, ""))
+    if "ansible_port" in values:
+        argv += ["-p", values["ansible_port"]]
+    if "ansible_ssh_private_key_file" in values:
+        argv += ["-i", str(Path(values["ansible_ssh_private_key_file"]).expanduser())]
+    if "ansible_user" in values:
+        argv += ["-l", values["ansible_user"]]
+    argv += ["--", values.get("ansible_host", host)]
+    return argv + ([command] if command else [])

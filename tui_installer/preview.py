@@ -27,6 +27,7 @@ from . import catalog, hostfacts, planformat, schema, settingtypes, settingvalue
 from . import plan as planning
 from .catalog import ProfileInfo
 from .errors import UserError
+from .hosts import MAX_CLOCK_SKEW, HostSpec
 from .model import Answers, Endpoint, Plan, Profile, ServiceSpec, SettingDef, Step
 from .ops import preflight
 from .secrets import MIN_LENGTH, SecretStore
@@ -38,7 +39,8 @@ __all__ = ["Answers", "Endpoint", "Plan", "Profile", "ProfileInfo", "ServiceSpec
            "load_answers", "dump_answers", "services_for", "resolve_services", "why_required", "build_plan",
            "plan_text", "plan_sh", "plan_from_json", "needs_secrets", "settings_form", "groups", "check_field",
            "split_sets", "parse_sets", "render", "TEMPLATE_RE", "host_facts", "preflight_checks",
-           "run_preflight_step"]
+           "run_preflight_step", "HostSpec", "check_hosts", "hosts_inventory_text", "write_inventory",
+           "read_hosts", "test_hosts", "shell_on_host", "MAX_CLOCK_SKEW"]
 
 GIB = 1024 ** 3
 list_profiles = catalog.list_profiles
@@ -299,3 +301,47 @@ def preflight_limits(plan: Plan) -> Limits:
         limits.host_name = args.host_name or limits.host_name
         limits.port += tuple(args.port)
     return limits
+
+
+# -- more than one host (hosts.py): the Hosts screen's rules and checks -------------------------------
+def check_hosts(specs: list[HostSpec], where: str = "hosts") -> None:
+    """The hosts make an inventory: names, addresses, users, ports, keys, exactly one controller
+    (``UserError``, one line naming the host, when not)."""
+    from . import hosts
+
+    hosts.check_specs(specs, where)
+
+
+def hosts_inventory_text(specs: list[HostSpec]) -> str:
+    from . import hosts
+
+    return hosts.inventory_text(specs)
+
+
+def write_inventory(specs: list[HostSpec], path: Path) -> Path:
+    """The hosts as a standard Ansible inventory (INI, groups controller and compute), mode 0600."""
+    from . import hosts
+
+    return hosts.write_inventory(specs, path)
+
+
+def read_hosts(inventory: str) -> list[HostSpec]:
+    """An inventory's hosts as the Hosts screen edits them, read by Ansible itself."""
+    from . import hosts
+
+    return hosts.read_specs(inventory)
+
+
+def test_hosts(specs: list[HostSpec], work_dir: Path) -> dict[str, dict[str, Any]]:
+    """Each host through Ansible over SSH: reachable, sudo, distro, CPUs, RAM, free disk on /, KVM, clock
+    skew against the controller's (seconds). Slow (an Ansible run): call it off the UI thread."""
+    from . import hosts
+
+    return hosts.test_specs(specs, work_dir)
+
+
+def shell_on_host(inventory: str, host: str, command: str | None = None) -> list[str]:
+    """The ``ssh`` argv that opens a shell on an inventory host as Ansible connects to it."""
+    from . import hosts
+
+    return hosts.shell_argv(inventory, host, command)

@@ -40,3 +40,29 @@ def render_phases(state: RunState, now: float | None = None) -> Text:
         text.append(f"{done:>3}/{len(steps):<3}", "dim")
         text.append(f"{fmt_duration(duration):>6}\n")
     return text
+
+
+class HostSummary(Static):
+    """Per host: steps done, running, failed (a run on inventory hosts; hidden for one host)."""
+
+    def show(self, state: RunState) -> None:
+        counts = state.host_counts()
+        self.display = bool(counts)
+        if counts:
+            self.update(render_hosts(counts))
+
+
+def render_hosts(counts: dict[str, dict[str, int]]) -> Text:
+    """``host      done/all  >>running !!failed``, one line per host: 26 columns (the phase box's)."""
+    text = Text()
+    for host, c in counts.items():
+        name = host if len(host) <= 9 else host[:8] + "~"
+        failed, running = c["failed"], c["running"]
+        state = "bold red" if failed else ("bold yellow" if running else ("green" if c["done"] == c["total"] else ""))
+        text.append(f"{name:<9} ", state)
+        text.append(f"{c['done']:>3}/{c['total']:<3}", "dim")
+        text.append(f" >>{running}" if running else "    ", "bold yellow")
+        text.append(f" !!{failed}" if failed else "", "bold red")
+        text.append("\n")
+    text.rstrip()
+    return text

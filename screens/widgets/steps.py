@@ -24,11 +24,16 @@ def mark(step: StepState) -> str:
 
 
 def row(step: StepState) -> str:
-    service, _, rest = step.id.partition(".")
+    """`` ok service.name   12s``; a step on an inventory host ends its name with ``@host`` (the host
+    kept whole up to 8 characters, the name cut first)."""
+    service, _, rest = step.id.partition("@")[0].partition(".")
     name = f"{service}.{rest.partition('.')[2] or rest}"
-    if len(name) > NAME_WIDTH:
-        name = name[:NAME_WIDTH - 1] + "~"
-    return f" {mark(step)} {name:<{NAME_WIDTH}}{fmt_duration(step.duration):>6}"  # cell 0: the cursor
+    suffix = f"@{step.host if len(step.host) <= 8 else step.host[:7] + '~'}" if step.host else ""
+    room = NAME_WIDTH - 1 - len(suffix) if suffix else NAME_WIDTH  # a long run's scrollbar takes a column
+    if len(name) > room:
+        name = name[:room - 1] + "~"
+    width = NAME_WIDTH - 1 if suffix else NAME_WIDTH
+    return f" {mark(step)} {name + suffix:<{width}}{fmt_duration(step.duration):>6}"  # cell 0: the cursor
 
 
 class StepList(MarkedOptionList):

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from tui_installer.screens import hostinfo, progress, runstate, summary
 from tui_installer.screens.app import InstallerApp
+from tui_installer.screens.messages import ShowHosts
 from tui_installer.screens.session import Session
 from tui_installer.screens.widgets import phases
 from tuihelpers import PASSWORD, PROFILE
@@ -299,3 +300,76 @@ def test_progress_parallel_steps(snap_compare, fixed: Path) -> None:  # type: ig
     """Three steps at once at 80x24: the newest's live output, the others' last lines above it."""
     recorded_run(fixed, PARALLEL_EVENTS)
     assert snap_compare(flow_app(fixed, "attach"), run_before=_settle(1.5))
+
+
+HOSTS = ("lab1", "lab2", "lab3")
+HOST_PHASES = [{"name": "install", "steps": [f"{s}@{h}" for s in ("base.install.prepare", "greet.install.hello")
+                                             for h in HOSTS]},
+               {"name": "configure", "steps": [f"greet.configure.flaky@{h}" for h in HOSTS]}]
+
+
+def _on(type_: str, ts: float, step: str, host: str, **fields: object) -> dict[str, object]:
+    return ev(type_, ts, step=f"{step}@{host}", host=host, **fields)
+
+
+HOST_EVENTS = [
+    ev("run_started", 1000.0, profile="tuidemo", pid=4242, phases=HOST_PHASES, state_dir=str(STATE)),
+    ev("phase_started", 1000.0, phase="install"),
+    *[_on("step_skipped", 1000.5, "base.install.prepare", h, reason="done") for h in HOSTS],
+    *[_on("step_started", 1001.0, "greet.install.hello", h, phase="install", title="print a greeting",
+          command="echo hello", attempt=1) for h in HOSTS],
+    *[_on("step_finished", 1002.0, "greet.install.hello", h, status="ok", duration=1.0, exit_code=0)
+      for h in HOSTS],
+    ev("phase_finished", 1002.0, phase="install", duration=2.0),
+    ev("phase_started", 1002.0, phase="configure"),
+    *[_on("step_started", 1003.0, "greet.configure.flaky", h, phase="configure", title="fail once",
+          command="test -e /tmp/w/flaky", attempt=1) for h in HOSTS],
+    _on("step_finished", 1005.0, "greet.configure.flaky", "lab1", status="ok", duration=2.0, exit_code=0),
+    _on("output", 1005.5, "greet.configure.flaky", "lab3", lines=["still working on lab3"], dropped=0),
+    _on("step_failed", 1006.0, "greet.configure.flaky", "lab2", attempt=1, exit_code=3, signal=None,
+        timed_out=None, cause=None, message="step greet.configure.flaky@lab2 exited with code 3 on lab2",
+        log=f"{STATE}/runs/{RUN}/logs/greet.configure.flaky@lab2.log", tail=["lab2: /tmp/w/flaky: missing"]),
+]
+HOST_DECISION = [_on("decision_needed", 1006.0, "greet.configure.flaky", "lab2", attempt=1,
+                     choices=["retry", "skip", "abort"])]
+
+
+def test_progress_per_host(snap_compare, fixed: Path) -> None:  # type: ignore[no-untyped-def]
+    """A run on three inventory hosts at 80x24: each host's done/running/failed, the host of each step."""
+    recorded_run(fixed, HOST_EVENTS)
+    assert snap_compare(flow_app(fixed, "attach"), run_before=_settle(1.0))
+
+
+def test_failure_on_a_host(snap_compare, fixed: Path) -> None:  # type: ignore[no-untyped-def]
+    """The failure dialog of a step on one host names it, and offers retry and a shell on that host."""
+    recorded_run(fixed, HOST_EVENTS + HOST_DECISION)
+    assert snap_compare(flow_app(fixed, "attach"), run_before=_settle())
+
+
+def test_hosts_screen(snap_compare, fixed: Path) -> None:  # type: ignore[no-untyped-def]
+    """The Hosts screen at 80x24 after a test: two usable hosts with their facts, one unreachable,
+    and Next refused naming it (the real test runs against lab hosts: test_hosts_screen.py)."""
+    from tui_installer.preview import HostSpec
+
+    app = flow_app(fixed, "review")
+    key = str(fixed / "id_ed25519")
+    Path(key).write_text("not a real key\n")
+    app.session.multi_host = True
+    app.session.hosts = [HostSpec("ctl", "192.0.2.10", key=key, role="controller"),
+                         HostSpec("cmp1", "192.0.2.11", key=key), HostSpec("cmp2", "192.0.2.12", key=key, port=2222)]
+    facts = {"reachable": True, "sudo": True, "error": None, "distro": "Debian 12.15", "cpus": 8,
+             "ram_mb": 32000, "disk_free_gb": 211.5, "kvm": True}
+    app.session.host_tests = {
+        "ctl": {"host": "ctl", **facts, "clock_skew": 0.0},
+        "cmp1": {"host": "cmp1", **facts, "kvm": False, "clock_skew": 0.3},
+        "cmp2": {"host": "cmp2", "reachable": False, "sudo": False, "clock_skew": None,
+                 "error": "Failed to connect to the host via ssh: ssh: connect to host 192.0.2.12 port 2222: "
+                          "Connection refused"}}
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.pause()
+        pilot.app.post_message(ShowHosts())
+        await pilot.pause(0.3)
+        await pilot.press("ctrl+n")  # refused: cmp2 is unreachable
+        await pilot.pause()
+    assert snap_compare(app, run_before=run_before)
