@@ -77,9 +77,11 @@ def test_overall_timeout(tmp_path: Path) -> None:
 def test_idle_timeout_and_output_keeps_a_step_alive(tmp_path: Path) -> None:
     result, _ = run(tmp_path, step("echo hi; sleep 30", idle_timeout=0.5))
     assert result.timed_out == "idle" and 0.5 <= result.duration < 20, "hung past the idle timeout"
-    busy = "for i in 1 2 3 4 5 6 7 8; do echo tick $i; sleep 0.15; done"
-    result, lines = run(tmp_path, step(busy, idle_timeout=0.6))
-    assert result.ok and len(lines) == 8 and result.duration > 1.0
+    # ticks 0.2 s apart keep alive a step whose idle timeout is 1.5 s (7x the gap: a loaded machine may delay
+    # a tick, not by that much), and the step lasts past that timeout
+    busy = "for i in 1 2 3 4 5 6 7 8 9 10; do echo tick $i; sleep 0.2; done"
+    result, lines = run(tmp_path, step(busy, idle_timeout=1.5))
+    assert result.ok and len(lines) == 10 and result.duration > 1.5
 
 
 @pytest.mark.parametrize("code", [0, 1, 3, 100, 255])
