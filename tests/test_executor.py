@@ -123,20 +123,30 @@ def start_in_thread(tmp_path: Path, s: Step, ready: str = "ready", secrets: dict
 
     thread = threading.Thread(target=target)
     thread.start()
-    assert seen.wait(10), "the script never got ready"
+    if not seen.wait(10):
+        cancel.set()  # never leave the step (and this thread) running: pytest would wait for it at exit
+        thread.join(30)
+        pytest.fail("the script never got ready")
     return thread, cancel, box
 
 
 def test_cancel_kills_setsid_nohup_and_double_forked_grandchildren(tmp_path: Path) -> None:
     pids_file = tmp_path / "pids"
     thread, cancel, box = start_in_thread(tmp_path, step([str(SCRIPTS / "runaway.sh"), str(pids_file)]))
-    pids = runaway_pids(pids_file)
-    assert set(pids) == {"setsid", "nohup", "double"}
-    assert os.getsid(pids["setsid"]) == pids["setsid"]  # it left the step's session
-    assert not any(gone(p) for p in pids.values())
-    t0 = time.monotonic()
-    cancel.set()
-    thread.join(15)
+    try:
+        pids = runaway_pids(pids_file)
+        assert set(pids) == {"setsid", "nohup", "double"}
+        # it leaves the step's session: `setsid` calls setsid() a moment after the shell started it (under
+        # load, after the script said "ready"), so wait for it
+        deadline = time.monotonic() + 30
+        while os.getsid(pids["setsid"]) != pids["setsid"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert os.getsid(pids["setsid"]) == pids["setsid"]
+        assert not any(gone(p) for p in pids.values())
+    finally:
+        t0 = time.monotonic()
+        cancel.set()
+        thread.join(15)
     assert not thread.is_alive()
     result = box["r"]
     assert result.cancelled and not result.ok
