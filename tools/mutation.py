@@ -57,10 +57,13 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
              ["tests/test_decisions.py", "tests/test_lock_contract.py", "tests/test_statedir_owner.py",
               "tests/test_statedir_history.py",
               "tests/test_engine_logic.py"]),
+    # test_shellsafe.py is left out: its catalog test renders every profile with hostile settings (10 min
+    # for one pass on the loaded 2-core machine); test_plan.py and test_templates.py cover plan.py's logic
     "plan": (["tui_installer/plan.py"],
-             ["tests/test_plan.py", "tests/test_templates.py", "tests/test_recipes.py", "tests/test_shellsafe.py"]),
+             ["tests/test_plan.py", "tests/test_templates.py", "tests/test_recipes.py"]),
     "schema": (["tui_installer/schema.py"],
-               ["tests/test_schema.py", "tests/test_settingtypes.py", "tests/test_formatschema.py"]),
+               ["tests/test_schema.py", "tests/test_schema_contract.py", "tests/test_settingtypes.py",
+                "tests/test_formatschema.py"]),
 }
 
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
