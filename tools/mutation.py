@@ -52,15 +52,15 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
                   "tests/test_failures.py",
                   "tests/test_engine_logic.py"]),
     # test_cmd_passwords.py (the CLI, one key derivation per command: ~2 min under load) is left out
-    "secrets": (["tui_installer/secrets.py"], ["tests/test_secrets.py"]),
+    "secrets": (["tui_installer/secrets.py"], ["tests/test_secrets_messages.py", "tests/test_secrets.py"]),
     "lock": (["tui_installer/statedir/lock.py"],
              ["tests/test_decisions.py", "tests/test_lock_contract.py", "tests/test_statedir_owner.py",
               "tests/test_statedir_history.py",
               "tests/test_engine_logic.py"]),
     # test_shellsafe.py is left out: its catalog test renders every profile with hostile settings (10 min
-    # for one pass on the loaded 2-core machine); test_plan.py and test_templates.py cover plan.py's logic
+    # for one pass on the loaded 2-core machine); test_parallel.py holds the step graph's tests (plan.graph)
     "plan": (["tui_installer/plan.py"],
-             ["tests/test_plan.py", "tests/test_templates.py", "tests/test_recipes.py"]),
+             ["tests/test_plan.py", "tests/test_templates.py", "tests/test_recipes.py", "tests/test_parallel.py"]),
     "schema": (["tui_installer/schema.py"],
                ["tests/test_schema.py", "tests/test_schema_contract.py", "tests/test_settingtypes.py",
                 "tests/test_formatschema.py"]),
