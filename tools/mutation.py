@@ -60,7 +60,8 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     # test_shellsafe.py is left out: its catalog test renders every profile with hostile settings (10 min
     # for one pass on the loaded 2-core machine); test_parallel.py holds the step graph's tests (plan.graph)
     "plan": (["tui_installer/plan.py"],
-             ["tests/test_plan.py", "tests/test_templates.py", "tests/test_recipes.py", "tests/test_parallel.py"]),
+             ["tests/test_plan.py", "tests/test_plan_contract.py", "tests/test_templates.py",
+              "tests/test_recipes.py", "tests/test_parallel.py"]),
     "schema": (["tui_installer/schema.py"],
                ["tests/test_schema.py", "tests/test_schema_contract.py", "tests/test_settingtypes.py",
                 "tests/test_formatschema.py"]),
