@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from tui_installer.executor import Executor, Result
@@ -284,3 +285,19 @@ def test_a_process_that_escaped_the_kill_does_not_hold_a_stopped_step(tmp_path: 
             os.kill(int(pidfile.read_text()), signal.SIGKILL)
     assert result.timed_out == "overall" and lines == ["ready"], result
     assert result.duration < 12, "the executor waited for the escaped `sleep 20` to close the pty"
+
+
+def test_a_background_process_holding_the_terminal_keeps_running_after_a_successful_step(tmp_path: Path) -> None:
+    """Only cancel, timeouts and a wrong-answer loop kill: when the step's own process exits normally, what it
+    left running on the terminal (a daemon started without redirecting its output) is not killed."""
+    pidfile = tmp_path / "bg.pid"
+    result, lines = run(tmp_path, step(f"(trap '' HUP; exec sleep 60) & echo $! > {pidfile}; echo started"))
+    pid = int(pidfile.read_text())
+    try:
+        assert result.ok and lines == ["started"], result
+        time.sleep(0.5)  # a kill would have been sent before run() returned; give it time to land
+        proc = psutil.Process(pid)
+        assert proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE, "the step's daemon was killed"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
