@@ -82,3 +82,19 @@ def test_a_step_waits_for_the_last_step_its_requirement_has_in_the_same_phase(tm
         "app": {"requires": ["base"], "phases": {"start": [{"name": "up", "run": "true"}]}}})))
     after = {s.id: s.after for s in plan.steps()}
     assert after["app.start.up"] == ("base.start.up",)
+
+
+def test_a_purge_cleans_up_in_order_dependents_first_after_every_stop(tmp_path: Path) -> None:
+    """In a removal a cleanup step waits for the step before it in its service, for the cleanup of every
+    service that requires its service, and for every stop step."""
+    plan = planning.build_removal(catalog.load_profile(write_profile(tmp_path / "p.yaml", {
+        "base": {"phases": {"stop": [{"name": "s", "run": "true"}],
+                            "cleanup": [{"name": "c1", "run": "true"}, {"name": "c2", "run": "true"}]}},
+        "app": {"requires": ["base"], "phases": {"stop": [{"name": "s", "run": "true"}],
+                                                 "cleanup": [{"name": "c", "run": "true"}]}}})), purge=True)
+    up: dict[str, set[str]] = {}
+    for step in plan.steps():
+        up[step.id] = set(step.after).union(*(up[d] for d in step.after))
+    assert up["base.cleanup.c2"] >= {"base.cleanup.c1", "app.cleanup.c", "base.stop.s", "app.stop.s"}
+    assert up["base.cleanup.c1"] >= {"app.cleanup.c", "base.stop.s", "app.stop.s"}
+    assert "base.stop.s" in up["app.cleanup.c"] and "app.stop.s" in up["base.stop.s"]
