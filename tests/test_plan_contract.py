@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tui_installer import catalog
+from tui_installer import catalog, schema
 from tui_installer import plan as planning
 from tui_installer.errors import UserError
 
@@ -98,3 +98,12 @@ def test_a_purge_cleans_up_in_order_dependents_first_after_every_stop(tmp_path: 
     assert up["base.cleanup.c2"] >= {"base.cleanup.c1", "app.cleanup.c", "base.stop.s", "app.stop.s"}
     assert up["base.cleanup.c1"] >= {"app.cleanup.c", "base.stop.s", "app.stop.s"}
     assert "base.stop.s" in up["app.cleanup.c"] and "app.stop.s" in up["base.stop.s"]
+
+
+def test_an_unknown_service_in_an_answers_file_names_that_file_and_line(tmp_path: Path) -> None:
+    answers = tmp_path / "answers.yaml"
+    answers.write_text("profile: demo\nremove_services: []\nadd_services:\n  - heat\n  - keystoen\n")
+    with pytest.raises(UserError) as info:
+        planning.build(catalog.load_profile("demo"), answers=schema.load_answers(answers))
+    assert info.value.format() == (f"{answers}:5: add_services[1]: unknown service 'keystoen' "
+                                   "(did you mean keystone?)")
