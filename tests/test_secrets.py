@@ -88,6 +88,22 @@ def test_neither_value_nor_passphrase_in_the_file(store: SecretStore) -> None:
     assert b"[Argon2] AES128.GCM" in data  # it really is the encrypted scheme
 
 
+def test_one_salt_per_keyring_also_after_reopening(store: SecretStore, tmp_path: Path) -> None:
+    """A reopened keyring keeps the salt of its reference entry for new entries: one key derivation serves the
+    whole file (a fresh salt per open would make every later open derive a key per salt)."""
+    import base64
+    import configparser
+
+    store.set("db_password", VALUE)
+    SecretStore.open(tmp_path / "state", passphrase=PASSPHRASE).set("rabbit_password", VALUE)
+    config = configparser.RawConfigParser()
+    config.read(store.path)
+    entries = [value for _key, value in config.items("tui_2Dinstaller")]
+    entries.append(config.get("keyring_2Dsetting", "password_20reference"))  # what unlocking checks the key on
+    salts = {json.loads(base64.b64decode(value))["salt"] for value in entries}
+    assert len(entries) == 3 and len(salts) == 1, salts
+
+
 def test_the_stock_backend_reads_our_file(store: SecretStore) -> None:
     """Our faster subclass must keep the file format: the plain CryptFileKeyring can read it."""
     store.set("db_password", VALUE)
