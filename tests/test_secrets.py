@@ -221,6 +221,29 @@ def test_a_damaged_file_is_a_user_error(store: SecretStore) -> None:
     store.path.write_text(store.path.read_text().replace("[tui_2Dinstaller]", "[tui_2Dinstaller"))
     with pytest.raises(UserError, match="keyring"):
         SecretStore.open(store.path.parent, passphrase=PASSPHRASE).get("db_password")
+    with pytest.raises(UserError) as info:  # damaged under an open store: the operator's line names the file
+        store.names()
+    assert info.value.file == str(store.path) and "the keyring is damaged or unreadable" in info.value.message
+
+
+def test_a_damaged_reference_entry_is_not_called_a_wrong_passphrase(store: SecretStore, tmp_path: Path) -> None:
+    """Unlocking checks the key on the reference entry; if that entry is garbage the keyring is unusable, and
+    the operator must not be sent looking for another passphrase."""
+    store.set("db_password", VALUE)
+    text = store.path.read_text()
+    start = text.index("password_20reference = ") + len("password_20reference = ")
+    end = text.index("\n", start)
+    store.path.write_text(text[:start] + "bm90IGpzb24=" + text[end:])  # base64 of "not json"
+    with pytest.raises(UserError) as info:
+        SecretStore.open(tmp_path / "state", passphrase=PASSPHRASE)
+    assert "is not usable" in info.value.message and "wrong passphrase" not in info.value.message, info.value
+
+
+def test_an_existing_keyring_others_can_read_is_made_private_on_open(store: SecretStore, tmp_path: Path) -> None:
+    store.set("db_password", VALUE)
+    store.path.chmod(0o644)
+    SecretStore.open(tmp_path / "state", passphrase=PASSPHRASE)
+    assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
 
 
 def test_the_default_keyring_chain_is_never_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
