@@ -77,9 +77,11 @@ def test_overall_timeout(tmp_path: Path) -> None:
 def test_idle_timeout_and_output_keeps_a_step_alive(tmp_path: Path) -> None:
     result, _ = run(tmp_path, step("echo hi; sleep 30", idle_timeout=0.5))
     assert result.timed_out == "idle" and 0.5 <= result.duration < 20, "hung past the idle timeout"
-    busy = "for i in 1 2 3 4 5 6 7 8; do echo tick $i; sleep 0.15; done"
-    result, lines = run(tmp_path, step(busy, idle_timeout=0.6))
-    assert result.ok and len(lines) == 8 and result.duration > 1.0
+    # ticks 0.2 s apart keep alive a step whose idle timeout is 1.5 s (7x the gap: a loaded machine may delay
+    # a tick, not by that much), and the step lasts past that timeout
+    busy = "for i in 1 2 3 4 5 6 7 8 9 10; do echo tick $i; sleep 0.2; done"
+    result, lines = run(tmp_path, step(busy, idle_timeout=1.5))
+    assert result.ok and len(lines) == 10 and result.duration > 1.5
 
 
 @pytest.mark.parametrize("code", [0, 1, 3, 100, 255])
@@ -121,20 +123,30 @@ def start_in_thread(tmp_path: Path, s: Step, ready: str = "ready", secrets: dict
 
     thread = threading.Thread(target=target)
     thread.start()
-    assert seen.wait(10), "the script never got ready"
+    if not seen.wait(10):
+        cancel.set()  # never leave the step (and this thread) running: pytest would wait for it at exit
+        thread.join(30)
+        pytest.fail("the script never got ready")
     return thread, cancel, box
 
 
 def test_cancel_kills_setsid_nohup_and_double_forked_grandchildren(tmp_path: Path) -> None:
     pids_file = tmp_path / "pids"
     thread, cancel, box = start_in_thread(tmp_path, step([str(SCRIPTS / "runaway.sh"), str(pids_file)]))
-    pids = runaway_pids(pids_file)
-    assert set(pids) == {"setsid", "nohup", "double"}
-    assert os.getsid(pids["setsid"]) == pids["setsid"]  # it left the step's session
-    assert not any(gone(p) for p in pids.values())
-    t0 = time.monotonic()
-    cancel.set()
-    thread.join(15)
+    try:
+        pids = runaway_pids(pids_file)
+        assert set(pids) == {"setsid", "nohup", "double"}
+        # it leaves the step's session: `setsid` calls setsid() a moment after the shell started it (under
+        # load, after the script said "ready"), so wait for it
+        deadline = time.monotonic() + 30
+        while os.getsid(pids["setsid"]) != pids["setsid"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert os.getsid(pids["setsid"]) == pids["setsid"]
+        assert not any(gone(p) for p in pids.values())
+    finally:
+        t0 = time.monotonic()
+        cancel.set()
+        thread.join(15)
     assert not thread.is_alive()
     result = box["r"]
     assert result.cancelled and not result.ok

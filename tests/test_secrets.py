@@ -88,6 +88,22 @@ def test_neither_value_nor_passphrase_in_the_file(store: SecretStore) -> None:
     assert b"[Argon2] AES128.GCM" in data  # it really is the encrypted scheme
 
 
+def test_one_salt_per_keyring_also_after_reopening(store: SecretStore, tmp_path: Path) -> None:
+    """A reopened keyring keeps the salt of its reference entry for new entries: one key derivation serves the
+    whole file (a fresh salt per open would make every later open derive a key per salt)."""
+    import base64
+    import configparser
+
+    store.set("db_password", VALUE)
+    SecretStore.open(tmp_path / "state", passphrase=PASSPHRASE).set("rabbit_password", VALUE)
+    config = configparser.RawConfigParser()
+    config.read(store.path)
+    entries = [value for _key, value in config.items("tui_2Dinstaller")]
+    entries.append(config.get("keyring_2Dsetting", "password_20reference"))  # what unlocking checks the key on
+    salts = {json.loads(base64.b64decode(value))["salt"] for value in entries}
+    assert len(entries) == 3 and len(salts) == 1, salts
+
+
 def test_the_stock_backend_reads_our_file(store: SecretStore) -> None:
     """Our faster subclass must keep the file format: the plain CryptFileKeyring can read it."""
     store.set("db_password", VALUE)
@@ -205,6 +221,29 @@ def test_a_damaged_file_is_a_user_error(store: SecretStore) -> None:
     store.path.write_text(store.path.read_text().replace("[tui_2Dinstaller]", "[tui_2Dinstaller"))
     with pytest.raises(UserError, match="keyring"):
         SecretStore.open(store.path.parent, passphrase=PASSPHRASE).get("db_password")
+    with pytest.raises(UserError) as info:  # damaged under an open store: the operator's line names the file
+        store.names()
+    assert info.value.file == str(store.path) and "the keyring is damaged or unreadable" in info.value.message
+
+
+def test_a_damaged_reference_entry_is_not_called_a_wrong_passphrase(store: SecretStore, tmp_path: Path) -> None:
+    """Unlocking checks the key on the reference entry; if that entry is garbage the keyring is unusable, and
+    the operator must not be sent looking for another passphrase."""
+    store.set("db_password", VALUE)
+    text = store.path.read_text()
+    start = text.index("password_20reference = ") + len("password_20reference = ")
+    end = text.index("\n", start)
+    store.path.write_text(text[:start] + "bm90IGpzb24=" + text[end:])  # base64 of "not json"
+    with pytest.raises(UserError) as info:
+        SecretStore.open(tmp_path / "state", passphrase=PASSPHRASE)
+    assert "is not usable" in info.value.message and "wrong passphrase" not in info.value.message, info.value
+
+
+def test_an_existing_keyring_others_can_read_is_made_private_on_open(store: SecretStore, tmp_path: Path) -> None:
+    store.set("db_password", VALUE)
+    store.path.chmod(0o644)
+    SecretStore.open(tmp_path / "state", passphrase=PASSPHRASE)
+    assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
 
 
 def test_the_default_keyring_chain_is_never_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -92,6 +92,24 @@ def test_newest_run_resume_base_and_last_install(tmp_path: Path) -> None:
     assert first.read_journal() is None and history.last_install(state) is None
 
 
+def test_an_unreadable_newer_journal_is_passed_over_for_the_resume_base(tmp_path: Path) -> None:
+    """A torn journal (a run killed while its first journal was written, a disk error) is treated as absent: the
+    resume base is the newest *readable* install of the profile, and a torn uninstall resets nothing."""
+    state = StateDir.open(tmp_path / "state")
+    profile = tmp_path / "tiny.yaml"
+    profile.write_text(TINY)
+    plan = planning.build(catalog.load_profile(str(profile)))
+    older = record_run(state, "20260101-000000.000001-1", plan)
+    newer = record_run(state, "20260101-000000.000002-1", plan)
+    assert history.resume_base(state, "tiny").run == newer.id
+    newer.journal_file.write_text("{torn")
+    assert history.resume_base(state, "tiny").run == older.id
+    removal = record_run(state, "20260101-000000.000003-1", plan, kind="uninstall")
+    assert history.resume_base(state, "tiny") is None
+    removal.journal_file.write_bytes(b"\0\0\0")
+    assert history.resume_base(state, "tiny").run == older.id
+
+
 def test_failure_dialog_reads_the_typed_plan(tmp_path: Path) -> None:
     state = StateDir.open(tmp_path / "state")
     profile = tmp_path / "tiny.yaml"

@@ -52,15 +52,19 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
                   "tests/test_failures.py",
                   "tests/test_engine_logic.py"]),
     # test_cmd_passwords.py (the CLI, one key derivation per command: ~2 min under load) is left out
-    "secrets": (["tui_installer/secrets.py"], ["tests/test_secrets.py"]),
+    "secrets": (["tui_installer/secrets.py"], ["tests/test_secrets_messages.py", "tests/test_secrets.py"]),
     "lock": (["tui_installer/statedir/lock.py"],
              ["tests/test_decisions.py", "tests/test_lock_contract.py", "tests/test_statedir_owner.py",
               "tests/test_statedir_history.py",
               "tests/test_engine_logic.py"]),
+    # test_shellsafe.py is left out: its catalog test renders every profile with hostile settings (10 min
+    # for one pass on the loaded 2-core machine); test_parallel.py holds the step graph's tests (plan.graph)
     "plan": (["tui_installer/plan.py"],
-             ["tests/test_plan.py", "tests/test_templates.py", "tests/test_recipes.py", "tests/test_shellsafe.py"]),
+             ["tests/test_plan.py", "tests/test_plan_contract.py", "tests/test_templates.py",
+              "tests/test_recipes.py", "tests/test_parallel.py"]),
     "schema": (["tui_installer/schema.py"],
-               ["tests/test_schema.py", "tests/test_settingtypes.py", "tests/test_formatschema.py"]),
+               ["tests/test_schema.py", "tests/test_schema_contract.py", "tests/test_settingtypes.py",
+                "tests/test_formatschema.py"]),
 }
 
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
@@ -148,7 +152,13 @@ if (os.environ.get("MUTANT_UNDER_TEST") == "stats" and os.environ.get("MUTATION_
     _test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
 
     def _hit(name, caller=None):
-        _record(name, caller)
+        try:
+            _record(name, caller)
+        except FileNotFoundError:
+            # mutmut's own bookkeeping looks for its configuration in the working directory, and a test may
+            # start the CLI elsewhere (cwd=tmp_path). A subprocess's mutmut stats are never read anyway: the
+            # line below is what is merged.
+            pass
         if name not in _seen:
             _seen.add(name)
             fd = os.open(os.environ["MUTATION_HITS"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)

@@ -98,7 +98,9 @@ def test_no_secret_in_any_artefact(cloud: Cloud) -> None:
 def test_rerun_skips_every_step_in_under_a_minute(cloud: Cloud) -> None:
     t0 = time.monotonic()
     ok(cli(cloud.controller, "install", "-p", "all-in-one", "--yes", *LIBVIRT))
-    assert time.monotonic() - t0 < 60
+    took = time.monotonic() - t0
+    # ~1-2 s when every step is skipped (BENCHMARKS.md); 60 s means it redid work or hung, not that it was slow
+    assert took < 60, f"the re-run took {took:.0f} s: it should only check and skip every step"
     steps = journal(cloud.controller)["steps"]
     assert steps and all(s["status"] == "skipped" for s in steps.values()), \
         [k for k, s in steps.items() if s["status"] != "skipped"]
