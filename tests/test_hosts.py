@@ -38,12 +38,13 @@ def test_inventory_read_by_ansible_controller_first(tmp_path: Path) -> None:
     yaml_path = tmp_path / "inventory.yaml"
     yaml_path.write_text(yaml.safe_dump({"all": {"children": {
         "controller": {"hosts": {"ctl": {"ansible_host": "192.0.2.10"}}},
-        "compute": {"hosts": {"cmp1": {"ansible_host": "192.0.2.11", "ansible_python_interpreter": "/opt/py"}}}}}}))
+        "compute": {"hosts": {"cmp1": {"ansible_host": "192.0.2.11", "tui_installer_python": "/opt/py"}}}}}}))
     inventory = hosts.load_inventory(yaml_path)
     assert inventory.hosts == ("ctl", "cmp1")
-    # each host's built-ins: its name, the address Ansible reaches it at, its Python
+    # each host's built-ins: its name, the address Ansible reaches it at, the Python of the installer there
+    # (its venv, made by deliver_installer; a host var tui_installer_python overrides it)
     assert inventory.facts["cmp1"] == {"host_name": "cmp1", "host_ip": "192.0.2.11", "installer_python": "/opt/py"}
-    assert inventory.facts["ctl"]["installer_python"] == "/usr/bin/python3"
+    assert inventory.facts["ctl"]["installer_python"] == hosts.NODE_PYTHON == "/opt/tui-installer/venv/bin/python"
 
 
 def test_a_host_without_an_address_is_named(tmp_path: Path) -> None:

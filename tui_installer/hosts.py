@@ -28,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -37,11 +37,15 @@ import yaml
 
 from tui_installer.errors import UserError
 from tui_installer.executor import Result
-from tui_installer.model import Phase, Plan, Step
+from tui_installer.model import ALL_PHASES, Phase, Plan, Step
 from tui_installer.redact import Redactor
 from tui_installer.statedir import PASSPHRASE_ENV
 
 GROUPS = ("controller", "compute")
+#: where each node gets tui-installer (``deliver_installer``): the step-side helpers the recipes run with
+#: ``installer_python`` (``python -m tui_installer.ops...``); a host var ``tui_installer_python`` overrides
+NODE_HOME = "/opt/tui-installer"
+NODE_PYTHON = f"{NODE_HOME}/venv/bin/python"
 LIBRARY = Path(__file__).resolve().parent / "ansible" / "library"
 HOST_SEP = "@"
 
@@ -107,34 +111,171 @@ def _facts(host: str, hostvars: dict[str, Any], source: str) -> dict[str, str]:
         except OSError:
             raise UserError(f"host {host}: {address} does not resolve to an address (host_ip needs one)",
                             file=source, hint=f"give {host} ansible_host=ADDRESS") from None
-    python = str(hostvars.get("ansible_python_interpreter") or "/usr/bin/python3")
+    python = str(hostvars.get("tui_installer_python") or NODE_PYTHON)
     return {"installer_python": python, "host_name": host, "host_ip": address}
 
 
-def expand(plans: Mapping[str, Plan], inventory: Inventory) -> Plan:
-    """One step per (step, host) from each host's own plan (built with its built-ins, ``facts_of``), in the
-    plan's order, a step on every host before the next step."""
-    first = plans[inventory.hosts[0]]
-    phases = []
-    for index, phase in enumerate(first.phases):
-        steps = []
-        for position in range(len(phase.steps)):
-            for host in inventory.hosts:
-                step = plans[host].phases[index].steps[position]
-                steps.append(replace(step, id=f"{step.id}{HOST_SEP}{host}", host=host))
-        phases.append(Phase(phase.name, tuple(steps)))
-    return replace(first, phases=tuple(phases), inventory=inventory.path, hosts=inventory.hosts)
+def build_wheel(dest: Path) -> Path:
+    """A wheel of the running installer, made from its own installed files (pure Python: the package
+    with its services, templates and schemas): the node runs exactly the code that made the plan, from a
+    checkout or an installed wheel alike, with no release on a registry. Its requirements are those of
+    the step side alone (``ops``: psutil); the engine's (Textual, keyring, pexpect) stay here."""
+    import base64
+    import hashlib
+    import zipfile
+
+    from tui_installer import __version__
+
+    package = Path(__file__).resolve().parent
+    info = f"tui_installer-{__version__}.dist-info"
+    files: list[tuple[str, bytes]] = [
+        (f"tui_installer/{path.relative_to(package).as_posix()}", path.read_bytes())
+        for path in sorted(package.rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".pyo")]
+    files.append((f"{info}/METADATA", (f"Metadata-Version: 2.1\nName: tui-installer\nVersion: {__version__}\n"
+                                      "Summary: tui-installer's step-side helpers on a node\n"
+                                      "Requires-Dist: psutil<8,>=7\nRequires-Dist: pyyaml>=6\n").encode()))
+    files.append((f"{info}/WHEEL", b"Wheel-Version: 1.0\nGenerator: tui-installer\nRoot-Is-Purelib: true\n"
+                                   b"Tag: py3-none-any\n"))
+
+    def digest(data: bytes) -> str:
+        return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+    record = "".join(f"{name},sha256={digest(data)},{len(data)}\n" for name, data in files) + f"{info}/RECORD,,\n"
+    dest.mkdir(parents=True, exist_ok=True)
+    wheel = dest / f"tui_installer-{__version__}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in [*files, (f"{info}/RECORD", record.encode())]:
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), data,
+                             compress_type=zipfile.ZIP_DEFLATED)
+    return wheel
 
 
-def plan_for_hosts(build: Callable[[], Plan], inventory: Inventory) -> Plan:
-    """``build`` once per host with that host's built-ins, then ``expand``."""
+def needs_installer(plan: Plan, inventory: Inventory) -> list[str]:
+    """The hosts whose steps run the installer's helpers (their ``installer_python``)."""
+    found = []
+    for host in inventory.hosts:
+        python = inventory.facts[host]["installer_python"]
+        if any(s.host == host and (python in s.display or python in (s.unless or "")) for s in plan.steps()):
+            found.append(host)
+    return found
+
+
+def deliver_installer(inventory: Inventory, hosts: Sequence[str], work_dir: Path) -> None:
+    """tui-installer onto each of ``hosts`` before the plan's steps, in one Ansible run (all at once): the
+    wheel of this installer (``build_wheel``, once per run) copied to ``NODE_HOME``, installed into a
+    virtualenv of its own there (``NODE_PYTHON``: the steps' ``installer_python``), python3-venv from apt
+    first where missing. A node that already has this very wheel is left alone (its sha256 is kept
+    beside it). Nothing secret goes to the node here. A host where it fails: one line naming it."""
+    from ansible_runner.config.runner import RunnerConfig
+    from ansible_runner.runner import Runner
+
+    work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    wheel = build_wheel(work_dir / "wheel")
+    import hashlib
+
+    sha = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    remote = f"{NODE_HOME}/{wheel.name}"
+    install = (
+        "set -e\n"
+        "if ! dpkg-query -W -f='${db:Status-Abbrev}' python3-venv 2>/dev/null | grep -q '^ii'; then\n"
+        "  export DEBIAN_FRONTEND=noninteractive\n"
+        "  apt-get install -y -q python3-venv >/dev/null 2>&1 || { apt-get update -q >/dev/null && "
+        "apt-get install -y -q python3-venv >/dev/null; }\nfi\n"
+        f"cd {NODE_HOME}\n"
+        f"test -x venv/bin/python || python3 -m venv venv\n"
+        f"if [ \"$(cat installed.sha256 2>/dev/null)\" != {sha} ]; then\n"
+        f"  venv/bin/pip install -q --no-input --disable-pip-version-check 'psutil>=7,<8' 'pyyaml>=6'\n"
+        f"  venv/bin/pip install -q --no-input --disable-pip-version-check --force-reinstall --no-deps {remote}\n"
+        f"  echo {sha} > installed.sha256; echo installed\nfi\n")
+    play = [{"name": "tui-installer on the nodes", "hosts": "all", "gather_facts": False, "tasks": [
+        {"name": "home", "ansible.builtin.file": {"path": NODE_HOME, "state": "directory", "mode": "0755"}},
+        {"name": "wheel", "ansible.builtin.copy": {"src": str(wheel), "dest": remote, "mode": "0644"}},
+        {"name": "venv", "ansible.builtin.shell": _Unsafe(install), "register": "venv",
+         "changed_when": "'installed' in venv.stdout"},
+    ]}]
+    (work_dir / "project").mkdir(mode=0o700, exist_ok=True)
+    (work_dir / "project" / "deliver.yml").write_text(yaml.dump(play, Dumper=_Dumper, sort_keys=False))
+    failed: dict[str, str] = {}
+    done: set[str] = set()
+
+    def handle(event: dict[str, Any]) -> bool:
+        data = event.get("event_data") or {}
+        host, res = data.get("host"), data.get("res") or {}
+        if event.get("event") in ("runner_on_failed", "runner_on_unreachable") and host:
+            text = str(res.get("stderr") or res.get("msg") or "failed").strip().splitlines()
+            failed[str(host)] = f"{data.get('task')}: {text[-1] if text else 'failed'}"[:300]
+        elif event.get("event") == "runner_on_ok" and data.get("task") == "venv" and host:
+            done.add(str(host))
+        return True
+
+    control = tempfile.mkdtemp(prefix="tui-ssh-")
+    try:
+        config = RunnerConfig(private_data_dir=str(work_dir), project_dir=str(work_dir / "project"),
+                              playbook="deliver.yml", inventory=inventory.path, limit=",".join(hosts),
+                              ident=f"deliver.{int(time.time() * 1000)}", envvars=_runner_env(control),
+                              suppress_env_files=True, quiet=True, rotate_artifacts=0)
+        config.prepare()
+        config.env.pop(PASSPHRASE_ENV, None)
+        Runner(config, event_handler=handle).run()
+    finally:
+        shutil.rmtree(control, ignore_errors=True)
+    for host in hosts:
+        if host in failed or host not in done:
+            raise UserError(f"host {host}: tui-installer could not be installed in {NODE_HOME}: "
+                            f"{failed.get(host, 'no answer')}", file=inventory.path,
+                            hint="the node needs python3-venv (apt) and PyPI for psutil")
+
+
+def roles_of(inventory: Inventory, host: str) -> tuple[str, ...]:
+    """The groups a host is in (``controller``, ``compute`` or both): the roles of the services it runs."""
+    return tuple(group for group in GROUPS if host in inventory.groups[group])
+
+
+def expand(plans: Mapping[str, Plan], inventory: Inventory, whole: Plan | None = None) -> Plan:
+    """One step per (step, host) from each host's own plan (built with its built-ins, ``facts_of``, and the
+    services of its roles), phase by phase in the order of ``whole`` (the plan of every service on one
+    host: dependencies first), a step on every host that has it before the next step."""
+    whole = whole or plans[inventory.hosts[0]]
+    rank = {name: i for i, name in enumerate(ALL_PHASES)}
+    position = {step.id: i for i, step in enumerate(whole.steps())}
+    merged: dict[str, list[tuple[tuple[int, int, int], Step]]] = {}
+    for host_index, host in enumerate(inventory.hosts):
+        for index, step in enumerate(plans[host].steps()):
+            key = (position.get(step.id, len(position) + index), host_index, index)
+            merged.setdefault(step.phase, []).append((key, replace(step, id=f"{step.id}{HOST_SEP}{host}", host=host)))
+    phases = tuple(Phase(name, tuple(step for _key, step in sorted(merged[name], key=lambda item: item[0])))
+                   for name in sorted(merged, key=rank.__getitem__))
+    services = [name for name in whole.services if any(name in plans[h].services for h in inventory.hosts)]
+    secrets = [name for name in whole.secrets if any(name in plans[h].secrets for h in inventory.hosts)]
+    added = {name: why for h in inventory.hosts for name, why in plans[h].added.items() if name in whole.added}
+    first = plans[inventory.groups["controller"][0]]
+    return replace(first, services=tuple(services), secrets=tuple(secrets), added=added, phases=phases,
+                   inventory=inventory.path, hosts=inventory.hosts,
+                   placement={host: plans[host].services for host in inventory.hosts})
+
+
+#: ``plan_for_hosts``' build: a host's plan from the roles it has and settings of its own (``controller_host``)
+HostBuild = Callable[[Sequence[str] | None, Mapping[str, str]], Plan]
+
+
+def plan_for_hosts(build: HostBuild, inventory: Inventory) -> Plan:
+    """``build`` once per host with that host's built-ins and roles (``plan.placed``: the controller's
+    services on the controller, nova-compute and the agents with what they need on each compute host), then
+    ``expand``. Every host gets ``controller_host`` = the controller's ``host_ip`` (a ``--set`` still wins)."""
     from tui_installer import hostfacts
 
+    controller = inventory.groups["controller"][0]
+    with hostfacts.facts_of(inventory.facts[controller]):
+        whole = build(None, {})
+    wiring = {"controller_host": inventory.facts[controller]["host_ip"],
+              "compute_hosts": " ".join(inventory.groups["compute"])}
+    wiring = {name: value for name, value in wiring.items() if name in whole.settings}
     plans = {}
     for host in inventory.hosts:
         with hostfacts.facts_of(inventory.facts[host]):
-            plans[host] = build()
-    return expand(plans, inventory)
+            plans[host] = build(roles_of(inventory, host), wiring)
+    return expand(plans, inventory, whole)
 
 
 class _Unsafe(str):
