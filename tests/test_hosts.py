@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -141,3 +142,97 @@ def test_plan_format_ansible_needs_a_new_directory(tmp_path: Path) -> None:
     assert "localhost ansible_connection=local" in (tmp_path / "out" / "inventory").read_text()
     site = (tmp_path / "out" / "site.yml").read_text()
     assert site.count("tui_step:") == 3 and "hello.start.ask" in site
+
+
+def _multi_node(tmp_path: Path, inventory: str) -> dict[str, Any]:
+    path = tmp_path / "inventory.ini"
+    path.write_text(inventory)
+    result = _plan("-p", "multi-node", "--inventory", str(path), "--format", "json", "--set", "virt_driver=fake")
+    assert result.returncode == 0, result.stderr
+    return dict(json.loads(result.stdout))
+
+
+def test_services_are_placed_by_role_and_computes_get_only_what_they_need(tmp_path: Path) -> None:
+    data = _multi_node(tmp_path, GOOD)
+    compute = ["uv", "openstack-base", "openvswitch", "neutron-agent", "nova-compute"]
+    assert data["placement"]["cmp1"] == data["placement"]["cmp2"] == compute
+    controller = data["placement"]["ctl"]
+    assert {"mariadb", "rabbitmq", "keystone", "nova", "neutron"} <= set(controller)
+    assert "nova-compute" not in controller and "neutron-agent" not in controller
+    steps = [s for p in data["phases"] for s in p["steps"]]
+    on = {host: [s for s in steps if s["host"] == host] for host in data["hosts"]}
+    assert {s["service"] for s in on["cmp1"]} == set(compute) | {"system"}
+    # least secrets: a compute host's steps name the rabbit and nova passwords, never the admin's
+    names = {v for s in on["cmp1"] for v in s["secret_env"].values()} | \
+        {p["secret"] for s in on["cmp1"] for p in s["prompts"] if p["secret"]}
+    assert names == {"rabbit_password", "nova_password"}
+    assert not any("clouds.yaml" in s["command"] for s in on["cmp1"])
+    # wiring: each compute talks to the controller's address; the controller maps and checks the computes
+    conf = next(s for s in on["cmp2"] if s["id"] == "nova-compute.configure.compute-conf@cmp2")
+    assert "@192.0.2.10:" in conf["command"] and "DEFAULT.my_ip=192.0.2.12" in conf["command"]
+    check = next(s for s in on["ctl"] if s["id"] == "nova.verify.computes@ctl")
+    assert "cmp1 cmp2" in check["command"] and "discover_hosts" in check["command"]
+    # the controller's API is up before any compute starts (the one-host order, phase by phase)
+    ids = [s["id"] for s in steps]
+    assert ids.index("nova.start.conductor-scheduler@ctl") < ids.index("nova-compute.start.compute@cmp1") \
+        < ids.index("nova-compute.start.compute@cmp2") < ids.index("nova.verify.computes@ctl")
+    # on their own hosts, the standard bridge names
+    agent = next(s for s in on["cmp1"] if s["id"] == "neutron-agent.configure.agent-conf@cmp1")
+    assert "ovs.integration_bridge=br-int ovs.tunnel_bridge=br-tun" in agent["command"]
+
+
+def test_a_controller_that_is_also_a_compute_runs_both(tmp_path: Path) -> None:
+    data = _multi_node(tmp_path, "[controller]\nctl ansible_host=192.0.2.10\n[compute]\nctl\ncmp1 ansible_host=192.0.2.11\n")
+    assert data["hosts"] == ["ctl", "cmp1"]
+    assert {"keystone", "nova", "nova-compute", "neutron-agent"} <= set(data["placement"]["ctl"])
+    ids = {s["id"] for p in data["phases"] for s in p["steps"]}
+    assert "nova-compute.verify.hypervisor@ctl" in ids and "nova-compute.verify.hypervisor@cmp1" not in ids
+
+
+def test_text_plan_lists_each_hosts_services(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.ini"
+    path.write_text(GOOD)
+    result = _plan("-p", "multi-node", "--inventory", str(path), "--set", "virt_driver=fake")
+    assert result.returncode == 0, result.stderr
+    assert "  cmp1: uv, openstack-base, openvswitch, neutron-agent, nova-compute\n" in result.stdout
+
+
+def test_a_bad_role_is_one_line(tmp_path: Path) -> None:
+    profile = tmp_path / "p.yaml"
+    profile.write_text("name: p\nservices: [s]\nservice_definitions:\n  s:\n    role: network\n")
+    result = _plan("-p", str(profile))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") <= 2 and "role must be one of controller, compute, all" in result.stderr
+    assert f"{profile}:" in result.stderr
+
+
+def test_the_node_wheel_holds_the_package_and_installs(tmp_path: Path) -> None:
+    """The wheel delivered to the nodes: the installer's own files, step-side requirements only, and pip
+    installs it (an offline venv, no dependencies) so that the helpers run from it."""
+    import zipfile
+
+    wheel = hosts.build_wheel(tmp_path / "wheel")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "tui_installer/ops/servicemgr.py" in names and "tui_installer/services/nova.yaml" in names
+    assert not any("__pycache__" in n for n in names)
+    meta = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()
+    assert "Requires-Dist: psutil" in meta and "textual" not in meta.lower()
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    subprocess.run([venv / "bin/pip", "install", "-q", "--no-index", "--no-deps", str(wheel)], check=True)
+    out = subprocess.run([venv / "bin/python", "-c", "import tui_installer.ops.iniconf, tui_installer; "
+                          "print(tui_installer.__file__)"], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert out.stdout.startswith(str(venv))
+
+
+def test_group_vars_set_a_hosts_own_settings_and_set_still_wins(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.ini"
+    path.write_text(GOOD + '[compute:vars]\ntui_set_pip_packages="nova neutron pyroute2"\n')
+    result = _plan("-p", "multi-node", "--inventory", str(path), "--format", "json", "--set", "virt_driver=fake")
+    steps = [s for p in json.loads(result.stdout)["phases"] for s in p["steps"] if s["name"] == "pip"]
+    words = {s["host"]: "'nova neutron pyroute2'" in s["command"] for s in steps}
+    assert words == {"ctl": False, "cmp1": True, "cmp2": True}
+    result = _plan("-p", "multi-node", "--inventory", str(path), "--format", "json", "--set", "virt_driver=fake",
+                   "--set", "pip_packages=nova")
+    steps = [s for p in json.loads(result.stdout)["phases"] for s in p["steps"] if s["name"] == "pip"]
+    assert all("<<<'nova' ||" in s["command"] for s in steps)

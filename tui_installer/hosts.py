@@ -48,6 +48,8 @@ NODE_HOME = "/opt/tui-installer"
 NODE_PYTHON = f"{NODE_HOME}/venv/bin/python"
 LIBRARY = Path(__file__).resolve().parent / "ansible" / "library"
 HOST_SEP = "@"
+#: a host or group var ``tui_set_NAME=VALUE`` is the setting NAME in that host's plan
+SETTING_VAR = "tui_set_"
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,9 @@ class Inventory:
     groups: dict[str, tuple[str, ...]]
     #: each host's built-in settings (host_name, host_ip, installer_python), from the inventory
     facts: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: settings of a host's own plan from its host or group vars ``tui_set_NAME`` (``[compute:vars]``
+    #: ``tui_set_pip_packages=nova neutron ...``); a ``--set`` still wins
+    settings: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _ansible_bin(name: str) -> str:
@@ -97,7 +102,9 @@ def load_inventory(path: str | Path) -> Inventory:
     ordered = tuple(dict.fromkeys(groups["controller"] + groups["compute"]))
     hostvars = data.get("_meta", {}).get("hostvars", {})
     facts = {host: _facts(host, hostvars.get(host, {}), source) for host in ordered}
-    return Inventory(path=str(Path(source).resolve()), hosts=ordered, groups=groups, facts=facts)
+    settings = {host: {key.removeprefix(SETTING_VAR): str(value) for key, value in hostvars.get(host, {}).items()
+                       if key.startswith(SETTING_VAR)} for host in ordered}
+    return Inventory(path=str(Path(source).resolve()), hosts=ordered, groups=groups, facts=facts, settings=settings)
 
 
 def _facts(host: str, hostvars: dict[str, Any], source: str) -> dict[str, str]:
@@ -262,7 +269,8 @@ HostBuild = Callable[[Sequence[str] | None, Mapping[str, str]], Plan]
 def plan_for_hosts(build: HostBuild, inventory: Inventory) -> Plan:
     """``build`` once per host with that host's built-ins and roles (``plan.placed``: the controller's
     services on the controller, nova-compute and the agents with what they need on each compute host), then
-    ``expand``. Every host gets ``controller_host`` = the controller's ``host_ip`` (a ``--set`` still wins)."""
+    ``expand``. Every host gets ``controller_host`` = the controller's ``host_ip``, the controller
+    ``compute_hosts``, each host its ``tui_set_NAME`` vars (a ``--set`` still wins)."""
     from tui_installer import hostfacts
 
     controller = inventory.groups["controller"][0]
@@ -274,7 +282,7 @@ def plan_for_hosts(build: HostBuild, inventory: Inventory) -> Plan:
     plans = {}
     for host in inventory.hosts:
         with hostfacts.facts_of(inventory.facts[host]):
-            plans[host] = build(roles_of(inventory, host), wiring)
+            plans[host] = build(roles_of(inventory, host), {**wiring, **inventory.settings.get(host, {})})
     return expand(plans, inventory, whole)
 
 
