@@ -113,8 +113,23 @@ def test_step_playbook_marks_every_literal_unsafe_and_names_secrets_only_as_prom
     args = play["tasks"][0]["tui_step"]
     assert args["secret_env"] == {"HELLO_EXPECTED": "{{ tui_secret_hello_password }}"}
     assert args["prompt_answer"] == ["{{ tui_secret_hello_password }}"]
-    assert all(isinstance(a, Unsafe) for a in args["argv"]) and isinstance(args["step"], Unsafe)
+    # every literal Ansible could template (a "{") is !unsafe; the rest is a plain string
+    assert all(isinstance(a, Unsafe) or "{" not in a for a in args["argv"]) and args["step"] == "hello.start.ask"
+    templated = yaml.dump(hosts._Unsafe("{{ x }}"), Dumper=hosts._Dumper)
+    assert isinstance(yaml.load(templated, Loader=_UnsafeLoader), Unsafe)
     assert not isinstance(args["secret_env"]["HELLO_EXPECTED"], Unsafe)
+
+
+def test_a_literal_that_reads_as_a_number_stays_text_for_ansible() -> None:
+    """Ansible 2.19 resolves an !unsafe scalar's type even quoted: `install -m 0750` became mode 488."""
+    from ansible.parsing.yaml.loader import AnsibleLoader
+
+    step = next(s for s in plan.build(catalog.load_profile("multi-node"), overrides={"virt_driver": "fake"}).steps()
+                if s.id == "openstack-base.install.log-dir")
+    assert "0750" in step.argv
+    text = yaml.dump(hosts.step_play(step), Dumper=hosts._Dumper, sort_keys=False)
+    args = AnsibleLoader(text).get_single_data()[0]["tasks"][0]["tui_step"]
+    assert args["argv"] == list(step.argv) and all(type(a).__name__.endswith("Str") for a in args["argv"])
 
 
 class Unsafe(str):
@@ -182,7 +197,8 @@ def test_services_are_placed_by_role_and_computes_get_only_what_they_need(tmp_pa
 
 
 def test_a_controller_that_is_also_a_compute_runs_both(tmp_path: Path) -> None:
-    data = _multi_node(tmp_path, "[controller]\nctl ansible_host=192.0.2.10\n[compute]\nctl\ncmp1 ansible_host=192.0.2.11\n")
+    data = _multi_node(tmp_path, "[controller]\nctl ansible_host=192.0.2.10\n"
+                                 "[compute]\nctl\ncmp1 ansible_host=192.0.2.11\n")
     assert data["hosts"] == ["ctl", "cmp1"]
     assert {"keystone", "nova", "nova-compute", "neutron-agent"} <= set(data["placement"]["ctl"])
     ids = {s["id"] for p in data["phases"] for s in p["steps"]}

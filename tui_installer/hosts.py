@@ -291,6 +291,11 @@ class _Unsafe(str):
 
 
 def _unsafe_representer(dumper: yaml.SafeDumper, value: _Unsafe) -> yaml.Node:
+    """``!unsafe`` where Ansible could template (a ``{``); else a plain string, quoted where YAML would read
+    another type: Ansible 2.19 resolves an ``!unsafe`` scalar's type even when quoted (``!unsafe '0750'`` is
+    the integer 488), and a text without ``{`` holds no template."""
+    if "{" not in value:
+        return dumper.represent_str(str(value))
     return dumper.represent_scalar("!unsafe", str(value))
 
 
