@@ -147,7 +147,7 @@ def test_openstack_over_three_lab_hosts_from_one_command(lab: Lab, tmp_path: Pat
     output = first.stdout + first.stderr
     assert first.returncode == 0, output[-6000:]
     print(f"\ninstall: {install_seconds:.0f} s")
-    assert "tui-installer in /opt/tui-installer on lab1, lab2, lab3" in first.stdout
+    assert "tui-installer in /opt/tui-installer on lab1, lab2, lab3: installed on lab1, lab2, lab3" in first.stdout
     assert ps.samples > 100 and ps.hits == [], ps.hits[:3]
 
     # where each service ran: the controller's on lab1, the compute services on lab2 and lab3 alone
@@ -195,6 +195,7 @@ def test_openstack_over_three_lab_hosts_from_one_command(lab: Lab, tmp_path: Pat
     assert again.returncode == 0, (again.stdout + again.stderr)[-4000:]
     print(f"re-run: {rerun_seconds:.0f} s")
     assert not re.search(r"^\[[0-9:]+\]\s+ok\s", again.stdout, re.M), "a step ran again on the re-run"
+    assert "already there on lab1, lab2, lab3" in again.stdout
 
     # the known secret: nowhere on this machine's artefacts (the keyring is encrypted), and on the compute
     # nodes only in their service config files, each 0640 or stricter

@@ -168,12 +168,13 @@ def needs_installer(plan: Plan, inventory: Inventory) -> list[str]:
     return found
 
 
-def deliver_installer(inventory: Inventory, hosts: Sequence[str], work_dir: Path) -> None:
+def deliver_installer(inventory: Inventory, hosts: Sequence[str], work_dir: Path) -> list[str]:
     """tui-installer onto each of ``hosts`` before the plan's steps, in one Ansible run (all at once): the
     wheel of this installer (``build_wheel``, once per run) copied to ``NODE_HOME``, installed into a
     virtualenv of its own there (``NODE_PYTHON``: the steps' ``installer_python``), python3-venv from apt
     first where missing. A node that already has this very wheel is left alone (its sha256 is kept
-    beside it). Nothing secret goes to the node here. A host where it fails: one line naming it."""
+    beside it). Nothing secret goes to the node here. A host where it fails: one line naming it. Returns
+    the hosts where it was installed now (the others had it already)."""
     from ansible_runner.config.runner import RunnerConfig
     from ansible_runner.runner import Runner
 
@@ -205,6 +206,7 @@ def deliver_installer(inventory: Inventory, hosts: Sequence[str], work_dir: Path
     (work_dir / "project" / "deliver.yml").write_text(yaml.dump(play, Dumper=_Dumper, sort_keys=False))
     failed: dict[str, str] = {}
     done: set[str] = set()
+    changed: list[str] = []
 
     def handle(event: dict[str, Any]) -> bool:
         data = event.get("event_data") or {}
@@ -214,6 +216,8 @@ def deliver_installer(inventory: Inventory, hosts: Sequence[str], work_dir: Path
             failed[str(host)] = f"{data.get('task')}: {text[-1] if text else 'failed'}"[:300]
         elif event.get("event") == "runner_on_ok" and data.get("task") == "venv" and host:
             done.add(str(host))
+            if res.get("changed"):
+                changed.append(str(host))
         return True
 
     control = tempfile.mkdtemp(prefix="tui-ssh-")
@@ -232,6 +236,7 @@ def deliver_installer(inventory: Inventory, hosts: Sequence[str], work_dir: Path
             raise UserError(f"host {host}: tui-installer could not be installed in {NODE_HOME}: "
                             f"{failed.get(host, 'no answer')}", file=inventory.path,
                             hint="the node needs python3-venv (apt) and PyPI for psutil")
+    return [host for host in hosts if host in changed]
 
 
 def roles_of(inventory: Inventory, host: str) -> tuple[str, ...]:

@@ -248,8 +248,12 @@ def _check_hosts(args: argparse.Namespace, plan: Plan) -> None:
     if needing:
         started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="tui-deliver-") as work:
-            hosts.deliver_installer(inventory, needing, Path(work))
-        _say(f"tui-installer in {hosts.NODE_HOME} on {', '.join(needing)} ({time.monotonic() - started:.0f} s)")
+            installed = hosts.deliver_installer(inventory, needing, Path(work))
+        kept = [h for h in needing if h not in installed]
+        _say(f"tui-installer in {hosts.NODE_HOME} on {', '.join(needing)}: "
+             + ", ".join(([f"installed on {', '.join(installed)}"] if installed else [])
+                         + ([f"already there on {', '.join(kept)}"] if kept else []))
+             + f" ({time.monotonic() - started:.0f} s)")
 
 
 def _say(text: str) -> None:
