@@ -252,3 +252,28 @@ def test_group_vars_set_a_hosts_own_settings_and_set_still_wins(tmp_path: Path) 
                    "--set", "pip_packages=nova")
     steps = [s for p in json.loads(result.stdout)["phases"] for s in p["steps"] if s["name"] == "pip"]
     assert all("<<<'nova' ||" in s["command"] for s in steps)
+
+
+def test_the_ansible_export_of_an_inventory_runs_each_step_on_its_hosts(tmp_path: Path) -> None:
+    (tmp_path / "inventory.ini").write_text(GOOD)
+    out = tmp_path / "export"
+    result = subprocess.run([*CLI, "plan", "-p", "multi-node", "--inventory", str(tmp_path / "inventory.ini"),
+                             "--set", "virt_driver=fake", "--format", "ansible", "-o", str(out)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    tasks = yaml.load((out / "site.yml").read_text(), Loader=_UnsafeLoader)[0]["tasks"]
+    where: dict[str, list[str]] = {}
+    for task in tasks:
+        if "tui_step" in task:
+            where.setdefault(task["name"], []).append(task["when"])
+    assert where["configure: keystone.configure.keystone-conf"] == ['inventory_hostname in ["ctl"]']
+    assert where["preflight: nova-compute.preflight.virt-driver"] == ['inventory_hostname in ["cmp1", "cmp2"]']
+    assert where["preflight: openstack-base.preflight.host"] == ['inventory_hostname in ["ctl", "cmp1", "cmp2"]']
+    # a step reading differently per host (its address) is a task per host
+    confs = [t for t in tasks if t["name"] == "configure: nova-compute.configure.compute-conf"]
+    assert [t["when"] for t in confs] == ['inventory_hostname in ["cmp1"]', 'inventory_hostname in ["cmp2"]']
+    assert "DEFAULT.my_ip=192.0.2.12" in confs[1]["tui_step"]["argv"][-1]
+    # tui-installer reaches the nodes first, from the wheel beside the playbook
+    assert [t["name"] for t in tasks[1:4]] == [f"tui-installer on the node: {n}" for n in ("home", "wheel", "venv")]
+    assert tasks[2]["ansible.builtin.copy"]["src"].startswith("files/tui_installer-")
+    assert (out / tasks[2]["ansible.builtin.copy"]["src"]).is_file()

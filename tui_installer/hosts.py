@@ -168,18 +168,9 @@ def needs_installer(plan: Plan, inventory: Inventory) -> list[str]:
     return found
 
 
-def deliver_installer(inventory: Inventory, hosts: Sequence[str], work_dir: Path) -> list[str]:
-    """tui-installer onto each of ``hosts`` before the plan's steps, in one Ansible run (all at once): the
-    wheel of this installer (``build_wheel``, once per run) copied to ``NODE_HOME``, installed into a
-    virtualenv of its own there (``NODE_PYTHON``: the steps' ``installer_python``), python3-venv from apt
-    first where missing. A node that already has this very wheel is left alone (its sha256 is kept
-    beside it). Nothing secret goes to the node here. A host where it fails: one line naming it. Returns
-    the hosts where it was installed now (the others had it already)."""
-    from ansible_runner.config.runner import RunnerConfig
-    from ansible_runner.runner import Runner
-
-    work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    wheel = build_wheel(work_dir / "wheel")
+def deliver_tasks(wheel: Path, source: str) -> list[dict[str, Any]]:
+    """The Ansible tasks that put tui-installer on a node (``deliver_installer``; ``plan --format ansible``
+    puts them first in site.yml): ``source`` is where the controller machine's copy of ``wheel`` is."""
     import hashlib
 
     sha = hashlib.sha256(wheel.read_bytes()).hexdigest()
@@ -196,12 +187,29 @@ def deliver_installer(inventory: Inventory, hosts: Sequence[str], work_dir: Path
         f"  venv/bin/pip install -q --no-input --disable-pip-version-check 'psutil>=7,<8' 'pyyaml>=6'\n"
         f"  venv/bin/pip install -q --no-input --disable-pip-version-check --force-reinstall --no-deps {remote}\n"
         f"  echo {sha} > installed.sha256; echo installed\nfi\n")
-    play = [{"name": "tui-installer on the nodes", "hosts": "all", "gather_facts": False, "tasks": [
+    return [
         {"name": "home", "ansible.builtin.file": {"path": NODE_HOME, "state": "directory", "mode": "0755"}},
-        {"name": "wheel", "ansible.builtin.copy": {"src": str(wheel), "dest": remote, "mode": "0644"}},
+        {"name": "wheel", "ansible.builtin.copy": {"src": source, "dest": remote, "mode": "0644"}},
         {"name": "venv", "ansible.builtin.shell": _Unsafe(install), "register": "venv",
          "changed_when": "'installed' in venv.stdout"},
-    ]}]
+    ]
+
+
+def deliver_installer(inventory: Inventory, hosts: Sequence[str], work_dir: Path) -> list[str]:
+    """tui-installer onto each of ``hosts`` before the plan's steps, in one Ansible run (all at once): the
+    wheel of this installer (``build_wheel``, once per run) copied to ``NODE_HOME``, installed into a
+    virtualenv of its own there (``NODE_PYTHON``: the steps' ``installer_python``), python3-venv from apt
+    first where missing. A node that already has this very wheel is left alone (its sha256 is kept
+    beside it). Nothing secret goes to the node here. A host where it fails: one line naming it. Returns
+    the hosts where it was installed now (the others had it already)."""
+    from ansible_runner.config.runner import RunnerConfig
+    from ansible_runner.runner import Runner
+
+    work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    wheel = build_wheel(work_dir / "wheel")
+
+    play = [{"name": "tui-installer on the nodes", "hosts": "all", "gather_facts": False,
+             "tasks": deliver_tasks(wheel, str(wheel))}]
     (work_dir / "project").mkdir(mode=0o700, exist_ok=True)
     (work_dir / "project" / "deliver.yml").write_text(yaml.dump(play, Dumper=_Dumper, sort_keys=False))
     failed: dict[str, str] = {}
@@ -341,6 +349,28 @@ def step_play(step: Step, name: str | None = None) -> list[dict[str, Any]]:
              "tasks": [{"name": title, "tui_step": args}]}]
 
 
+def _export_steps(plan: Plan) -> list[tuple[Step, list[str] | None]]:
+    """The tasks of an export: a one-host plan's steps (on every host: None), or a plan for an inventory's
+    (step, host) steps folded into one task per step and reading (the hosts where it reads so)."""
+    if not plan.hosts:
+        return [(step, None) for step in plan.steps()]
+    tasks: list[tuple[Step, list[str], str]] = []
+    for step in plan.steps():
+        args = yaml.dump(step_play(step, base_id(step)), Dumper=_Dumper, sort_keys=False)
+        same: list[str] | None = None
+        for other, hosts, other_args in reversed(tasks):  # this step's tasks so far (consecutive)
+            if base_id(other) != base_id(step):
+                break
+            if other_args == args:
+                same = hosts
+                break
+        if same is None:
+            tasks.append((step, [str(step.host)], args))
+        else:
+            same.append(str(step.host))
+    return [(step, hosts) for step, hosts, _args in tasks]
+
+
 def export_ansible(plan: Plan, dest: Path, inventory: Inventory | None) -> Path:
     """``plan --format ansible``: a directory plain ``ansible-playbook -i inventory site.yml -e @secrets.yml``
     runs — the same ``tui_step`` tasks as the engine's, in the plan's order on every host, with the
@@ -363,13 +393,23 @@ def export_ansible(plan: Plan, dest: Path, inventory: Inventory | None) -> Path:
              "ansible.builtin.assert": {"that": [f"{secret_var(n)} is defined and {secret_var(n)} | length > 0"
                                                  for n in secrets], "quiet": True}}
     tasks: list[dict[str, Any]] = [check] if secrets else []
-    for step in plan.steps():
-        play = step_play(step)[0]
-        tasks.append({"name": _Unsafe(f"{step.phase}: {step.id}"), "tui_step": play["tasks"][0]["tui_step"]})
+    if inventory and inventory.hosts and any(inventory.facts[h]["installer_python"] == NODE_PYTHON
+                                             for h in needs_installer(plan, inventory)):
+        wheel = build_wheel(dest / "files")
+        tasks += [{**task, "name": f"tui-installer on the node: {task['name']}"}
+                  for task in deliver_tasks(wheel, f"files/{wheel.name}")]
+    for step, hosts in _export_steps(plan):
+        play = step_play(step, base_id(step))[0]
+        task: dict[str, Any] = {"name": _Unsafe(f"{step.phase}: {base_id(step)}"),
+                                "tui_step": play["tasks"][0]["tui_step"]}
+        if hosts is not None:  # the hosts whose plan has this step, reading this way
+            task["when"] = f"inventory_hostname in {json.dumps(hosts)}"
+        tasks.append(task)
     site = [{"name": _Unsafe(f"tui-installer profile {plan.profile}"), "hosts": "all", "gather_facts": False,
              "tasks": tasks}]
-    header = (f"# tui-installer plan --format ansible: profile {plan.profile}, {len(plan.steps())} steps on every "
-              "host.\n# Run: ansible-playbook -i inventory site.yml -e @secrets.yml\n")
+    header = (f"# tui-installer plan --format ansible: profile {plan.profile}, {len(plan.steps())} steps"
+              + (" (each on the hosts of its service's role: `when`)" if plan.hosts else " on every host")
+              + ".\n# Run: ansible-playbook -i inventory site.yml -e @secrets.yml\n")
     (dest / "site.yml").write_text(header + yaml.dump(site, Dumper=_Dumper, sort_keys=False))
     settings = {_Unsafe(k): (_Unsafe(v) if isinstance(v, str) else v) for k, v in plan.settings.items()}
     (dest / "group_vars" / "all.yml").write_text(

@@ -171,7 +171,7 @@ def _plan_ansible(args: argparse.Namespace) -> int:
 
     if not args.output:
         raise UserError("--format ansible writes a directory", key="--output", hint="add -o DIR")
-    plan = load_plan(args, per_host=False)
+    plan = load_plan(args)  # with an inventory: each host's own plan (its services, built-ins, wiring)
     answers = schema.load_answers(args.answers) if args.answers else None
     inventory = args.inventory or (answers.inventory if answers else None)
     written = hosts.export_ansible(plan, Path(args.output), hosts.load_inventory(inventory) if inventory else None)
