@@ -30,7 +30,9 @@ from test_multihost import PsSampler, _files_holding
 
 from tui_installer.secrets import SecretStore
 
-pytestmark = pytest.mark.lab
+#: ``multinode``: out of the default run (pyproject's addopts) until it fits its 15-minute budget: measured
+#: 32.6 min on this machine under a benchmark's load (install 1434 s); run it with `-m multinode`
+pytestmark = [pytest.mark.lab, pytest.mark.multinode]
 
 CLI = [sys.executable, "-m", "tui_installer"]
 PASSPHRASE = "lab-keyring-passphrase-multinode"
@@ -186,8 +188,10 @@ def test_openstack_over_three_lab_hosts_from_one_command(lab: Lab, tmp_path: Pat
     cloud = Cloud(controller, admin)
     _wait("hypervisors up after lab1's restart",
           lambda: all(cloud.hypervisors().get(h) == ("up", "enabled") for h in COMPUTES), timeout=240)
-    for unit in _units(lab, "lab1"):
-        assert lab.ssh("lab1", f"systemctl is-active openstack@{unit}.service", check=False).stdout.strip() == "active"
+    for unit in _units(lab, "lab1"):  # systemd starts them again in their order (mariadb, rabbit first)
+        _wait(f"openstack@{unit} active again on lab1", lambda unit=unit: lab.ssh(
+            "lab1", f"systemctl is-active openstack@{unit}.service", check=False).stdout.strip() == "active",
+            timeout=240)
     _server_on(cloud, "lab2", image, flavor)
 
     # a re-run changes nothing on any host
