@@ -139,6 +139,7 @@ description: a step that fails on a host holding /etc/lab-fail-gate (the test's 
 services: [gate]
 service_definitions:
   gate:
+    role: all
     phases:
       install:
         - name: first

@@ -66,6 +66,18 @@ def test_compute_node_beside_the_controller_writes_nothing_of_the_controllers() 
     assert clouds and all(s.creates == "/etc/openstack/clouds.yaml" for s in clouds)  # never overwritten
 
 
+def test_compute_only_beside_the_controller_names_its_bridges_within_15_characters_for_any_host_name() -> None:
+    """The same-machine lab mode: bridges named after the agent's OpenFlow port, whatever host_name is."""
+    node = build("compute-only", {**COMPUTE, "host_name": "a-compute-node-with-a-rather-long-name.example.org"})
+    controller = build("all-in-one", FAKE)
+    names = {node.settings["ovs_integration_bridge"], node.settings["ovs_tunnel_bridge"]}
+    assert names == {"bri-6634", "brt-6634"}
+    assert all(len(n) <= 15 for n in names)
+    assert names.isdisjoint({controller.settings["ovs_integration_bridge"], controller.settings["ovs_tunnel_bridge"]})
+    other = build("compute-only", {**COMPUTE, "ovs_of_listen_port": "6635"})  # a second node beside them
+    assert other.settings["ovs_integration_bridge"] == "bri-6635"
+
+
 def test_compute_only_refuses_without_controller_host() -> None:
     try:
         build("compute-only", FAKE)

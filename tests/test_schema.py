@@ -21,7 +21,7 @@ EXPECTED = {
     "malformed": "3: malformed YAML: expected ',' or ']', but got ':'",
     "unknown-key": f"9: {SD}.hello.phases.install[0].tmeout: unknown key (expected one of: name, run, "
                    "env, cwd, timeout, idle_timeout, retries, retry_delay, creates, unless, prompts, "
-                   "description, after, locks)",
+                   "description, after, locks, role)",
     "unknown-profile-key": "2: service: unknown key (expected one of: name, description, services, "
                            "settings, service_definitions)",
     "wrong-type": f"9: {SD}.hello.phases.install[0].retries: wrong type: expected an integer, got string",

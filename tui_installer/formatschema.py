@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import schema, settingtypes
-from .model import ALL_PHASES
+from .model import ALL_PHASES, ROLES
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 SCALAR = {"type": ["string", "number", "boolean", "null"]}
@@ -79,6 +79,7 @@ def _step() -> dict[str, Any]:
                       "items": {"type": "string", "pattern": _pattern(schema.STEP_ID_RE)}},
             "locks": {"type": "array", "uniqueItems": True,
                       "items": {"type": "string", "pattern": _pattern(schema.LOCK_RE)}},
+            "role": {"type": "string", "enum": list(ROLES)},
         },
     }
 
@@ -98,6 +99,7 @@ def _service() -> dict[str, Any]:
                                "path": {"type": "string", "pattern": "^/"}, "host": {"type": "string"}}}
     properties = {
         "description": _optional("string"),
+        "role": {"type": ["string", "null"], "enum": [*ROLES, None]},
         "requires": _names(schema.NAME_RE),
         "secrets": _names(schema.SECRET_RE),
         "settings": _optional("object", propertyNames={"pattern": _pattern(schema.SETTING_RE)},

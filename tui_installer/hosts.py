@@ -28,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -37,13 +37,19 @@ import yaml
 
 from tui_installer.errors import UserError
 from tui_installer.executor import Result
-from tui_installer.model import Phase, Plan, Step
+from tui_installer.model import ALL_PHASES, Phase, Plan, Step
 from tui_installer.redact import Redactor
 from tui_installer.statedir import PASSPHRASE_ENV
 
 GROUPS = ("controller", "compute")
+#: where each node gets tui-installer (``deliver_installer``): the step-side helpers the recipes run with
+#: ``installer_python`` (``python -m tui_installer.ops...``); a host var ``tui_installer_python`` overrides
+NODE_HOME = "/opt/tui-installer"
+NODE_PYTHON = f"{NODE_HOME}/venv/bin/python"
 LIBRARY = Path(__file__).resolve().parent / "ansible" / "library"
 HOST_SEP = "@"
+#: a host or group var ``tui_set_NAME=VALUE`` is the setting NAME in that host's plan
+SETTING_VAR = "tui_set_"
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,9 @@ class Inventory:
     groups: dict[str, tuple[str, ...]]
     #: each host's built-in settings (host_name, host_ip, installer_python), from the inventory
     facts: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: settings of a host's own plan from its host or group vars ``tui_set_NAME`` (``[compute:vars]``
+    #: ``tui_set_pip_packages=nova neutron ...``); a ``--set`` still wins
+    settings: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _ansible_bin(name: str) -> str:
@@ -93,7 +102,9 @@ def load_inventory(path: str | Path) -> Inventory:
     ordered = tuple(dict.fromkeys(groups["controller"] + groups["compute"]))
     hostvars = data.get("_meta", {}).get("hostvars", {})
     facts = {host: _facts(host, hostvars.get(host, {}), source) for host in ordered}
-    return Inventory(path=str(Path(source).resolve()), hosts=ordered, groups=groups, facts=facts)
+    settings = {host: {key.removeprefix(SETTING_VAR): str(value) for key, value in hostvars.get(host, {}).items()
+                       if key.startswith(SETTING_VAR)} for host in ordered}
+    return Inventory(path=str(Path(source).resolve()), hosts=ordered, groups=groups, facts=facts, settings=settings)
 
 
 def _facts(host: str, hostvars: dict[str, Any], source: str) -> dict[str, str]:
@@ -107,34 +118,185 @@ def _facts(host: str, hostvars: dict[str, Any], source: str) -> dict[str, str]:
         except OSError:
             raise UserError(f"host {host}: {address} does not resolve to an address (host_ip needs one)",
                             file=source, hint=f"give {host} ansible_host=ADDRESS") from None
-    python = str(hostvars.get("ansible_python_interpreter") or "/usr/bin/python3")
+    python = str(hostvars.get("tui_installer_python") or NODE_PYTHON)
     return {"installer_python": python, "host_name": host, "host_ip": address}
 
 
-def expand(plans: Mapping[str, Plan], inventory: Inventory) -> Plan:
-    """One step per (step, host) from each host's own plan (built with its built-ins, ``facts_of``), in the
-    plan's order, a step on every host before the next step."""
-    first = plans[inventory.hosts[0]]
-    phases = []
-    for index, phase in enumerate(first.phases):
-        steps = []
-        for position in range(len(phase.steps)):
-            for host in inventory.hosts:
-                step = plans[host].phases[index].steps[position]
-                steps.append(replace(step, id=f"{step.id}{HOST_SEP}{host}", host=host))
-        phases.append(Phase(phase.name, tuple(steps)))
-    return replace(first, phases=tuple(phases), inventory=inventory.path, hosts=inventory.hosts)
+def build_wheel(dest: Path) -> Path:
+    """A wheel of the running installer, made from its own installed files (pure Python: the package
+    with its services, templates and schemas): the node runs exactly the code that made the plan, from a
+    checkout or an installed wheel alike, with no release on a registry. Its requirements are those of
+    the step side alone (``ops``: psutil); the engine's (Textual, keyring, pexpect) stay here."""
+    import base64
+    import hashlib
+    import zipfile
+
+    from tui_installer import __version__
+
+    package = Path(__file__).resolve().parent
+    info = f"tui_installer-{__version__}.dist-info"
+    files: list[tuple[str, bytes]] = [
+        (f"tui_installer/{path.relative_to(package).as_posix()}", path.read_bytes())
+        for path in sorted(package.rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".pyo")]
+    files.append((f"{info}/METADATA", (f"Metadata-Version: 2.1\nName: tui-installer\nVersion: {__version__}\n"
+                                      "Summary: tui-installer's step-side helpers on a node\n"
+                                      "Requires-Dist: psutil<8,>=7\nRequires-Dist: pyyaml>=6\n").encode()))
+    files.append((f"{info}/WHEEL", b"Wheel-Version: 1.0\nGenerator: tui-installer\nRoot-Is-Purelib: true\n"
+                                   b"Tag: py3-none-any\n"))
+
+    def digest(data: bytes) -> str:
+        return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+    record = "".join(f"{name},sha256={digest(data)},{len(data)}\n" for name, data in files) + f"{info}/RECORD,,\n"
+    dest.mkdir(parents=True, exist_ok=True)
+    wheel = dest / f"tui_installer-{__version__}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in [*files, (f"{info}/RECORD", record.encode())]:
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), data,
+                             compress_type=zipfile.ZIP_DEFLATED)
+    return wheel
 
 
-def plan_for_hosts(build: Callable[[], Plan], inventory: Inventory) -> Plan:
-    """``build`` once per host with that host's built-ins, then ``expand``."""
+def needs_installer(plan: Plan, inventory: Inventory) -> list[str]:
+    """The hosts whose steps run the installer's helpers (their ``installer_python``)."""
+    found = []
+    for host in inventory.hosts:
+        python = inventory.facts[host]["installer_python"]
+        if any(s.host == host and (python in s.display or python in (s.unless or "")) for s in plan.steps()):
+            found.append(host)
+    return found
+
+
+def deliver_tasks(wheel: Path, source: str) -> list[dict[str, Any]]:
+    """The Ansible tasks that put tui-installer on a node (``deliver_installer``; ``plan --format ansible``
+    puts them first in site.yml): ``source`` is where the controller machine's copy of ``wheel`` is."""
+    import hashlib
+
+    sha = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    remote = f"{NODE_HOME}/{wheel.name}"
+    install = (
+        "set -e\n"
+        "if ! dpkg-query -W -f='${db:Status-Abbrev}' python3-venv 2>/dev/null | grep -q '^ii'; then\n"
+        "  export DEBIAN_FRONTEND=noninteractive\n"
+        "  apt-get install -y -q python3-venv >/dev/null 2>&1 || { apt-get update -q >/dev/null && "
+        "apt-get install -y -q python3-venv >/dev/null; }\nfi\n"
+        f"cd {NODE_HOME}\n"
+        f"test -x venv/bin/python || python3 -m venv venv\n"
+        f"if [ \"$(cat installed.sha256 2>/dev/null)\" != {sha} ]; then\n"
+        f"  venv/bin/pip install -q --no-input --disable-pip-version-check 'psutil>=7,<8' 'pyyaml>=6'\n"
+        f"  venv/bin/pip install -q --no-input --disable-pip-version-check --force-reinstall --no-deps {remote}\n"
+        f"  echo {sha} > installed.sha256; echo installed\nfi\n")
+    return [
+        {"name": "home", "ansible.builtin.file": {"path": NODE_HOME, "state": "directory", "mode": "0755"}},
+        {"name": "wheel", "ansible.builtin.copy": {"src": source, "dest": remote, "mode": "0644"}},
+        {"name": "venv", "ansible.builtin.shell": _Unsafe(install), "register": "venv",
+         "changed_when": "'installed' in venv.stdout"},
+    ]
+
+
+def deliver_installer(inventory: Inventory, hosts: Sequence[str], work_dir: Path) -> list[str]:
+    """tui-installer onto each of ``hosts`` before the plan's steps, in one Ansible run (all at once): the
+    wheel of this installer (``build_wheel``, once per run) copied to ``NODE_HOME``, installed into a
+    virtualenv of its own there (``NODE_PYTHON``: the steps' ``installer_python``), python3-venv from apt
+    first where missing. A node that already has this very wheel is left alone (its sha256 is kept
+    beside it). Nothing secret goes to the node here. A host where it fails: one line naming it. Returns
+    the hosts where it was installed now (the others had it already)."""
+    from ansible_runner.config.runner import RunnerConfig
+    from ansible_runner.runner import Runner
+
+    work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    wheel = build_wheel(work_dir / "wheel")
+
+    play = [{"name": "tui-installer on the nodes", "hosts": "all", "gather_facts": False,
+             "tasks": deliver_tasks(wheel, str(wheel))}]
+    (work_dir / "project").mkdir(mode=0o700, exist_ok=True)
+    (work_dir / "project" / "deliver.yml").write_text(yaml.dump(play, Dumper=_Dumper, sort_keys=False))
+    failed: dict[str, str] = {}
+    done: set[str] = set()
+    changed: list[str] = []
+
+    def handle(event: dict[str, Any]) -> bool:
+        data = event.get("event_data") or {}
+        host, res = data.get("host"), data.get("res") or {}
+        if event.get("event") in ("runner_on_failed", "runner_on_unreachable") and host:
+            text = str(res.get("stderr") or res.get("msg") or "failed").strip().splitlines()
+            failed[str(host)] = f"{data.get('task')}: {text[-1] if text else 'failed'}"[:300]
+        elif event.get("event") == "runner_on_ok" and data.get("task") == "venv" and host:
+            done.add(str(host))
+            if res.get("changed"):
+                changed.append(str(host))
+        return True
+
+    control = tempfile.mkdtemp(prefix="tui-ssh-")
+    try:
+        config = RunnerConfig(private_data_dir=str(work_dir), project_dir=str(work_dir / "project"),
+                              playbook="deliver.yml", inventory=inventory.path, limit=",".join(hosts),
+                              ident=f"deliver.{int(time.time() * 1000)}", envvars=_runner_env(control),
+                              suppress_env_files=True, quiet=True, rotate_artifacts=0)
+        config.prepare()
+        config.env.pop(PASSPHRASE_ENV, None)
+        Runner(config, event_handler=handle).run()
+    finally:
+        shutil.rmtree(control, ignore_errors=True)
+    for host in hosts:
+        if host in failed or host not in done:
+            raise UserError(f"host {host}: tui-installer could not be installed in {NODE_HOME}: "
+                            f"{failed.get(host, 'no answer')}", file=inventory.path,
+                            hint="the node needs python3-venv (apt) and PyPI for psutil")
+    return [host for host in hosts if host in changed]
+
+
+def roles_of(inventory: Inventory, host: str) -> tuple[str, ...]:
+    """The groups a host is in (``controller``, ``compute`` or both): the roles of the services it runs."""
+    return tuple(group for group in GROUPS if host in inventory.groups[group])
+
+
+def expand(plans: Mapping[str, Plan], inventory: Inventory, whole: Plan | None = None) -> Plan:
+    """One step per (step, host) from each host's own plan (built with its built-ins, ``facts_of``, and the
+    services of its roles), phase by phase in the order of ``whole`` (the plan of every service on one
+    host: dependencies first), a step on every host that has it before the next step."""
+    whole = whole or plans[inventory.hosts[0]]
+    rank = {name: i for i, name in enumerate(ALL_PHASES)}
+    position = {step.id: i for i, step in enumerate(whole.steps())}
+    merged: dict[str, list[tuple[tuple[int, int, int], Step]]] = {}
+    for host_index, host in enumerate(inventory.hosts):
+        for index, step in enumerate(plans[host].steps()):
+            key = (position.get(step.id, len(position) + index), host_index, index)
+            merged.setdefault(step.phase, []).append((key, replace(step, id=f"{step.id}{HOST_SEP}{host}", host=host)))
+    phases = tuple(Phase(name, tuple(step for _key, step in sorted(merged[name], key=lambda item: item[0])))
+                   for name in sorted(merged, key=rank.__getitem__))
+    services = [name for name in whole.services if any(name in plans[h].services for h in inventory.hosts)]
+    secrets = [name for name in whole.secrets if any(name in plans[h].secrets for h in inventory.hosts)]
+    added = {name: why for h in inventory.hosts for name, why in plans[h].added.items() if name in whole.added}
+    first = plans[inventory.groups["controller"][0]]
+    return replace(first, services=tuple(services), secrets=tuple(secrets), added=added, phases=phases,
+                   inventory=inventory.path, hosts=inventory.hosts,
+                   placement={host: plans[host].services for host in inventory.hosts})
+
+
+#: ``plan_for_hosts``' build: a host's plan from the roles it has and settings of its own (``controller_host``)
+HostBuild = Callable[[Sequence[str] | None, Mapping[str, str]], Plan]
+
+
+def plan_for_hosts(build: HostBuild, inventory: Inventory) -> Plan:
+    """``build`` once per host with that host's built-ins and roles (``plan.placed``: the controller's
+    services on the controller, nova-compute and the agents with what they need on each compute host), then
+    ``expand``. Every host gets ``controller_host`` = the controller's ``host_ip``, the controller
+    ``compute_hosts``, each host its ``tui_set_NAME`` vars (a ``--set`` still wins)."""
     from tui_installer import hostfacts
 
+    controller = inventory.groups["controller"][0]
+    with hostfacts.facts_of(inventory.facts[controller]):
+        whole = build(None, {})
+    wiring = {"controller_host": inventory.facts[controller]["host_ip"],
+              "compute_hosts": " ".join(inventory.groups["compute"])}
+    wiring = {name: value for name, value in wiring.items() if name in whole.settings}
     plans = {}
     for host in inventory.hosts:
         with hostfacts.facts_of(inventory.facts[host]):
-            plans[host] = build()
-    return expand(plans, inventory)
+            plans[host] = build(roles_of(inventory, host), {**wiring, **inventory.settings.get(host, {})})
+    return expand(plans, inventory, whole)
 
 
 class _Unsafe(str):
@@ -142,6 +304,11 @@ class _Unsafe(str):
 
 
 def _unsafe_representer(dumper: yaml.SafeDumper, value: _Unsafe) -> yaml.Node:
+    """``!unsafe`` where Ansible could template (a ``{``); else a plain string, quoted where YAML would read
+    another type: Ansible 2.19 resolves an ``!unsafe`` scalar's type even when quoted (``!unsafe '0750'`` is
+    the integer 488), and a text without ``{`` holds no template."""
+    if "{" not in value:
+        return dumper.represent_str(str(value))
     return dumper.represent_scalar("!unsafe", str(value))
 
 
@@ -182,6 +349,28 @@ def step_play(step: Step, name: str | None = None) -> list[dict[str, Any]]:
              "tasks": [{"name": title, "tui_step": args}]}]
 
 
+def _export_steps(plan: Plan) -> list[tuple[Step, list[str] | None]]:
+    """The tasks of an export: a one-host plan's steps (on every host: None), or a plan for an inventory's
+    (step, host) steps folded into one task per step and reading (the hosts where it reads so)."""
+    if not plan.hosts:
+        return [(step, None) for step in plan.steps()]
+    tasks: list[tuple[Step, list[str], str]] = []
+    for step in plan.steps():
+        args = yaml.dump(step_play(step, base_id(step)), Dumper=_Dumper, sort_keys=False)
+        same: list[str] | None = None
+        for other, hosts, other_args in reversed(tasks):  # this step's tasks so far (consecutive)
+            if base_id(other) != base_id(step):
+                break
+            if other_args == args:
+                same = hosts
+                break
+        if same is None:
+            tasks.append((step, [str(step.host)], args))
+        else:
+            same.append(str(step.host))
+    return [(step, hosts) for step, hosts, _args in tasks]
+
+
 def export_ansible(plan: Plan, dest: Path, inventory: Inventory | None) -> Path:
     """``plan --format ansible``: a directory plain ``ansible-playbook -i inventory site.yml -e @secrets.yml``
     runs — the same ``tui_step`` tasks as the engine's, in the plan's order on every host, with the
@@ -204,13 +393,23 @@ def export_ansible(plan: Plan, dest: Path, inventory: Inventory | None) -> Path:
              "ansible.builtin.assert": {"that": [f"{secret_var(n)} is defined and {secret_var(n)} | length > 0"
                                                  for n in secrets], "quiet": True}}
     tasks: list[dict[str, Any]] = [check] if secrets else []
-    for step in plan.steps():
-        play = step_play(step)[0]
-        tasks.append({"name": _Unsafe(f"{step.phase}: {step.id}"), "tui_step": play["tasks"][0]["tui_step"]})
+    if inventory and inventory.hosts and any(inventory.facts[h]["installer_python"] == NODE_PYTHON
+                                             for h in needs_installer(plan, inventory)):
+        wheel = build_wheel(dest / "files")
+        tasks += [{**task, "name": f"tui-installer on the node: {task['name']}"}
+                  for task in deliver_tasks(wheel, f"files/{wheel.name}")]
+    for step, hosts in _export_steps(plan):
+        play = step_play(step, base_id(step))[0]
+        task: dict[str, Any] = {"name": _Unsafe(f"{step.phase}: {base_id(step)}"),
+                                "tui_step": play["tasks"][0]["tui_step"]}
+        if hosts is not None:  # the hosts whose plan has this step, reading this way
+            task["when"] = f"inventory_hostname in {json.dumps(hosts)}"
+        tasks.append(task)
     site = [{"name": _Unsafe(f"tui-installer profile {plan.profile}"), "hosts": "all", "gather_facts": False,
              "tasks": tasks}]
-    header = (f"# tui-installer plan --format ansible: profile {plan.profile}, {len(plan.steps())} steps on every "
-              "host.\n# Run: ansible-playbook -i inventory site.yml -e @secrets.yml\n")
+    header = (f"# tui-installer plan --format ansible: profile {plan.profile}, {len(plan.steps())} steps"
+              + (" (each on the hosts of its service's role: `when`)" if plan.hosts else " on every host")
+              + ".\n# Run: ansible-playbook -i inventory site.yml -e @secrets.yml\n")
     (dest / "site.yml").write_text(header + yaml.dump(site, Dumper=_Dumper, sort_keys=False))
     settings = {_Unsafe(k): (_Unsafe(v) if isinstance(v, str) else v) for k, v in plan.settings.items()}
     (dest / "group_vars" / "all.yml").write_text(

@@ -47,6 +47,9 @@ class StepSpec:
     after: tuple[str, ...] = ()
     #: shared resources the step holds while it runs (no two steps holding one run at once)
     locks: tuple[str, ...] = ()
+    #: in a plan for an inventory, only on hosts of this role (None: wherever its service runs), e.g. the
+    #: admin credentials of openstack-base on the controller alone: a compute host never gets that secret
+    role: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,15 @@ class ServiceSpec:
     #: the typed declaration of each of ``settings`` (same names, same defaults)
     setting_defs: dict[str, SettingDef] = field(default_factory=dict)
     endpoints: tuple[EndpointSpec, ...] = ()
+    #: where it runs in a plan for an inventory (docs/MULTI-HOST.md): ``controller`` (the default: the
+    #: inventory's controller host), ``compute`` (every host of group compute) or ``all`` (every host);
+    #: what a service needs runs with it (openvswitch and openstack-base on each compute host). One host
+    #: runs every role.
+    role: str = "controller"
+
+
+#: the roles a service may have (``ServiceSpec.role``): the inventory's groups, or ``all`` (every host)
+ROLES: tuple[str, ...] = ("controller", "compute", "all")
 
 
 @dataclass(frozen=True)
@@ -195,6 +207,8 @@ class Plan:
     #: the Ansible inventory the plan runs on (absolute path), None: this machine alone (hosts.py)
     inventory: str | None = None
     hosts: tuple[str, ...] = ()
+    #: the services each inventory host runs (by the services' ``role`` and the host's groups)
+    placement: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def steps(self) -> list[Step]:
         return [s for p in self.phases for s in p.steps]

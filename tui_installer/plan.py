@@ -34,7 +34,7 @@ from .model import (
 from .planformat import to_json, to_sh, to_text
 from .settingvalues import resolve_settings
 
-__all__ = ["build", "build_removal", "resolve_services", "why_required", "fingerprint",
+__all__ = ["build", "build_removal", "placed", "resolve_services", "why_required", "fingerprint",
            "to_text", "to_json", "to_sh", "APT_STEP_ID", "graph", "critical_first"]
 
 APT_STEP_ID = "system.packages.apt"
@@ -182,11 +182,12 @@ def apt_step(packages: Sequence[str]) -> Step:
 
 
 def _phases(order: Sequence[str], phases: Sequence[str], catalog: Catalog,
-            values: Mapping[str, Any], with_packages: bool) -> tuple[Phase, ...]:
+            values: Mapping[str, Any], with_packages: bool, roles: Sequence[str] | None = None) -> tuple[Phase, ...]:
     result = []
     for phase in phases:
         steps = [_step(name, phase, spec, values)
-                 for name in order for spec in catalog[name].phases.get(phase, ())]
+                 for name in order for spec in catalog[name].phases.get(phase, ())
+                 if roles is None or spec.role in (None, "all") or spec.role in roles]
         packages = [p for name in order for p in catalog[name].packages]
         if phase == "packages" and with_packages and packages:
             steps.insert(0, apt_step(packages))
@@ -336,10 +337,20 @@ def _topological(steps: Sequence[Step], resolved: Mapping[str, Step]) -> tuple[S
     return tuple(result)
 
 
+def placed(selected: Sequence[str], services: Catalog, roles: Sequence[str] | None) -> list[str]:
+    """The selected services a host of ``roles`` runs (``ServiceSpec.role``; None: one host, every role).
+    What they require is added by ``resolve_services``: a compute host gets openvswitch and
+    openstack-base with nova-compute and the agent, never the controller's services."""
+    if roles is None:
+        return list(selected)
+    return [name for name in selected if services[name].role == "all" or services[name].role in roles]
+
+
 def _resolve(profile: Profile, answers: Answers | None, overrides: Mapping[str, str] | None,
-             catalog: Catalog | None) -> tuple[Catalog, list[str], dict[str, str], dict[str, Any]]:
+             catalog: Catalog | None, roles: Sequence[str] | None = None,
+             ) -> tuple[Catalog, list[str], dict[str, str], dict[str, Any]]:
     services = catalog_mod.services_for(profile, catalog)
-    order, added = resolve_services(_selection(profile, answers, services), services)
+    order, added = resolve_services(placed(_selection(profile, answers, services), services, roles), services)
     values = resolve_settings(profile, answers, overrides, order, services)
     return services, order, added, values
 
@@ -367,20 +378,21 @@ def _url_host(host: Any) -> str:
 
 
 def build(profile: Profile, *, answers: Answers | None = None, overrides: Mapping[str, str] | None = None,
-          catalog: Catalog | None = None) -> Plan:
-    """The install plan: phases in order, services in dependency order, apt packages in one step."""
-    services, order, added, values = _resolve(profile, answers, overrides, catalog)
+          catalog: Catalog | None = None, roles: Sequence[str] | None = None) -> Plan:
+    """The install plan: phases in order, services in dependency order, apt packages in one step.
+    ``roles``: the plan of one inventory host of those groups (``placed``)."""
+    services, order, added, values = _resolve(profile, answers, overrides, catalog, roles)
     return _plan(profile, services, order, added, values,
-                 _phases(order, INSTALL_PHASES, services, values, with_packages=True),
+                 _phases(order, INSTALL_PHASES, services, values, with_packages=True, roles=roles),
                  declared_secrets=True)
 
 
 def build_removal(profile: Profile, *, answers: Answers | None = None,
                   overrides: Mapping[str, str] | None = None, catalog: Catalog | None = None,
-                  purge: bool = False) -> Plan:
+                  purge: bool = False, roles: Sequence[str] | None = None) -> Plan:
     """The uninstall plan: ``stop`` (and ``cleanup`` with ``purge``), dependents before dependencies."""
-    services, order, added, values = _resolve(profile, answers, overrides, catalog)
+    services, order, added, values = _resolve(profile, answers, overrides, catalog, roles)
     phases = REMOVE_PHASES if purge else REMOVE_PHASES[:1]
     return _plan(profile, services, order, added, values,
-                 _phases(list(reversed(order)), phases, services, values, with_packages=False),
+                 _phases(list(reversed(order)), phases, services, values, with_packages=False, roles=roles),
                  declared_secrets=False)

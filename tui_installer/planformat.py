@@ -41,7 +41,9 @@ def to_dict(plan: Plan) -> dict[str, Any]:
         "secrets": list(plan.secrets),
         "phases": [{"name": p.name, "steps": [_step_json(s) for s in p.steps]} for p in plan.phases],
         "endpoints": [{"service": e.service, "name": e.name, "url": e.url} for e in plan.endpoints],
-        **({"inventory": plan.inventory, "hosts": list(plan.hosts)} if plan.inventory else {}),
+        **({"inventory": plan.inventory, "hosts": list(plan.hosts),
+            "placement": {host: list(services) for host, services in plan.placement.items()}}
+           if plan.inventory else {}),
     }
 
 
@@ -73,7 +75,8 @@ def from_json(text: str) -> Plan:
                 phases=tuple(Phase(p["name"], tuple(_step_from(s) for s in p["steps"]))
                              for p in data["phases"]),
                 endpoints=tuple(Endpoint(**e) for e in data.get("endpoints", [])),
-                inventory=data.get("inventory"), hosts=tuple(data.get("hosts", ())))
+                inventory=data.get("inventory"), hosts=tuple(data.get("hosts", ())),
+                placement={h: tuple(s) for h, s in (data.get("placement") or {}).items()})
 
 
 def to_text(plan: Plan) -> str:
@@ -81,6 +84,9 @@ def to_text(plan: Plan) -> str:
     lines = [f"Profile: {plan.profile}" + (f" ({plan.profile_source})" if plan.profile_source else ""),
              "Services: " + ", ".join(plan.services)]
     lines += [f"  added {name}: {why}" for name, why in plan.added.items()]
+    if plan.inventory:
+        lines.append(f"Hosts ({plan.inventory}):")
+        lines += [f"  {host}: " + ", ".join(plan.placement.get(host, ())) for host in plan.hosts]
     lines.append("Secrets: " + (", ".join(plan.secrets) or "none"))
     lines.append("Settings:")
     lines += [f"  {k} = {v!r}" for k, v in sorted(plan.settings.items())]

@@ -14,12 +14,12 @@ from typing import Any
 
 from . import recipes, settingtypes, yamlsrc
 from .errors import UserError
-from .model import ALL_PHASES, Answers, Profile, Prompt, ServiceSpec, StepSpec
+from .model import ALL_PHASES, ROLES, Answers, Profile, Prompt, ServiceSpec, StepSpec
 from .yamlsrc import error, join, type_name
 
-SERVICE_KEYS = ("description", "requires", "secrets", "settings", "endpoints", "packages", "uses", "phases")
+SERVICE_KEYS = ("description", "role", "requires", "secrets", "settings", "endpoints", "packages", "uses", "phases")
 STEP_KEYS = ("name", "run", "env", "cwd", "timeout", "idle_timeout", "retries", "retry_delay",
-             "creates", "unless", "prompts", "description", "after", "locks")
+             "creates", "unless", "prompts", "description", "after", "locks", "role")
 PROFILE_KEYS = ("name", "description", "services", "settings", "service_definitions")
 ANSWERS_KEYS = ("profile", "add_services", "remove_services", "settings", "inventory")
 
@@ -191,6 +191,8 @@ def _step(value: Any, at: _At, refs: list[tuple[str, _At]]) -> StepSpec:
         kw["after"] = _strings(data["after"], at / "after", pattern=STEP_ID_RE, what="step id")
     if "locks" in data:
         kw["locks"] = _strings(data["locks"], at / "locks", pattern=LOCK_RE, what="lock name")
+    if "role" in data:
+        kw["role"] = _role(data["role"], at / "role")
     return StepSpec(**kw)
 
 
@@ -260,6 +262,15 @@ def _with_templates(data: dict[str, Any], at: _At, refs: list[tuple[str, _At]]) 
     return {p: tuple(first.get(p, []) + list(own.get(p, ())) + last.get(p, [])) for p in order}
 
 
+def _role(value: Any, at: _At) -> str:
+    role = _string(value, at)
+    if role not in ROLES:
+        raise at.fail(f"role must be one of {', '.join(ROLES)}, not {role!r}",
+                      hint="controller: on the inventory's controller; compute: on every compute host; "
+                           "all: on every host")
+    return role
+
+
 def parse_service(name: str, value: Any, source: str, key: str = "") -> ServiceSpec:
     """Validate one service definition (a service file's content, or a profile's inline one)."""
     at = _At(source, key)
@@ -271,6 +282,7 @@ def parse_service(name: str, value: Any, source: str, key: str = "") -> ServiceS
     spec = ServiceSpec(
         name=name,
         description=_string(_opt(data, "description", ""), at / "description"),
+        role=_role(_opt(data, "role", "controller"), at / "role"),
         requires=_strings(_opt(data, "requires", []), at / "requires", pattern=NAME_RE, what="service name"),
         secrets=_strings(_opt(data, "secrets", []), at / "secrets", pattern=SECRET_RE, what="secret name"),
         settings=settings,

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -113,10 +113,11 @@ def load_plan(args: argparse.Namespace, *, removal: bool = False, purge: bool = 
     profile = catalog.load_profile(name)
     overrides = parse_sets(args.set)
 
-    def build() -> Plan:
+    def build(roles: Sequence[str] | None = None, wiring: Mapping[str, str] | None = None) -> Plan:
+        values = {**(wiring or {}), **overrides}  # the operator's --set wins over the inventory's wiring
         if removal:
-            return planning.build_removal(profile, answers=answers, overrides=overrides, purge=purge)
-        return planning.build(profile, answers=answers, overrides=overrides)
+            return planning.build_removal(profile, answers=answers, overrides=values, purge=purge, roles=roles)
+        return planning.build(profile, answers=answers, overrides=values, roles=roles)
 
     inventory = getattr(args, "inventory", None) or (answers.inventory if answers else None)
     if inventory and per_host:
@@ -170,7 +171,7 @@ def _plan_ansible(args: argparse.Namespace) -> int:
 
     if not args.output:
         raise UserError("--format ansible writes a directory", key="--output", hint="add -o DIR")
-    plan = load_plan(args, per_host=False)
+    plan = load_plan(args)  # with an inventory: each host's own plan (its services, built-ins, wiring)
     answers = schema.load_answers(args.answers) if args.answers else None
     inventory = args.inventory or (answers.inventory if answers else None)
     written = hosts.export_ansible(plan, Path(args.output), hosts.load_inventory(inventory) if inventory else None)
@@ -192,7 +193,7 @@ def cmd_install(args: argparse.Namespace) -> int:
             _say(f"added {name}: {reason}")
     _confirm(args, f"Install profile {plan.profile}: {len(plan.steps())} steps. Proceed?")
     if plan.inventory:
-        _check_hosts(args, plan.inventory)
+        _check_hosts(args, plan)
     secrets: dict[str, str] = {}
     if plan.secrets:  # a plan without secrets never needs the keyring (nor its passphrase)
         store = open_secrets(args, interactive=not args.yes)
@@ -231,17 +232,28 @@ def cmd_hosts(args: argparse.Namespace) -> int:
     return 0 if usable else 1
 
 
-def _check_hosts(args: argparse.Namespace, inventory_path: str) -> None:
+def _check_hosts(args: argparse.Namespace, plan: Plan) -> None:
     """Preflight of a run on hosts: each answers over SSH, its clock within a few seconds of the
-    controller's (one line naming the host and the skew, exit 2)."""
+    controller's (one line naming the host and the skew, exit 2); then tui-installer onto the hosts whose
+    steps run its helpers (``hosts.deliver_installer``)."""
     import tempfile
 
     from tui_installer import hosts
 
-    inventory = hosts.load_inventory(inventory_path)
+    inventory = hosts.load_inventory(plan.inventory or "")
     with tempfile.TemporaryDirectory(prefix="tui-clock-") as work:
         skews = hosts.check_clocks(inventory, Path(work))
     _say("hosts: " + ", ".join(f"{h} (clock {skews[h]:+.1f} s)" for h in inventory.hosts))
+    needing = hosts.needs_installer(plan, inventory)
+    if needing:
+        started = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="tui-deliver-") as work:
+            installed = hosts.deliver_installer(inventory, needing, Path(work))
+        kept = [h for h in needing if h not in installed]
+        _say(f"tui-installer in {hosts.NODE_HOME} on {', '.join(needing)}: "
+             + ", ".join(([f"installed on {', '.join(installed)}"] if installed else [])
+                         + ([f"already there on {', '.join(kept)}"] if kept else []))
+             + f" ({time.monotonic() - started:.0f} s)")
 
 
 def _say(text: str) -> None:
