@@ -169,7 +169,7 @@ def _multi_node(tmp_path: Path, inventory: str) -> dict[str, Any]:
 
 def test_services_are_placed_by_role_and_computes_get_only_what_they_need(tmp_path: Path) -> None:
     data = _multi_node(tmp_path, GOOD)
-    compute = ["uv", "openstack-base", "openvswitch", "neutron-agent", "nova-compute"]
+    compute = ["timesync", "uv", "openstack-base", "openvswitch", "neutron-agent", "nova-compute"]
     assert data["placement"]["cmp1"] == data["placement"]["cmp2"] == compute
     controller = data["placement"]["ctl"]
     assert {"mariadb", "rabbitmq", "keystone", "nova", "neutron"} <= set(controller)
@@ -210,7 +210,7 @@ def test_text_plan_lists_each_hosts_services(tmp_path: Path) -> None:
     path.write_text(GOOD)
     result = _plan("-p", "multi-node", "--inventory", str(path), "--set", "virt_driver=fake")
     assert result.returncode == 0, result.stderr
-    assert "  cmp1: uv, openstack-base, openvswitch, neutron-agent, nova-compute\n" in result.stdout
+    assert "  cmp1: timesync, uv, openstack-base, openvswitch, neutron-agent, nova-compute\n" in result.stdout
 
 
 def test_a_bad_role_is_one_line(tmp_path: Path) -> None:
