@@ -291,7 +291,10 @@ def test_a_background_process_holding_the_terminal_keeps_running_after_a_success
     """Only cancel, timeouts and a wrong-answer loop kill: when the step's own process exits normally, what it
     left running on the terminal (a daemon started without redirecting its output) is not killed."""
     pidfile = tmp_path / "bg.pid"
-    result, lines = run(tmp_path, step(f"(trap '' HUP; exec sleep 60) & echo $! > {pidfile}; echo started"))
+    # the daemon writes its pid once it ignores SIGHUP, and the step waits for that: else, on a loaded machine,
+    # the step's exit can hang up the terminal before the background subshell has run its `trap`
+    result, lines = run(tmp_path, step(f"(trap '' HUP; echo $BASHPID > {pidfile}; exec sleep 60) & "
+                                       f"while [ ! -s {pidfile} ]; do sleep 0.02; done; echo started"))
     pid = int(pidfile.read_text())
     try:
         assert result.ok and lines == ["started"], result
