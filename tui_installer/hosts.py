@@ -35,9 +35,10 @@ from typing import Any
 
 import yaml
 
+from tui_installer import settingtypes
 from tui_installer.errors import UserError
 from tui_installer.executor import Result
-from tui_installer.model import ALL_PHASES, Phase, Plan, Step
+from tui_installer.model import ALL_PHASES, Phase, Plan, SettingDef, Step
 from tui_installer.redact import Redactor
 from tui_installer.statedir import PASSPHRASE_ENV
 
@@ -756,6 +757,9 @@ class HostSpec:
 _SPEC_VARS = ("ansible_host", "ansible_user", "ansible_port", "ansible_ssh_private_key_file", "ansible_ssh_common_args")
 
 
+_ADDRESS = SettingDef(name="address", default=None, type="host")
+
+
 def check_specs(specs: list[HostSpec], where: str = "hosts") -> None:
     """The hosts make an inventory we can run on: names and addresses given and unique, a user, a port,
     a key that exists, and exactly one controller; else one line (UserError) naming the host."""
@@ -769,9 +773,11 @@ def check_specs(specs: list[HostSpec], where: str = "hosts") -> None:
         if spec.name in seen:
             raise UserError(f"host name {spec.name} is given twice", file=where, hint="give each host its own name")
         seen[spec.name] = spec.address
-        if not spec.address or any(c.isspace() or c in "'\"\\" for c in spec.address):
+        try:  # the settings' own rule for a host: an IP address, or a host name that is not all digits
+            settingtypes.check(_ADDRESS, spec.address)
+        except ValueError:
             raise UserError(f"host {spec.name}: address {spec.address!r} is not an address or a host name",
-                            file=where)
+                            file=where, hint="an IP address (10.0.0.5) or a host name (node1.example.org)") from None
         if not spec.user or not all(c.isalnum() or c in "-_." for c in spec.user):
             raise UserError(f"host {spec.name}: user {spec.user!r} is not a user name", file=where)
         if not 0 < spec.port < 65536:

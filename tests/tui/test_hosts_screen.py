@@ -126,6 +126,8 @@ def test_bad_hosts_are_refused_in_one_line(tmp_path: Path) -> None:
         "host b: port 0 is not a TCP port": [good[0], hosts.HostSpec("b", "192.0.2.2", port=0)],
         "host name 'b c' may hold only": [good[0], hosts.HostSpec("b c", "192.0.2.2")],
         "host b: address '' is not": [good[0], hosts.HostSpec("b", "")],
+        "host b: address '10.0.0.300' is not": [good[0], hosts.HostSpec("b", "10.0.0.300")],
+        "host b: address 'x;rm' is not": [good[0], hosts.HostSpec("b", "x;rm")],
         "no host given": [],
     }
     for message, specs in cases.items():
