@@ -203,8 +203,6 @@ def deliver_installer(inventory: Inventory, hosts: Sequence[str], work_dir: Path
     first where missing. A node that already has this very wheel is left alone (its sha256 is kept
     beside it). Nothing secret goes to the node here. A host where it fails: one line naming it. Returns
     the hosts where it was installed now (the others had it already)."""
-    from ansible_runner.config.runner import RunnerConfig
-    from ansible_runner.runner import Runner
 
     work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     wheel = build_wheel(work_dir / "wheel")
@@ -229,17 +227,9 @@ def deliver_installer(inventory: Inventory, hosts: Sequence[str], work_dir: Path
                 changed.append(str(host))
         return True
 
-    control = tempfile.mkdtemp(prefix="tui-ssh-")
-    try:
-        config = RunnerConfig(private_data_dir=str(work_dir), project_dir=str(work_dir / "project"),
-                              playbook="deliver.yml", inventory=inventory.path, limit=",".join(hosts),
-                              ident=f"deliver.{int(time.time() * 1000)}", envvars=_runner_env(control),
-                              suppress_env_files=True, quiet=True, rotate_artifacts=0)
-        config.prepare()
-        config.env.pop(PASSPHRASE_ENV, None)
-        Runner(config, event_handler=handle).run()
-    finally:
-        shutil.rmtree(control, ignore_errors=True)
+    _run_once(handle, private_data_dir=str(work_dir), project_dir=str(work_dir / "project"),
+              playbook="deliver.yml", inventory=inventory.path, limit=",".join(hosts),
+              ident=f"deliver.{int(time.time() * 1000)}")
     for host in hosts:
         if host in failed or host not in done:
             raise UserError(f"host {host}: tui-installer could not be installed in {NODE_HOME}: "
@@ -429,8 +419,6 @@ MAX_CLOCK_SKEW = 5.0
 def clock_skews(inventory: Inventory, work_dir: Path) -> dict[str, float]:
     """Each host's clock minus this machine's, in seconds: ``date +%s.%N`` on every host at once (one Ansible
     run), against the time the result reached us (the error is the way back: well under a second)."""
-    from ansible_runner.config.runner import RunnerConfig
-    from ansible_runner.runner import Runner
 
     skews: dict[str, float] = {}
 
@@ -445,18 +433,9 @@ def clock_skews(inventory: Inventory, work_dir: Path) -> dict[str, float]:
         return True
 
     work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    control = tempfile.mkdtemp(prefix="tui-ssh-")
-    try:
-        config = RunnerConfig(
-            private_data_dir=str(work_dir), inventory=inventory.path, host_pattern="all",
-            module="ansible.builtin.command", module_args="date +%s.%N", ident=f"clock.{int(time.time() * 1000)}",
-            envvars={**_runner_env(control), "ANSIBLE_SSH_ARGS": "-o ControlMaster=no"},
-            suppress_env_files=True, quiet=True, rotate_artifacts=0)
-        config.prepare()
-        config.env.pop(PASSPHRASE_ENV, None)
-        Runner(config, event_handler=handle).run()
-    finally:
-        shutil.rmtree(control, ignore_errors=True)
+    _run_once(handle, ssh_args="-o ControlMaster=no", private_data_dir=str(work_dir), inventory=inventory.path,
+              host_pattern="all", module="ansible.builtin.command", module_args="date +%s.%N",
+              ident=f"clock.{int(time.time() * 1000)}")
     return skews
 
 
@@ -493,8 +472,6 @@ FACTS_PLAY = [{"name": "tui-installer host facts", "hosts": "all", "gather_facts
 def host_facts(inventory: Inventory, work_dir: Path) -> dict[str, dict[str, Any]]:
     """What the Hosts view shows of each host, through Ansible: reachable, sudo works, distro, RAM, CPUs,
     free disk on /, KVM usable (the device and the CPU's vmx/svm flag), clock against the controller's."""
-    from ansible_runner.config.runner import RunnerConfig
-    from ansible_runner.runner import Runner
 
     found: dict[str, dict[str, Any]] = {h: {"host": h, "reachable": False, "sudo": False, "error": None}
                                         for h in inventory.hosts}
@@ -531,22 +508,32 @@ def host_facts(inventory: Inventory, work_dir: Path) -> dict[str, dict[str, Any]
     work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     (work_dir / "project").mkdir(mode=0o700, exist_ok=True)
     (work_dir / "project" / "facts.yml").write_text(yaml.safe_dump(FACTS_PLAY, sort_keys=False))
-    control = tempfile.mkdtemp(prefix="tui-ssh-")
-    try:
-        config = RunnerConfig(private_data_dir=str(work_dir), project_dir=str(work_dir / "project"),
-                              playbook="facts.yml", inventory=inventory.path, ident=f"facts.{int(time.time())}",
-                              envvars=_runner_env(control), suppress_env_files=True, quiet=True, rotate_artifacts=0)
-        config.prepare()
-        config.env.pop(PASSPHRASE_ENV, None)
-        Runner(config, event_handler=handle).run()
-    finally:
-        shutil.rmtree(control, ignore_errors=True)
+    _run_once(handle, private_data_dir=str(work_dir), project_dir=str(work_dir / "project"),
+              playbook="facts.yml", inventory=inventory.path, ident=f"facts.{int(time.time())}")
     controller = found[inventory.groups["controller"][0]].get("clock_offset")
     for entry in found.values():
         offset = entry.pop("clock_offset", None)
         entry["clock_skew"] = round(offset - controller, 1) if offset is not None and controller is not None else None
         entry["role"] = "controller" if entry["host"] in inventory.groups["controller"] else "compute"
     return found
+
+
+def _run_once(handle: Callable[[dict[str, Any]], bool], ssh_args: str | None = None, **config: Any) -> None:
+    """One ansible-runner run with its own SSH control directory (removed after), no env files and the
+    keyring passphrase kept out of Ansible's environment; ``config`` goes to ``RunnerConfig``."""
+    from ansible_runner.config.runner import RunnerConfig
+    from ansible_runner.runner import Runner
+
+    control = tempfile.mkdtemp(prefix="tui-ssh-")
+    try:
+        envvars = _runner_env(control) | ({"ANSIBLE_SSH_ARGS": ssh_args} if ssh_args else {})
+        runner_config = RunnerConfig(envvars=envvars, suppress_env_files=True, quiet=True, rotate_artifacts=0,
+                                     **config)
+        runner_config.prepare()
+        runner_config.env.pop(PASSPHRASE_ENV, None)
+        Runner(runner_config, event_handler=handle).run()
+    finally:
+        shutil.rmtree(control, ignore_errors=True)
 
 
 def _runner_env(control_dir: str) -> dict[str, str]:
