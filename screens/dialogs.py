@@ -62,7 +62,8 @@ class ConfirmScreen(ModalScreen[bool]):
                 yield Button(f"{self.no} (n, Esc)", id="no", variant="primary", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
+        for button in self.query("#no").results(Button):  # none if answered before this Mount (typed ahead)
+            button.focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()  # answered here: the press must not reach whatever opened the dialog

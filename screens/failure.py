@@ -74,10 +74,13 @@ class FailureScreen(ModalScreen[str | None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        tail = self.query_one("#fail-tail", RichLog)
-        for line in self.failure.event.get("tail", [])[-20:]:
-            tail.write(str(line))
-        self.query_one("#choice-retry", Button).focus()
+        tails, retry = self.query("#fail-tail").results(RichLog), self.query("#choice-retry").results(Button)
+        # none when answered (a key typed ahead) between the push and this Mount: the widgets are gone
+        for tail in tails:
+            for line in self.failure.event.get("tail", [])[-20:]:
+                tail.write(str(line))
+        for button in retry:
+            button.focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.action_choose((event.button.id or "").removeprefix("choice-"))

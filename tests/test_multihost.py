@@ -268,9 +268,11 @@ def test_a_host_whose_clock_is_off_is_refused_before_anything_runs(lab: Lab, tmp
         lab.ssh("lab3", "rm -f /usr/local/bin/date")
     assert result.returncode == 2, result.stdout + result.stderr
     line = result.stderr.strip().splitlines()[0]
-    # the wrapper's clock moves in whole seconds: 119-121 s
-    assert re.search(r"inventory.ini: host lab3: clock 1(19|20|21)\.\d s ahead of the controller lab1's "
-                     r"\(more than 5 s\)", line), line
+    # 120 s by the wrapper, give or take whole seconds and the time between the two hosts' readings (Ansible
+    # reads them one after the other; a loaded CI machine measured 118.9 s)
+    found = re.search(r"inventory.ini: host lab3: clock (\d+\.\d) s ahead of the controller lab1's "
+                      r"\(more than 5 s\)", line)
+    assert found and 110 <= float(found.group(1)) <= 130, line
     assert str(lab.inventory) in line and "Traceback" not in result.stderr
     assert not (state / "runs").exists() or not list((state / "runs").iterdir())
 
