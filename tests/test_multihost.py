@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from lab.fixture import Lab
 
+from tui_installer import hosts
 from tui_installer.secrets import SecretStore
 
 pytestmark = pytest.mark.lab
@@ -356,3 +357,108 @@ def test_one_clock_chrony_on_the_computes_follows_the_controller(lab: Lab, tmp_p
         assert not [e for e in rerun if e["type"] == "step_started" and "install" in str(e["step"])]
     finally:
         lab.ssh("lab3", "pkill -x ntpd; rm -f /usr/local/bin/ntpd", check=False)
+
+
+NODES_PROFILE = """
+name: lab-nodes
+description: a hub on the controller that records the compute hosts, an agent on each compute host
+services: [hub, agent]
+service_definitions:
+  hub:
+    settings:
+      compute_hosts: {type: string, default: "", description: the inventory's compute hosts}
+    phases:
+      install:
+        - name: mark
+          run: "date +%s%N > /var/tmp/hub-installed"
+      verify:
+        - name: computes
+          run: "echo '{{ compute_hosts }}' > /var/tmp/hub-computes"
+  agent:
+    role: compute
+    phases:
+      install:
+        - name: files
+          run: "mkdir -p /var/lib/lab-agent && date +%s%N > /var/lib/lab-agent/installed"
+      start:
+        - name: run
+          run: "{{ installer_python }} -c 'import tui_installer' && touch /var/lib/lab-agent/running"
+      stop:
+        - name: run
+          run: "rm -f /var/lib/lab-agent/running"
+      cleanup:
+        - name: files
+          run: "rm -rf /var/lib/lab-agent"
+"""
+
+
+def _ran(run: Path) -> set[str]:
+    return {str(e["step"]) for e in _events(run) if e["type"] == "step_finished"}
+
+
+def test_node_add_runs_only_the_new_host_and_node_remove_takes_it_out(lab: Lab, tmp_path: Path) -> None:
+    """Issue 12's add-node and remove-node over real SSH with a quick profile (tests/test_multinode.py does it
+    with OpenStack): lab3 added to a cloud of lab1 and lab2, then removed, then added again."""
+    profile = tmp_path / "lab-nodes.yaml"
+    profile.write_text(NODES_PROFILE)
+    lab3 = next(h for h in lab.hosts if h.name == "lab3")
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text("".join(line for line in lab.inventory.read_text().splitlines(keepends=True)
+                                 if not line.startswith("lab3 ")))
+    state = _state(tmp_path, {})
+    try:
+        first = subprocess.run([*CLI, "install", "-p", str(profile), "--inventory", str(inventory), "--yes",
+                                "--state-dir", str(state)], env=_env(), capture_output=True, text=True, timeout=600)
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert lab.ssh("lab1", "cat /var/tmp/hub-computes").stdout.strip() == "lab2"
+
+        # bad input first: one line, exit 2, the inventory untouched
+        before = inventory.read_text()
+        for argv, says in ((["add", "lab2", "--address", lab3.address], "host lab2 is already in the inventory"),
+                           (["add", "lab9", "--address", "127.0.0.1", "--port", "1"], "host lab9 (127.0.0.1) cannot be reached"),
+                           (["add", "lab;9", "--address", lab3.address], "host name 'lab;9' may hold only"),
+                           (["remove", "lab1"], "host lab1 is the controller"),
+                           (["remove", "lab3"], "host lab3 is not in the inventory")):
+            bad = subprocess.run([*CLI, "node", *argv, "--yes", "--state-dir", str(state)], env=_env(),
+                                 capture_output=True, text=True, timeout=300)
+            assert bad.returncode == 2 and says in bad.stderr, (argv, bad.stdout + bad.stderr)
+            assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr, bad.stderr
+            assert inventory.read_text() == before
+
+        added = subprocess.run([*CLI, "node", "add", "lab3", "--address", lab3.address, "--yes", "--state-dir",
+                                str(state)], env=_env(), capture_output=True, text=True, timeout=600)
+        assert added.returncode == 0, added.stdout + added.stderr
+        assert "node lab3 added" in added.stdout
+        # only the new host's steps and the controller's step that names the compute hosts ran
+        run = _last_run(state)
+        assert _ran(run) == {"agent.install.files@lab3", "agent.start.run@lab3", "hub.verify.computes@lab1"}, _ran(run)
+        assert lab.ssh("lab1", "cat /var/tmp/hub-computes").stdout.strip() == "lab2 lab3"
+        assert "lab3 ansible_host=" in inventory.read_text() and "lab3" in hosts.load_inventory(inventory).groups["compute"]
+        lab.ssh("lab3", "test -e /var/lib/lab-agent/running && test -x /opt/tui-installer/venv/bin/python")
+        journal = json.loads((run / "journal.json").read_text())
+        assert journal["steps"]["agent.install.files@lab2"]["reason"] == "done"
+
+        removed = subprocess.run([*CLI, "node", "remove", "lab3", "--yes", "--state-dir", str(state)], env=_env(),
+                                 capture_output=True, text=True, timeout=600)
+        assert removed.returncode == 0, removed.stdout + removed.stderr
+        assert "node lab3 removed" in removed.stdout
+        removal, after = sorted((state / "runs").iterdir())[-2:]
+        record = json.loads((removal / "journal.json").read_text())
+        assert (record["kind"], record["node"], record["state"]) == ("remove-node", "lab3", "ok")
+        assert _ran(removal) == {"agent.stop.run@lab3", "agent.cleanup.files@lab3", "node.cleanup.installer@lab3"}
+        # then the install of the same choices on the smaller inventory: the controller's record of the computes
+        assert _ran(after) == {"hub.verify.computes@lab1"} and after == _last_run(state)
+        assert lab.ssh("lab1", "cat /var/tmp/hub-computes").stdout.strip() == "lab2"
+        assert lab.ssh("lab3", "test -e /var/lib/lab-agent || test -e /opt/tui-installer", check=False).returncode == 1
+        assert "lab3" not in inventory.read_text() and hosts.load_inventory(inventory).hosts == ("lab1", "lab2")
+        lab.ssh("lab2", "test -e /var/lib/lab-agent/running")  # the other compute untouched
+
+        # added again: installed again (its steps are no longer done), the tui-installer delivered again
+        again = subprocess.run([*CLI, "node", "add", "lab3", "--address", lab3.address, "--yes", "--state-dir",
+                                str(state)], env=_env(), capture_output=True, text=True, timeout=600)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "installed on lab3" in again.stdout
+        assert _ran(_last_run(state)) == {"agent.install.files@lab3", "agent.start.run@lab3", "hub.verify.computes@lab1"}
+    finally:  # the session's later tests expect hosts without this test's files and without tui-installer
+        for host in ("lab1", "lab2", "lab3"):
+            lab.ssh(host, "rm -rf /var/lib/lab-agent /var/tmp/hub-* /opt/tui-installer", check=False)

@@ -62,8 +62,10 @@ class Engine:
     def __init__(self, plan: Plan, *, state_dir: Path, secrets: Mapping[str, str],
                  policy: Policy = Policy(), kind: str = "install", executor: Executor | None = None,
                  listener: Callable[[dict[str, Any]], None] | None = None, durable: bool = True,
-                 resume: bool = True, jobs: int = 1) -> None:
+                 resume: bool = True, jobs: int = 1, node: str | None = None) -> None:
         self.plan, self.state_dir, self.policy, self.kind = plan, state_dir, policy, kind
+        #: ``kind="remove-node"``: the inventory host this run takes out (recorded in the journal)
+        self.node = node
         self.secrets = dict(secrets)
         self.redactor = Redactor(self.secrets)
         self.executor = executor or Executor()
@@ -128,7 +130,7 @@ class Engine:
         leftovers.kill_unfinished(self.state)  # a dead engine's in-flight step must not run on
         self.files.create(self.plan)
         self.journal = journal.Journal.create(self.files.journal_file, self.run_id, self.plan, self.kind,
-                                              base=base)
+                                              base=base, node=self.node)
         self.journal.durable = self._durable
         self.state.mark_last_run(self.files)
         self.events = self.files.event_writer()

@@ -785,22 +785,24 @@ def check_specs(specs: list[HostSpec], where: str = "hosts") -> None:
                         file=where, hint="make one of them compute")
 
 
+def host_line(spec: HostSpec) -> str:
+    """``spec`` as one host line of an INI inventory."""
+    words = [spec.name, f"ansible_host={spec.address}", f"ansible_user={spec.user}"]
+    if spec.port != 22:
+        words.append(f"ansible_port={spec.port}")
+    if spec.key:
+        words.append(f"ansible_ssh_private_key_file={_ini_value(str(Path(spec.key).expanduser()))}")
+    if spec.ssh_args.strip():
+        words.append(f"ansible_ssh_common_args='{spec.ssh_args.strip()}'")
+    words += [f"{name}={_ini_value(value)}" for name, value in spec.extra.items()]
+    return " ".join(words)
+
+
 def inventory_text(specs: list[HostSpec]) -> str:
     """A standard Ansible inventory (INI) of ``specs``: groups ``controller`` and ``compute``."""
-    def line(spec: HostSpec) -> str:
-        words = [spec.name, f"ansible_host={spec.address}", f"ansible_user={spec.user}"]
-        if spec.port != 22:
-            words.append(f"ansible_port={spec.port}")
-        if spec.key:
-            words.append(f"ansible_ssh_private_key_file={_ini_value(str(Path(spec.key).expanduser()))}")
-        if spec.ssh_args.strip():
-            words.append(f"ansible_ssh_common_args='{spec.ssh_args.strip()}'")
-        words += [f"{name}={_ini_value(value)}" for name, value in spec.extra.items()]
-        return " ".join(words)
-
     text = ["# tui-installer hosts: an Ansible inventory (ansible-inventory -i THIS_FILE --list reads it)"]
     for group in ROLES:
-        text += ["", f"[{group}]", *(line(s) for s in specs if s.role == group)]
+        text += ["", f"[{group}]", *(host_line(s) for s in specs if s.role == group)]
     return "\n".join(text) + "\n"
 
 

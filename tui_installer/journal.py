@@ -118,7 +118,9 @@ class Journal:
     path: Path
     run: str
     profile: str
-    kind: str = "install"  # or "uninstall"
+    kind: str = "install"  # or "uninstall", or "remove-node"
+    #: the inventory host a ``remove-node`` run took out of the cloud (its steps are no longer done)
+    node: str | None = None
     state: str = RUNNING
     pid: int = field(default_factory=os.getpid)
     started: float = field(default_factory=time.time)
@@ -133,12 +135,12 @@ class Journal:
 
     @classmethod
     def create(cls, path: Path, run: str, plan: Plan, kind: str = "install",
-               base: Journal | None = None) -> Journal:
+               base: Journal | None = None, node: str | None = None) -> Journal:
         """The journal of a new run, written before any step runs. Steps ``base`` (the run resumed
         from) records as done with the same fingerprint are carried as ``skipped: done``: so the
         ledger of finished work is whole in every journal, and a run killed before it did anything
         still hands all of it to the next (a resume reads only the newest journal)."""
-        journal = cls(path=path, run=run, profile=plan.profile, kind=kind)
+        journal = cls(path=path, run=run, profile=plan.profile, kind=kind, node=node)
         for step in plan.steps():
             record = StepRecord(fingerprint=step.fingerprint, log=f"logs/{step.id}.log", host=step.host)
             previous = base.steps.get(step.id) if base else None
@@ -177,7 +179,8 @@ class Journal:
 
     def _encode(self) -> str:
         head = {"run": self.run, "profile": self.profile, "kind": self.kind, "state": self.state,
-                "pid": self.pid, "started": self.started, "finished": self.finished}
+                "pid": self.pid, "started": self.started, "finished": self.finished,
+                **({"node": self.node} if self.node else {})}
         for step_id, record in self.steps.items():
             if step_id not in self._encoded:
                 fields = vars(record) if record.host else {k: v for k, v in vars(record).items() if k != "host"}
@@ -243,5 +246,6 @@ def load(path: Path) -> Journal:
     steps = {k: StepRecord(**v) for k, v in raw.get("steps", {}).items()}
     return Journal(path=path, run=raw["run"], profile=raw["profile"], kind=raw.get("kind", "install"),
                    state=raw["state"], pid=raw.get("pid", 0), started=raw["started"],
-                   finished=raw.get("finished"), steps=steps, order=raw.get("order", list(steps)))
+                   finished=raw.get("finished"), steps=steps, order=raw.get("order", list(steps)),
+                   node=raw.get("node"))
 

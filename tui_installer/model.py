@@ -209,6 +209,9 @@ class Plan:
     hosts: tuple[str, ...] = ()
     #: the services each inventory host runs (by the services' ``role`` and the host's groups)
     placement: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: a plan on an inventory: the settings the operator chose (answers and ``--set``), before any host's
+    #: defaults, built-ins or wiring; what rebuilds it for another inventory (``node add``). None: not kept
+    choices: dict[str, Any] | None = None
 
     def steps(self) -> list[Step]:
         return [s for p in self.phases for s in p.steps]

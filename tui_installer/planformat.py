@@ -42,7 +42,8 @@ def to_dict(plan: Plan) -> dict[str, Any]:
         "phases": [{"name": p.name, "steps": [_step_json(s) for s in p.steps]} for p in plan.phases],
         "endpoints": [{"service": e.service, "name": e.name, "url": e.url} for e in plan.endpoints],
         **({"inventory": plan.inventory, "hosts": list(plan.hosts),
-            "placement": {host: list(services) for host, services in plan.placement.items()}}
+            "placement": {host: list(services) for host, services in plan.placement.items()},
+            **({"choices": dict(plan.choices)} if plan.choices is not None else {})}
            if plan.inventory else {}),
     }
 
@@ -76,7 +77,8 @@ def from_json(text: str) -> Plan:
                              for p in data["phases"]),
                 endpoints=tuple(Endpoint(**e) for e in data.get("endpoints", [])),
                 inventory=data.get("inventory"), hosts=tuple(data.get("hosts", ())),
-                placement={h: tuple(s) for h, s in (data.get("placement") or {}).items()})
+                placement={h: tuple(s) for h, s in (data.get("placement") or {}).items()},
+                choices=dict(data["choices"]) if isinstance(data.get("choices"), dict) else None)
 
 
 def to_text(plan: Plan) -> str:

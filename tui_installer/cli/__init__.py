@@ -41,11 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.set_defaults(func=_run_tui, attach=False)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     from tui_installer.cli import install as cmd_install
+    from tui_installer.cli import nodes as cmd_nodes
     from tui_installer.cli import passwords as cmd_passwords
     from tui_installer.cli import settingsform as cmd_settings
     from tui_installer.cli import validate as cmd_validate
 
     cmd_install.register(sub, _add_common, _add_selection)
+    cmd_nodes.register(sub)
     cmd_passwords.register(sub)
     cmd_settings.register(sub, _add_selection)
     cmd_validate.register(sub)

@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -123,7 +124,8 @@ def load_plan(args: argparse.Namespace, *, removal: bool = False, purge: bool = 
     if inventory and per_host:
         from tui_installer import hosts
 
-        return hosts.plan_for_hosts(build, hosts.load_inventory(inventory))
+        plan = hosts.plan_for_hosts(build, hosts.load_inventory(inventory))
+        return replace(plan, choices={**(answers.settings if answers else {}), **overrides})
     return build()
 
 

@@ -12,14 +12,24 @@ from tui_installer.statedir.layout import RunFiles, StateDir
 
 def resume_base(state: StateDir, profile: str) -> journal.Journal | None:
     """The journal a new install of ``profile`` resumes from: the newest install run of that profile,
-    unless an uninstall ran after it (then nothing is done any more)."""
+    unless an uninstall ran after it (then nothing is done any more). A host a ``node remove`` ran on
+    after it has none of its steps done (its services may be stopped or gone, even when the removal
+    failed half-way: an install after it, or the host added again, installs it again)."""
+    removed: set[str] = set()
     for run in state.runs_newest_first():
         record = run.read_journal()
         if record is None:
             continue  # unreadable: treat as absent rather than refuse to install
         if record.kind == "uninstall":
             return None
+        if record.kind == "remove-node":
+            if record.node:
+                removed.add(record.node)
+            continue
         if record.profile == profile:
+            if removed:
+                record.steps = {sid: st for sid, st in record.steps.items() if st.host not in removed}
+                record.order = [sid for sid in record.order if sid in record.steps]
             return record
     return None
 
@@ -67,7 +77,12 @@ def answers_of(run: RunFiles) -> Answers:
     else:
         name = plan.profile
     base = catalog.load_profile(name).services
-    return Answers(profile=name, settings=dict(plan.settings),
-                   add_services=tuple(s for s in plan.services if s not in base),
+    # on an inventory plan.settings are the controller's (its host_name, its wiring, none of a compute-only
+    # service's): the operator's own choices rebuild every host's plan
+    settings = plan.choices if plan.inventory and plan.choices is not None else plan.settings
+    return Answers(profile=name, settings=dict(settings),
+                   # not those added as dependencies: built again they are added again, where they belong
+                   # (on an inventory, asked for by name they would go on every host)
+                   add_services=tuple(s for s in plan.services if s not in base and s not in plan.added),
                    remove_services=tuple(s for s in base if s not in plan.services),
                    source=str(run.plan_file), inventory=plan.inventory)
