@@ -51,6 +51,7 @@ class InstallerApp(App[int]):
         self.flow_index = 0
         #: the answers file the engine was last started on (written per run once the run is known)
         self.launch_answers: Path | None = None
+        self.launch_verb: list[str] | None = None
         #: the passphrase in use was typed at our prompt (a wrong one is asked again)
         self.asked_passphrase = False
 
@@ -138,26 +139,27 @@ class InstallerApp(App[int]):
                              lambda yes: self.resume_install(run) if yes else None)
 
     # -- installs ----------------------------------------------------------------------------------
-    def start_install(self, answers: Path | None = None) -> None:
+    def start_install(self, answers: Path | None = None, verb: list[str] | None = None) -> None:
         """Start the engine detached on ``answers`` (default: the session's, written now) and show its
-        progress; the keyring passphrase is asked first if nothing else provides it."""
+        progress; the keyring passphrase is asked first if nothing else provides it. ``verb``: another
+        engine command (``node remove HOST --yes``: it installs the smaller cloud after, with the keyring)."""
         s = self.session
         has_passphrase = s.passphrase or s.passphrase_file or os.environ.get(PASSPHRASE_ENV)
-        if not has_passphrase and needs_keyring(s, answers):
+        if not has_passphrase and (verb or needs_keyring(s, answers)):
             def answered(passphrase: str | None) -> None:
                 if passphrase:
                     s.passphrase, self.asked_passphrase = passphrase, True
-                    self.start_install(answers)
+                    self.start_install(answers, verb)
                 elif self.mode == "start" and len(self.screen_stack) == 1:
                     self.exit(1, message="No keyring passphrase given: nothing started.")
 
             self.push_screen(PassphraseScreen(str(StateDir(s.state_dir).keyring_file)), answered)
             return
-        if answers is None:
+        if answers is None and not verb:
             answers = s.save_answers()
-        launch = client.start_engine(answers, s.state_dir, passphrase=s.passphrase,
-                                     passphrase_file=s.passphrase_file)
-        self.launch_answers = answers
+        launch = client.start_engine(answers or Path(os.devnull), s.state_dir, passphrase=s.passphrase,
+                                     passphrase_file=s.passphrase_file, verb=verb)
+        self.launch_answers, self.launch_verb = answers, verb
         self._show(ProgressScreen(s.state_dir, launch=launch, stall_seconds=self.stall_seconds,
                                   can_edit_settings=self.can_edit_settings))
 
@@ -166,18 +168,21 @@ class InstallerApp(App[int]):
         if not (self.asked_passphrase and "passphrase" in message.error):
             return
         self.session.passphrase, self.asked_passphrase = None, False
-        answers = self.launch_answers
+        answers, verb = self.launch_answers, self.launch_verb
 
         def answered(passphrase: str | None) -> None:
             if passphrase:
                 self.session.passphrase, self.asked_passphrase = passphrase, True
-                self.start_install(answers)
+                self.start_install(answers, verb)
 
         keyring = str(StateDir(self.session.state_dir).keyring_file)
         self.push_screen(PassphraseScreen(keyring, error=message.error.split(": ", 1)[-1]), answered)
 
     def on_start_install(self, message: messages.StartInstall) -> None:
         self.start_install(message.answers)
+
+    def on_remove_node(self, message: messages.RemoveNode) -> None:
+        self.start_install(None, verb=["node", "remove", message.host, "--yes"])
 
     def start_replay(self) -> None:
         """``-a ANSWERS --start``: straight to Progress, on the answers file as given."""

@@ -67,3 +67,10 @@ class EngineStartFailed(Message):
 @dataclass
 class ShowHosts(Message):
     """Install on more than one host: the Hosts screen joins the flow, and is shown now."""
+
+
+@dataclass
+class RemoveNode(Message):
+    """Take compute host ``host`` out of the cloud (``tui-installer node remove``, detached): show its progress."""
+
+    host: str

@@ -25,6 +25,8 @@ CLOUDS_YAML = Path("/etc/openstack/clouds.yaml")
 class SummaryScreen(Screen[None]):
     BINDINGS = [Binding("escape,b", "app.pop_screen", "Back to progress"),
                 Binding("v", "validate", "Validate (Tempest)"),
+                Binding("n", "add_node", "Add host"),
+                Binding("x", "remove_node", "Remove host"),
                 Binding("q", "app.quit", "Quit")]
 
     def __init__(self, state_dir: Path, state: RunState, clouds_yaml: Path | None = None) -> None:
@@ -59,8 +61,58 @@ class SummaryScreen(Screen[None]):
         return state.openrc.exists() or bool(state.validation.result() or state.validation.progress())
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """`v` (Tempest) only where there is a cloud to validate: not after a profile without keystone."""
-        return self._cloud() if action == "validate" else True
+        """`v` (Tempest) only where there is a cloud to validate: not after a profile without keystone;
+        `n`/`x` (add or remove a compute host) only after a finished install on an inventory."""
+        if action == "validate":
+            return self._cloud()
+        if action in ("add_node", "remove_node"):
+            return self._grows()
+        return True
+
+    def _grows(self) -> bool:
+        """A finished, successful install on an inventory: a cloud that can grow or shrink."""
+        if not (self.state.over and self.state.state == "ok"):
+            return False
+        state = StateDir(self.state_dir)
+        record = state.run(self.state.run).read_journal()
+        plan = run_plan(state, self.state.run)
+        return bool(plan and plan.inventory and record is not None and record.kind == "install")
+
+    def action_add_node(self) -> None:
+        from tui_installer.screens.messages import StartInstall
+        from tui_installer.screens.nodes import AddNodeScreen
+
+        plan = run_plan(StateDir(self.state_dir), self.state.run)
+        if plan is None or not plan.inventory:
+            return
+
+        def added(answers: Path | None) -> None:
+            if answers is not None:
+                self.post_message(StartInstall(answers))
+
+        self.app.push_screen(AddNodeScreen(self.state_dir, plan.inventory), added)
+
+    def action_remove_node(self) -> None:
+        from tui_installer.screens.dialogs import ConfirmScreen
+        from tui_installer.screens.messages import RemoveNode
+        from tui_installer.screens.nodes import RemoveNodeScreen
+
+        plan = run_plan(StateDir(self.state_dir), self.state.run)
+        computes = [h for h in (plan.hosts if plan else ()) if h != (plan.hosts[0] if plan else None)]
+        if not computes:
+            self.notify("No compute host to remove.", severity="warning")
+            return
+
+        def chosen(host: str | None) -> None:
+            if host is None:
+                return
+            self.app.push_screen(ConfirmScreen(
+                f"Remove compute host {host}?", f"Its services stop and are deleted at the controller, its "
+                "agents removed, the host cleaned and taken out of the inventory. Servers still on it make "
+                "the removal stop before anything changes.", yes="Remove"),
+                lambda yes: self.post_message(RemoveNode(host)) if yes else None)
+
+        self.app.push_screen(RemoveNodeScreen(computes), chosen)
 
     def _refresh_validate(self) -> None:
         for view in self.query("#sum-validate").results(Static):

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -49,17 +50,20 @@ def has_systemd() -> bool:
     return os.path.isdir("/run/systemd/system") and shutil.which("systemd-run") is not None
 
 
-def engine_command(answers: Path, state_dir: Path, *, passphrase_file: str | None) -> list[str]:
-    """The headless install the TUI watches; ``--on-failure ask`` makes it wait for a decision file."""
-    cmd = [sys.executable, "-m", "tui_installer", "install", "-a", str(answers), "--yes",
-           "--on-failure", "ask", "--state-dir", str(state_dir)]
+def engine_command(answers: Path, state_dir: Path, *, passphrase_file: str | None,
+                   verb: Sequence[str] | None = None) -> list[str]:
+    """The headless install the TUI watches; ``--on-failure ask`` makes it wait for a decision file.
+    ``verb``: another engine command instead (``node remove HOST --yes``); ``answers`` is then unused."""
+    work = list(verb) if verb else ["install", "-a", str(answers), "--yes", "--on-failure", "ask"]
+    cmd = [sys.executable, "-m", "tui_installer", *work, "--state-dir", str(state_dir)]
     if passphrase_file:
         cmd += ["--keyring-passphrase-file", passphrase_file]
     return cmd
 
 
 def start_engine(answers: Path, state_dir: Path, *, passphrase: str | None = None,
-                 passphrase_file: str | None = None, use_systemd: bool | None = None) -> Launch:
+                 passphrase_file: str | None = None, use_systemd: bool | None = None,
+                 verb: Sequence[str] | None = None) -> Launch:
     """Start the engine detached from this terminal and return at once.
 
     The passphrase never goes on a command line: without systemd it is written to the engine's stdin
@@ -74,10 +78,10 @@ def start_engine(answers: Path, state_dir: Path, *, passphrase: str | None = Non
     previous = last_run(state_dir)
     systemd = has_systemd() if use_systemd is None else use_systemd
     if systemd:
-        return replace(_start_unit(answers, state_dir, console, previous, passphrase, passphrase_file),
+        return replace(_start_unit(answers, state_dir, console, previous, passphrase, passphrase_file, verb),
                        console_offset=offset)
     pipe = passphrase is not None and passphrase_file is None
-    cmd = engine_command(answers, state_dir, passphrase_file="/dev/stdin" if pipe else passphrase_file)
+    cmd = engine_command(answers, state_dir, passphrase_file="/dev/stdin" if pipe else passphrase_file, verb=verb)
     fd = state.open_console_log()
     env = {k: v for k, v in os.environ.items() if k != PASSPHRASE_ENV}
     try:
@@ -94,27 +98,27 @@ def start_engine(answers: Path, state_dir: Path, *, passphrase: str | None = Non
 
 
 def _start_unit(answers: Path, state_dir: Path, console: Path, previous: str | None,
-                passphrase: str | None, passphrase_file: str | None) -> Launch:
+                passphrase: str | None, passphrase_file: str | None, verb: Sequence[str] | None = None) -> Launch:
     unit = f"tui-installer-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     env = dict(os.environ)
     by_env = passphrase is not None and passphrase_file is None
     if by_env:
         env[PASSPHRASE_ENV] = str(passphrase)
     cmd = unit_command(unit, console, answers, state_dir, passphrase_by_env=by_env,
-                       passphrase_file=passphrase_file)
+                       passphrase_file=passphrase_file, verb=verb)
     subprocess.run(cmd, env=env, check=True, stdin=subprocess.DEVNULL, capture_output=True)
     return Launch(0, state_dir, console, previous, time.time(), unit=unit)
 
 
 def unit_command(unit: str, console: Path, answers: Path, state_dir: Path, *, passphrase_by_env: bool,
-                 passphrase_file: str | None) -> list[str]:
+                 passphrase_file: str | None, verb: Sequence[str] | None = None) -> list[str]:
     """systemd-run as a transient unit (outlives the login session); ``-E NAME`` copies the value of
     NAME from our environment, so the passphrase never appears in an argv."""
     cmd = ["systemd-run", "--unit", unit, "--collect", "--quiet",
            "-p", f"StandardOutput=append:{console}", "-p", f"StandardError=append:{console}"]
     if passphrase_by_env:
         cmd += ["-E", PASSPHRASE_ENV]
-    return cmd + engine_command(answers, state_dir, passphrase_file=passphrase_file)
+    return cmd + engine_command(answers, state_dir, passphrase_file=passphrase_file, verb=verb)
 
 
 def _reap_later(proc: subprocess.Popen[bytes]) -> None:

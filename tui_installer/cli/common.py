@@ -41,11 +41,19 @@ def open_secrets(args: argparse.Namespace, *, interactive: bool) -> SecretStore:
     from tui_installer.secrets import SecretStore
     from tui_installer.statedir import PASSPHRASE_ENV
 
+    state_dir = state_dir_of(args)
+    if state_dir in _OPENED:  # a command that runs twice (node remove, then the install after it): the
+        return _OPENED[state_dir]  # passphrase is gone from the environment, a pipe is read once
     ask = _ask_passphrase if interactive and sys.stdin.isatty() else None
-    store = SecretStore.open(state_dir_of(args), passphrase_file=option(args, "keyring_passphrase_file"), ask=ask)
+    store = SecretStore.open(state_dir, passphrase_file=option(args, "keyring_passphrase_file"), ask=ask)
     # Steps inherit this process's environment: the master passphrase must not reach them.
     os.environ.pop(PASSPHRASE_ENV, None)
+    _OPENED[state_dir] = store
     return store
+
+
+#: the stores this process unlocked, by state directory
+_OPENED: dict[Path, SecretStore] = {}
 
 
 def _ask_passphrase(prompt: str = "Keyring passphrase: ", confirm: bool = False) -> str:

@@ -111,6 +111,34 @@ def run_on_pty(argv: list[str], env: dict[str, str], cwd: str | None, timeout: f
     return code, lines, stopped
 
 
+#: apt as the steps on this machine get it (tui_installer/stepenv.py), with a longer wait for dpkg's lock: a
+#: freshly booted server's apt-daily (Debian's timer, Persistent=true) often holds it for minutes
+APT_CONF = """\
+APT::Get::Assume-Yes "true";
+quiet "1";
+Dpkg::Progress-Fancy "0";
+Dpkg::Use-Pty "0";
+Dpkg::Lock::Timeout "600";
+Dpkg::Options { "--force-confdef"; "--force-confold"; };
+"""
+
+
+def apt_config() -> str:
+    """The apt defaults file for this step (APT_CONFIG), in a private temporary folder apt can read."""
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="tui-step-apt-")
+    os.chmod(folder, 0o755)  # apt drops privileges to the _apt user for some reads
+    path = os.path.join(folder, "tui-step.conf")
+    with open(path, "w") as handle:
+        handle.write(APT_CONF)
+    os.chmod(path, 0o644)
+    atexit.register(shutil.rmtree, folder, True)
+    return path
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -135,6 +163,8 @@ def main() -> None:
            **{str(k): str(v) for k, v in params["env"].items()}, **secret_env, "TUI_INSTALLER_STEP": params["step"]}
     for name in [k for k in env if k.startswith("ANSIBLE_")]:
         del env[name]
+    if "APT_CONFIG" not in env:
+        env["APT_CONFIG"] = apt_config()
     if params["creates"] and os.path.exists(params["creates"]):
         module.exit_json(changed=False, skipped_reason="creates", rc=0, lines=[])
     if params["unless"] and run_unless(params["unless"], env, params["cwd"], params["timeout"] or 60):
