@@ -1,6 +1,7 @@
 """Grow or shrink the running cloud from the Summary: "Add a compute host" and "Remove a compute host".
 
-Both only ask; the engine does the work (``tui_installer.nodes``, the same as ``tui-installer node add|remove``).
+Both only ask; the engine does the work (``tui_installer.nodes`` through the preview API, the same as
+``tui-installer node add|remove``).
 Adding tests the host through the inventory (reachable, sudo, clock against the controller's) and puts it
 under ``[compute]`` in a worker, then the dialog returns the answers file whose install adds it: the app
 starts it as any install (Progress follows it). Removing returns the host chosen; the Summary asks to
@@ -22,9 +23,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList
 from textual.widgets.option_list import Option
 
-from tui_installer import nodes
 from tui_installer.errors import UserError
-from tui_installer.hosts import HostSpec
+from tui_installer.preview import HostSpec, prepare_node_add
 
 
 class AddNodeScreen(ModalScreen[Path | None]):
@@ -101,7 +101,7 @@ class AddNodeScreen(ModalScreen[Path | None]):
         """The engine's own preparation (``nodes.prepare_add``): off the UI thread (an Ansible run)."""
         try:
             with tempfile.TemporaryDirectory(prefix="tui-node-add-") as work_dir:
-                answers = nodes.prepare_add(self.state_dir, spec, Path(work_dir))
+                answers = prepare_node_add(self.state_dir, spec, Path(work_dir))
         except UserError as exc:
             self.post_message(self.Prepared(None, exc.message + (f" ({exc.hint})" if exc.hint else "")))
             return

@@ -106,11 +106,15 @@ class SummaryScreen(Screen[None]):
         def chosen(host: str | None) -> None:
             if host is None:
                 return
+
+            def confirmed(yes: bool | None) -> None:
+                if yes:
+                    self.post_message(RemoveNode(host))
+
             self.app.push_screen(ConfirmScreen(
-                f"Remove compute host {host}?", f"Its services stop and are deleted at the controller, its "
+                f"Remove compute host {host}?", "Its services stop and are deleted at the controller, its "
                 "agents removed, the host cleaned and taken out of the inventory. Servers still on it make "
-                "the removal stop before anything changes.", yes="Remove"),
-                lambda yes: self.post_message(RemoveNode(host)) if yes else None)
+                "the removal stop before anything changes.", yes="Remove"), confirmed)
 
         self.app.push_screen(RemoveNodeScreen(computes), chosen)
 

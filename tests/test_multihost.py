@@ -415,7 +415,8 @@ def test_node_add_runs_only_the_new_host_and_node_remove_takes_it_out(lab: Lab, 
         # bad input first: one line, exit 2, the inventory untouched
         before = inventory.read_text()
         for argv, says in ((["add", "lab2", "--address", lab3.address], "host lab2 is already in the inventory"),
-                           (["add", "lab9", "--address", "127.0.0.1", "--port", "1"], "host lab9 (127.0.0.1) cannot be reached"),
+                           (["add", "lab9", "--address", "127.0.0.1", "--port", "1"],
+                            "host lab9 (127.0.0.1) cannot be reached"),
                            (["add", "lab;9", "--address", lab3.address], "host name 'lab;9' may hold only"),
                            (["remove", "lab1"], "host lab1 is the controller"),
                            (["remove", "lab3"], "host lab3 is not in the inventory")):
@@ -433,7 +434,8 @@ def test_node_add_runs_only_the_new_host_and_node_remove_takes_it_out(lab: Lab, 
         run = _last_run(state)
         assert _ran(run) == {"agent.install.files@lab3", "agent.start.run@lab3", "hub.verify.computes@lab1"}, _ran(run)
         assert lab.ssh("lab1", "cat /var/tmp/hub-computes").stdout.strip() == "lab2 lab3"
-        assert "lab3 ansible_host=" in inventory.read_text() and "lab3" in hosts.load_inventory(inventory).groups["compute"]
+        assert "lab3 ansible_host=" in inventory.read_text()
+        assert "lab3" in hosts.load_inventory(inventory).groups["compute"]
         lab.ssh("lab3", "test -e /var/lib/lab-agent/running && test -x /opt/tui-installer/venv/bin/python")
         journal = json.loads((run / "journal.json").read_text())
         assert journal["steps"]["agent.install.files@lab2"]["reason"] == "done"
@@ -458,7 +460,8 @@ def test_node_add_runs_only_the_new_host_and_node_remove_takes_it_out(lab: Lab, 
                                 str(state)], env=_env(), capture_output=True, text=True, timeout=600)
         assert again.returncode == 0, again.stdout + again.stderr
         assert "installed on lab3" in again.stdout
-        assert _ran(_last_run(state)) == {"agent.install.files@lab3", "agent.start.run@lab3", "hub.verify.computes@lab1"}
+        assert _ran(_last_run(state)) == {"agent.install.files@lab3", "agent.start.run@lab3",
+                                          "hub.verify.computes@lab1"}
     finally:  # the session's later tests expect hosts without this test's files and without tui-installer
         for host in ("lab1", "lab2", "lab3"):
             lab.ssh(host, "rm -rf /var/lib/lab-agent /var/tmp/hub-* /opt/tui-installer", check=False)

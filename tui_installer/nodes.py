@@ -169,7 +169,8 @@ def check_new_host(cloud: Cloud, spec: hosts.HostSpec, work_dir: Path) -> dict[s
     group vars included); else one line naming it. Returns its facts (``hosts.host_facts``)."""
     if spec.name in cloud.inventory.hosts:
         raise UserError(f"host {spec.name} is already in the inventory", file=cloud.inventory.path,
-                        hint=f"`tui-installer install` resumes it; `tui-installer node remove {spec.name}` takes it out")
+                        hint=f"`tui-installer install` resumes it; `tui-installer node remove {spec.name}` "
+                             "takes it out")
     known = hosts.read_specs(cloud.inventory.path)
     taken = {s.address: s.name for s in known}
     if spec.address in taken:

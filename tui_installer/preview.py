@@ -40,7 +40,7 @@ __all__ = ["Answers", "Endpoint", "Plan", "Profile", "ProfileInfo", "ServiceSpec
            "plan_text", "plan_sh", "plan_from_json", "needs_secrets", "settings_form", "groups", "check_field",
            "split_sets", "parse_sets", "render", "TEMPLATE_RE", "host_facts", "preflight_checks",
            "run_preflight_step", "HostSpec", "check_hosts", "hosts_inventory_text", "write_inventory",
-           "read_hosts", "test_hosts", "shell_on_host", "MAX_CLOCK_SKEW"]
+           "read_hosts", "test_hosts", "shell_on_host", "MAX_CLOCK_SKEW", "prepare_node_add"]
 
 GIB = 1024 ** 3
 list_profiles = catalog.list_profiles
@@ -345,3 +345,11 @@ def shell_on_host(inventory: str, host: str, command: str | None = None) -> list
     from . import hosts
 
     return hosts.shell_argv(inventory, host, command)
+
+
+def prepare_node_add(state_dir: Path, spec: HostSpec, work_dir: Path) -> Path:
+    """A compute host for the running cloud (``nodes.prepare_add``): tested through the inventory, put under
+    ``[compute]``; returns the answers file whose install adds it. Slow (an Ansible run): off the UI thread."""
+    from . import nodes
+
+    return nodes.prepare_add(state_dir, spec, work_dir)

@@ -11,6 +11,7 @@ from textual.app import App
 from tui_installer.screens.dialogs import ConfirmScreen
 from tui_installer.screens.failure import FailureScreen
 from tui_installer.screens.runstate import Failure
+
 from tui_installer.statedir import StateDir
 
 pytestmark = pytest.mark.tui

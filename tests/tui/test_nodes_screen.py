@@ -7,8 +7,8 @@ the inventory and is cleaned."""
 from __future__ import annotations
 
 import asyncio
-import os
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
