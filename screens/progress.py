@@ -25,7 +25,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, OptionList, ProgressBar, RichLog, Static
 from tui_installer.screens.failure import FailureScreen
 from tui_installer.screens.messages import EditSettingsAndRetry, EngineStartFailed, ResumeInstall, RunStarted
-from tui_installer.screens.runstate import RunState, fmt_duration, step_history
+from tui_installer.screens.runstate import RunState, fmt_duration, run_title, step_history
 from tui_installer.screens.widgets.phases import HostSummary, PhaseList
 from tui_installer.screens.widgets.resources import ResourcePanel
 from tui_installer.screens.widgets.steps import StepList, log_tail
@@ -256,7 +256,8 @@ class ProgressScreen(Screen[None]):
             state = "waiting for your decision"
         if self.engine_dead:
             state = "ENGINE STOPPED"
-        return f"Install {s.profile} | {state} | {fmt_duration(elapsed)} | run {s.run}"  # the id may be cut
+        what = f"Remove host {s.node}" if s.kind == "remove-node" else run_title(s).replace(" of ", " ", 1)
+        return f"{what} | {state} | {fmt_duration(elapsed)} | run {s.run}"  # the id may be cut
 
     def eta_text(self, done: int, total: int) -> str:
         text = f"{done}/{total} steps"

@@ -85,6 +85,9 @@ class RunState:
     #: the graph (step -> steps it waits for) and how many run at once, from ``run_started``
     after: dict[str, list[str]] = field(default_factory=dict)
     jobs: int = 1
+    #: the run's kind (install, uninstall, remove-node) and, for remove-node, the host it takes out
+    kind: str = "install"
+    node: str = ""
     last_output: float | None = None
     failure: Failure | None = None
     decisions: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
@@ -103,6 +106,7 @@ class RunState:
         self.run, self.profile, self.pid = e.get("run", ""), e.get("profile", ""), e.get("pid")
         self.state, self.started = "running", e.get("ts")
         self.after, self.jobs = dict(e.get("after") or {}), max(1, int(e.get("jobs") or 1))
+        self.kind, self.node = str(e.get("kind") or "install"), str(e.get("node") or "")
         for phase in e.get("phases", []):
             ps = self.phases.setdefault(phase["name"], PhaseState(phase["name"]))
             for sid in phase.get("steps", []):
@@ -334,3 +338,10 @@ def fmt_bytes(n: float) -> str:
             return f"{n:.0f}{unit}"
         n /= 1024
     return f"{n:.1f}T"
+
+
+def run_title(s: RunState) -> str:
+    """What the run does, for titles: "Install of PROFILE", "Uninstall of PROFILE", "Removal of HOST"."""
+    if s.kind == "remove-node":
+        return f"Removal of host {s.node or '?'}"
+    return f"{'Uninstall' if s.kind == 'uninstall' else 'Install'} of {s.profile}"

@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Label, Static
-from tui_installer.screens.runstate import RunState, fmt_duration
+from tui_installer.screens.runstate import RunState, fmt_duration, run_title
 
 from tui_installer import client
 from tui_installer.errors import UserError
@@ -143,8 +143,8 @@ def title(s: RunState) -> str:
     """The verdict line; a run still going says so (this summary is of the run so far)."""
     if not s.over:
         elapsed = (time.time() - s.started) if s.started else None
-        return f"Install of {s.profile}: still running ({fmt_duration(elapsed)} so far)"
-    return f"Install of {s.profile} {s.verdict.split(':')[0]} in {fmt_duration(s.duration)}"
+        return f"{run_title(s)}: still running ({fmt_duration(elapsed)} so far)"
+    return f"{run_title(s)} {s.verdict.split(':')[0]} in {fmt_duration(s.duration)}"
 
 
 def skipped_text(s: RunState) -> str:
@@ -273,6 +273,11 @@ def next_steps(state_dir: Path, s: RunState) -> str:
                   "  openstack server list      (or: source the openrc above)",
                   "  tui-installer validate      Tempest's smoke tests against this cloud (or press v)"]
     lines.append("  tui-installer status        the journal, step by step")
+    plan = run_plan(state, s.run) if s.run else None
+    record = state.run(s.run).read_journal() if s.run else None
+    if s.state == "ok" and plan is not None and plan.inventory and record is not None and record.kind == "install":
+        lines += ["  tui-installer node add NAME --address IP   a compute host more (or press n)",
+                  "  tui-installer node remove NAME             one less (or press x)"]
     if not s.over:
         lines.append("  The install is still running: Escape goes back to its progress.")
     elif s.state != "ok" or s.skipped_undone:

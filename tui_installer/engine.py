@@ -140,7 +140,7 @@ class Engine:
         self.events.emit("run_started", profile=self.plan.profile, kind=self.kind, pid=os.getpid(),
                          phases=phases, state_dir=str(self.state_dir), jobs=self.jobs,
                          after={s.id: list(s.after) for s in self.plan.steps() if s.after},
-                         resumed_from=base.run if base else None)
+                         resumed_from=base.run if base else None, **({"node": self.node} if self.node else {}))
 
     def _run_phases(self) -> str:
         if any(step.host for step in self.plan.steps()):

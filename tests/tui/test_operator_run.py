@@ -201,3 +201,15 @@ def test_attach_does_not_replay_old_decisions_as_toasts(tmp_path: Path) -> None:
             return len(app._notifications)
 
     assert asyncio.run(walk()) == 0
+
+
+def test_a_removal_and_an_uninstall_are_titled_as_what_they_do() -> None:
+    removal = RunState()
+    removal.apply({"type": "run_started", "ts": 1.0, "run": "r", "profile": "multi-node", "kind": "remove-node",
+                   "node": "lab3", "phases": []})
+    removal.apply({"type": "run_finished", "ts": 3.0, "state": "ok", "duration": 2.0})
+    assert title(removal) == "Removal of host lab3 finished in 2s"
+    uninstall = RunState()
+    uninstall.apply({"type": "run_started", "ts": time.time() - 5, "run": "r", "profile": "demo",
+                     "kind": "uninstall", "phases": []})
+    assert title(uninstall).startswith("Uninstall of demo: still running")
