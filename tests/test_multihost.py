@@ -365,6 +365,8 @@ description: a hub on the controller that records the compute hosts, an agent on
 services: [hub, agent]
 service_definitions:
   hub:
+    # a secret: every install (the one after a removal too) must unlock the keyring
+    secrets: [hub_token]
     settings:
       compute_hosts: {type: string, default: "", description: the inventory's compute hosts}
     phases:
@@ -373,7 +375,8 @@ service_definitions:
           run: "date +%s%N > /var/tmp/hub-installed"
       verify:
         - name: computes
-          run: "echo '{{ compute_hosts }}' > /var/tmp/hub-computes"
+          env: {HUB_TOKEN: {secret: hub_token}}
+          run: test -n "$HUB_TOKEN" && echo '{{ compute_hosts }}' > /var/tmp/hub-computes
   agent:
     role: compute
     phases:

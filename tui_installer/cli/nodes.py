@@ -93,9 +93,10 @@ def cmd_node_remove(args: argparse.Namespace) -> int:
         raise UserError(f"host {args.name} runs nothing this cloud installed", file=cloud.inventory.path)
     install._confirm(args, f"Remove compute host {args.name} from the cloud: stop its services, delete them at "
                            f"the controller {cloud.controller}, clean the host ({len(plan.steps())} steps). Proceed?")
-    secrets: dict[str, str] = {}
-    if plan.secrets:
-        secrets = open_secrets(args, interactive=not args.yes).values(plan.secrets)
+    # unlocked now, before the removal's steps run without the passphrase in the environment: the install
+    # after the removal needs the keyring (open_secrets keeps the store for it)
+    store = open_secrets(args, interactive=not args.yes)
+    secrets = store.values(plan.secrets) if plan.secrets else {}
     started = time.monotonic()
     code = _run(args, plan, secrets, state_dir)
     if code != 0:
