@@ -62,9 +62,7 @@ def cmd_node_add(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tui-node-add-") as work:
         answers = nodes.prepare_add(state_dir, _spec(args), Path(work), say=install._say)
-    install_args = argparse.Namespace(**{**vars(args), "answers": str(answers), "profile": None, "set": [],
-                                         "inventory": None, "on_failure": "abort", "jobs": None})
-    code = install.cmd_install(install_args)
+    code = _install(args, answers)
     if code == 0:
         print(f"node {args.name} added in {time.monotonic() - started:.0f} s: the controller's check of every "
               "compute host passed")
@@ -109,15 +107,22 @@ def cmd_node_remove(args: argparse.Namespace) -> int:
     # the journal then holds the cloud as it is: the controller's steps that name the compute hosts ran for
     # those left, so the same host added again later runs them again
     answers = nodes.answers_for(nodes.last_cloud(state_dir), state_dir, f"node-remove-{args.name}")
-    code = install.cmd_install(argparse.Namespace(**{**vars(args), "answers": str(answers), "profile": None,
-                                                      "set": [], "inventory": None, "on_failure": "abort",
-                                                      "jobs": None}))
+    code = _install(args, answers)
     if code != 0:
         print(f"node {args.name} is removed, but the install that records it did not finish: `tui-installer "
               f"install -a {answers} --yes` runs it again", file=sys.stderr)
         return code
     print(f"node {args.name} removed in {time.monotonic() - started:.0f} s")
     return 0
+
+
+def _install(args: argparse.Namespace, answers: Path) -> int:
+    """``install -a ANSWERS`` with this command's state directory, keyring and --yes/--quiet."""
+    from tui_installer.cli import install
+
+    return install.cmd_install(argparse.Namespace(**{**vars(args), "answers": str(answers), "profile": None,
+                                                      "set": [], "inventory": None, "on_failure": "abort",
+                                                      "jobs": None}))
 
 
 def _run(args: argparse.Namespace, plan: Plan, secrets: dict[str, str], state_dir: Path) -> int:
