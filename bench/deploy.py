@@ -77,25 +77,32 @@ def installer_phases(state: Path) -> dict[str, float]:
     return times
 
 
-def critical_path(state: Path) -> list[tuple[str, float]]:
+def critical_path(state: Path) -> list[tuple[str, float, float]]:
     """The chain that ended the run: from the step that finished last, back through the step it waited
-    for (``after``) that finished last; each with its own duration (skipped steps count 0)."""
+    for (``after``) that finished last; each with its own duration (skipped steps count 0) and how long it
+    waited after that step had ended (for a free slot or a lock: with steps at once, the chain's durations
+    alone understate the path; durations + waits + the first step's start = the run's wall time)."""
     run = StateDir(state).last_run()
     if run is None:
         return []
     plan = json.loads(run.plan_file.read_text())
     after = {s["id"]: s.get("after", []) for p in plan["phases"] for s in p["steps"]}
-    steps = json.loads(run.journal_file.read_text())["steps"]
+    journal = json.loads(run.journal_file.read_text())
+    steps = journal["steps"]
 
     def end(sid: str) -> float:
         return float(steps.get(sid, {}).get("finished") or 0.0)
 
+    started = min((float(r["started"]) for r in steps.values() if r.get("started")), default=0.0)
     chain, current = [], max(steps, key=end, default=None)
     while current is not None:
         record = steps[current]
         took = (record["finished"] or 0) - (record["started"] or 0) if record["status"] == "ok" else 0.0
-        chain.append((current, took))
-        current = max(after.get(current, []), key=end, default=None)
+        before = max(after.get(current, []), key=end, default=None)
+        ready = end(before) if before is not None else started
+        waited = max(0.0, float(record.get("started") or ready) - ready) if record["status"] == "ok" else 0.0
+        chain.append((current, took, waited))
+        current = before
     return chain[::-1]
 
 
@@ -109,8 +116,11 @@ def run_installer(state: Path) -> tuple[float, dict[str, float]]:
     ti(state, "install", "-p", "all-in-one", "--yes", *SETTINGS, *JOBS)
     phases = installer_phases(state)
     path = critical_path(state)
-    print("   critical path: " + " -> ".join(f"{sid} {took:.1f}s" for sid, took in path if took >= 0.5), flush=True)
-    phases["critical path"] = sum(took for _, took in path)
+    print("   critical path: " + " -> ".join(
+        f"{sid} {took:.1f}s" + (f" (waited {waited:.1f}s)" if waited >= 0.5 else "")
+        for sid, took, waited in path if took >= 0.5 or waited >= 0.5), flush=True)
+    phases["critical path"] = sum(took for _, took, _ in path)
+    phases["path waited"] = sum(waited for _, _, waited in path)
     phases["cpu"] = cpu_children() - c0
     return time.monotonic() - t0, phases
 
@@ -149,13 +159,15 @@ def run_script(state: Path, workdir: Path) -> tuple[float, dict[str, float]]:
 
 def report(a: tuple[float, dict[str, float]], b: float, c: tuple[float, dict[str, float]]) -> None:
     print(f"\n{'phase':<12}{'installer (s)':>15}{'plain sh (s)':>15}{'ratio':>8}")
-    for phase in (*PHASES, "critical path", "cpu"):
+    for phase in (*PHASES, "critical path", "path waited", "cpu"):
         x, y = a[1].get(phase, 0.0), c[1].get(phase, 0.0)
         print(f"{phase:<12}{x:>15.1f}{y:>15.1f}{(x / y if y > 0.05 else float('nan')):>8.2f}")
     print(f"{'total':<12}{a[0]:>15.1f}{c[0]:>15.1f}{a[0] / c[0]:>8.3f}")
     print(f"\ninstaller / plain script: {a[0] / c[0]:.3f} (target <= 0.6 with steps at once; 1.05 with --jobs 1)")
-    print(f"apt + pip + deploy + verify: {a[0]:.0f} s (target <= 300 s)")
-    print(f"re-run, every step skipped: {b:.1f} s (target <= 60 s)")
+    print(f"apt + pip + deploy + verify: {a[0]:.0f} s (target <= 120 s on 2 cores, issue 13; <= 300 s, issue 3)")
+    print(f"re-run, every step skipped: {b:.1f} s (target <= 2 s, issue 13)")
+    print("(critical path: the durations of the chain of steps that ended the run; path waited: how long its")
+    print(" steps waited for a slot or a lock after what they wait for had ended)")
     print("(cpu: user+sys seconds of every step process, robust to other load on the machine; the started")
     print(" services themselves are not counted on either side)")
 
