@@ -230,12 +230,17 @@ def test_all_in_one_graph_keeps_the_phase_contract() -> None:
     assert preflight <= up[planning.APT_STEP_ID]
     assert "mariadb.install.service" in up["keystone.init.db-sync"]  # init finds its database up
     assert "keystone.start.api" in up["placement.start.register"]
+    assert {"keystone.init.bootstrap", "rabbitmq.init.user"} <= up["nova.start.register"]
+    assert "keystone.configure.unit" in up["glance.init.database"]
     assert "openstack-base.install.pip" in up["nova-compute.install.libvirt"]  # through neutron-agent
     assert "neutron.start.rpc-server" in up["neutron-agent.start.agent"]  # its after:
     assert {s.id for s in steps if s.phase == "start"} <= up["mariadb.verify.ping"]
     # what may run side by side: the database syncs of placement, glance and neutron
+    # and of keystone, glance and nova, though nova requires glance and glance keystone
     for one, other in (("placement.init.db-sync", "glance.init.db-sync"),
-                       ("glance.init.db-sync", "neutron.init.db-upgrade")):
+                       ("glance.init.db-sync", "neutron.init.db-upgrade"),
+                       ("keystone.init.bootstrap", "glance.init.db-sync"),
+                       ("glance.init.db-sync", "nova.init.api-db-sync")):
         assert one not in up[other] and other not in up[one]
     assert steps[position["nova-compute.install.libvirt"]].locks == ("dpkg", "venv")
     assert steps[position["openstack-base.install.pip"]].locks == ("venv",)
@@ -306,3 +311,28 @@ def test_critical_first_weighs_durations_from_history() -> None:
     assert timed[0] == "c.install.x" and timed[1] == "b.install.x"  # 30 s alone beats a 5 s chain
     unknown = [s.id for s in planning.critical_first(steps, {"a.install.x": 10.0, "b.start.y": 1.0})]
     assert unknown[0] == "b.install.x"  # unknown steps count the median (10): b's chain 11 s, a 10 s
+
+
+def test_the_default_of_jobs_is_one_more_than_the_cores_and_the_environment_overrides_it(tmp_path: Path) -> None:
+    """Steps also wait (downloads, database round trips, start-ups), so the default keeps one more step
+    running than there are cores (BENCHMARKS.md, "Steps at once"); ``$TUI_INSTALLER_JOBS`` and
+    ``--jobs`` override it, a bad value is one clear line."""
+    profile = _profile(tmp_path / "p.yaml", {"a": {"phases": {"install": [{"name": "a1", "run": "true"}]}}})
+    env = {k: v for k, v in os.environ.items() if k != "TUI_INSTALLER_JOBS"}
+
+    def jobs(state: Path, *more: str, extra: dict[str, str] | None = None) -> int:
+        done = subprocess.run([sys.executable, "-m", "tui_installer", "--state-dir", str(state), "install",
+                               "-p", str(profile), "--yes", "--quiet", *more],
+                              capture_output=True, text=True, timeout=120, env={**env, **(extra or {})})
+        assert done.returncode == 0, done.stderr
+        (started,) = [e for e in _events(state) if e["type"] == "run_started"]
+        return int(started["jobs"])
+
+    assert jobs(tmp_path / "s1") == len(os.sched_getaffinity(0)) + 1
+    assert jobs(tmp_path / "s2", extra={"TUI_INSTALLER_JOBS": "5"}) == 5
+    assert jobs(tmp_path / "s3", "--jobs", "1", extra={"TUI_INSTALLER_JOBS": "5"}) == 1
+    bad = subprocess.run([sys.executable, "-m", "tui_installer", "--state-dir", str(tmp_path / "s4"), "install",
+                          "-p", str(profile), "--yes", "--quiet"],
+                         capture_output=True, text=True, timeout=120, env={**env, "TUI_INSTALLER_JOBS": "0"})
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "$TUI_INSTALLER_JOBS: expected a whole number of at least 1, got '0'" in bad.stderr

@@ -84,6 +84,22 @@ def test_a_step_waits_for_the_last_step_its_requirement_has_in_the_same_phase(tm
     assert after["app.start.up"] == ("base.start.up",)
 
 
+def test_an_init_step_waits_for_its_requirement_configured_not_initialised(tmp_path: Path) -> None:
+    """Database syncs run side by side: ``init`` waits for what it requires only as far as ``configure``
+    (the database server is up after its install); ``start`` still waits for the requirement's init."""
+    plan = planning.build(catalog.load_profile(write_profile(tmp_path / "p.yaml", {
+        "base": {"phases": {"install": [{"name": "server", "run": "true"}],
+                            "configure": [{"name": "conf", "run": "true"}],
+                            "init": [{"name": "sync", "run": "true"}, {"name": "bootstrap", "run": "true"}],
+                            "start": [{"name": "api", "run": "true"}]}},
+        "app": {"requires": ["base"], "phases": {"init": [{"name": "sync", "run": "true"}],
+                                                 "start": [{"name": "up", "run": "true"}]}}})))
+    after = {s.id: s.after for s in plan.steps()}
+    assert after["app.init.sync"] == ("base.configure.conf",)
+    assert after["app.start.up"] == ("app.init.sync", "base.start.api")
+    assert planning.INIT_NEEDS == "configure"
+
+
 def test_a_purge_cleans_up_in_order_dependents_first_after_every_stop(tmp_path: Path) -> None:
     """In a removal a cleanup step waits for the step before it in its service, for the cleanup of every
     service that requires its service, and for every stop step."""

@@ -203,7 +203,9 @@ def graph(phases: tuple[Phase, ...], order: Sequence[str], catalog: Catalog, *,
     - a service's own steps keep their order (each waits for the one before it);
     - a step of phase P waits for the last step in phases up to P of every service its service
       requires (for a removal: of every service that requires it), so what it needs is installed,
-      configured, initialised or up as far as that phase;
+      configured, initialised or up as far as that phase — except in ``init``, which waits for what
+      it requires only as far as ``configure`` (``INIT_NEEDS``): a database sync needs the database
+      server (up after its ``install``), not another service's schema, so the syncs run side by side;
     - nothing changes the host before every preflight check passed: the apt step and each service's
       first step after preflight wait for all of them;
     - a service that declares apt packages waits for the apt step after its packages phase;
@@ -232,6 +234,7 @@ def graph(phases: tuple[Phase, ...], order: Sequence[str], catalog: Catalog, *,
     preflight = [s.id for s in steps if s.phase == "preflight"]
 
     def last_upto(service: str, phase: str) -> str | None:
+        phase = INIT_NEEDS if phase == "init" else phase
         found = [s.id for s in by_service.get(service, ()) if rank[s.phase] <= rank[phase]]
         return found[-1] if found else None
 
@@ -256,6 +259,11 @@ def graph(phases: tuple[Phase, ...], order: Sequence[str], catalog: Catalog, *,
         resolved[step.id] = replace(step, after=tuple(d for d in dict.fromkeys(deps) if d != step.id))
     ordered = tuple(Phase(p.name, _topological(p.steps, resolved)) for p in phases)
     return _reduced(ordered)
+
+
+#: how far an ``init`` step waits for the services its service requires (``graph``): their init steps
+#: (keystone's keys and bootstrap, rabbitmq's user) are for their own start, which later phases wait for
+INIT_NEEDS = "configure"
 
 
 def critical_first(steps: Sequence[Step], durations: Mapping[str, float] | None = None) -> list[Step]:

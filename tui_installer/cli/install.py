@@ -69,7 +69,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_commo
 def add_jobs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-j", "--jobs", type=jobs_count, default=None, metavar="N",
                         help="steps run at once when they do not depend on each other (default: the "
-                             f"number of CPU cores, or ${JOBS_ENV}; 1 runs them one by one)")
+                             f"number of CPU cores + 1, or ${JOBS_ENV}; 1 runs them one by one)")
 
 
 #: the default of ``--jobs`` where the flag is not given (the TUI's engine inherits it)
@@ -83,7 +83,9 @@ def jobs_count(text: str) -> int:
 
 
 def default_jobs(flag: int | None) -> int:
-    """``--jobs``, else ``$TUI_INSTALLER_JOBS``, else the CPU cores this process may use."""
+    """``--jobs``, else ``$TUI_INSTALLER_JOBS``, else the CPU cores this process may use, plus one: steps
+    also wait (downloads, database round trips, a service's start-up), so one more than the cores keeps
+    them busy (BENCHMARKS.md, "Steps at once": the all-in-one at 3 jobs on 2 cores against 2)."""
     if flag is not None:
         return flag
     env = os.environ.get(JOBS_ENV, "")
@@ -92,7 +94,7 @@ def default_jobs(flag: int | None) -> int:
             return jobs_count(env)
         except argparse.ArgumentTypeError as exc:
             raise UserError(f"${JOBS_ENV}: {exc}", hint="unset it or give a number like 2") from None
-    return max(1, len(os.sched_getaffinity(0)))
+    return len(os.sched_getaffinity(0)) + 1
 
 
 # -- plan --------------------------------------------------------------------------------------------
