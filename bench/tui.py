@@ -5,7 +5,13 @@ The TUI runs for real in a pty at 80x24 (pexpect), started as an operator would 
 (`tui-installer -a ANSWERS --start`); it starts the engine detached. A "key-to-screen" sample is the
 time from writing F1 to the pty until the help dialog's title arrives in the terminal output.
 
-    .venv/bin/python bench/tui.py [--samples 30] [--cold 5]
+    .venv/bin/python bench/tui.py [--samples 30] [--cold 5] [--floods 2] [--tui-nice N] [--reader-nice N]
+
+The TUI raises its own session's CPU priority (tui_installer/priority.py); ``TUI_INSTALLER_NICE=0`` in the
+environment measures it without. ``--tui-nice N`` renices the TUI (every thread, and its session's
+autogroup, which is what the kernel weighs against the steps' sessions when autogroup is on) once the
+engine it started runs. ``--reader-nice N`` sets this benchmark's own session's autogroup: the process
+reading the terminal stands for the operator's terminal or sshd, which compete for the cores too.
 """
 
 from __future__ import annotations
@@ -139,7 +145,16 @@ def rss(pid: int) -> int:
     return int(psutil.Process(pid).memory_info().rss)
 
 
-def measure_run(root: Path, samples: int, floods: int = 1) -> dict[str, object]:
+def renice(pid: int, nice: int) -> None:
+    """Every thread of ``pid`` and its autogroup (root only for a negative value)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        os.setpriority(os.PRIO_PROCESS, int(task.name), nice)
+    autogroup = Path(f"/proc/{pid}/autogroup")
+    if autogroup.exists():
+        autogroup.write_text(f"{nice}\n")
+
+
+def measure_run(root: Path, samples: int, floods: int = 1, nice: int | None = None) -> dict[str, object]:
     """Idle step first (a clean baseline), then the flood (or two at once), in one run of one TUI."""
     state, work, answers = setup(root, floods)
     os.environ["TUI_INSTALLER_JOBS"] = str(floods)  # the engine the TUI starts inherits it
@@ -147,6 +162,8 @@ def measure_run(root: Path, samples: int, floods: int = 1) -> dict[str, object]:
                  "--keyring-passphrase-file", str(root / "passphrase")])
     engine = wait_step(state, "bench.install.idle")
     time.sleep(2)
+    if nice is not None:
+        renice(tui.pid, nice)
     cpu0, t0 = cpu_seconds(tui.pid), time.monotonic()
     idle = latency(tui, samples)
     tui_cpu_idle = (cpu_seconds(tui.pid) - cpu0) / (time.monotonic() - t0) * 100
@@ -207,12 +224,21 @@ def main() -> int:
     parser.add_argument("--cold", type=int, default=5)
     parser.add_argument("--floods", type=int, choices=(1, 2), default=1,
                         help="2: two steps flood their output at once (--jobs 2)")
+    parser.add_argument("--tui-nice", type=int, default=None,
+                        help="renice the TUI alone (threads and autogroup) once its engine runs")
+    parser.add_argument("--reader-nice", type=int, default=None,
+                        help="this benchmark's own session's autogroup nice (the terminal's reader)")
     args = parser.parse_args()
+    if args.reader_nice is not None:
+        Path("/proc/self/autogroup").write_text(f"{args.reader_nice}\n")
     with tempfile.TemporaryDirectory(prefix="tui-bench-") as tmp:
-        result = measure_run(Path(tmp), args.samples, args.floods)
+        result = measure_run(Path(tmp), args.samples, args.floods, args.tui_nice)
         cold = cold_start(Path(tmp), args.cold)
     load = os.getloadavg()[0]
-    print(f"# TUI benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load {load:.1f}")
+    print(f"# TUI benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load {load:.1f}"
+          + (f", TUI reniced to {args.tui_nice}" if args.tui_nice is not None else "")
+          + (f", reader at {args.reader_nice}" if args.reader_nice is not None else "")
+          + (f", TUI_INSTALLER_NICE={os.environ['TUI_INSTALLER_NICE']}" if "TUI_INSTALLER_NICE" in os.environ else ""))
     print(f"key-to-screen, step idle:          {stats(result['idle'])}"  # type: ignore[arg-type]
           f" (TUI CPU {result['cpu_idle']:.0f}%)")
     print(f"key-to-screen, {args.floods} step(s) flooding: {stats(result['busy'])}"  # type: ignore[arg-type]

@@ -21,7 +21,7 @@ import psutil
 import pytest
 from tuihelpers import PASSPHRASE, PASSWORD, PROFILE, leaked, make_state
 
-from tui_installer import client
+from tui_installer import client, priority
 
 pytestmark = [pytest.mark.tui, pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")]
 SCRIPT = Path(sys.executable).parent / "tui-installer"
@@ -132,6 +132,19 @@ def test_typed_through_in_tmux(terminal: Terminal, tmp_path: Path) -> None:
     assert journal["state"] == "ok" and journal["steps"]["greet.verify.check"]["status"] == "ok"
     assert (work / "flaky").exists(), "the typed work_dir reached the plan"
     assert leaked(state, PASSWORD, PASSPHRASE) == []
+    panes = terminal.tmux("list-panes", "-a", "-F", "#{pane_pid}").split()
+    tuis = _tui_processes(panes)
+    assert tuis and all(_autogroup_nice(t.pid) == _boosted() for t in tuis)
+    terminal.keys("C-q")
+    _gone, alive = psutil.wait_procs(tuis, timeout=10)
+    assert not alive, terminal.screen()
+    # the pane's `sleep 600`, in the session the TUI ran in: the session's priority is what it was
+    deadline, sleeps = time.monotonic() + 10, []
+    while not sleeps and time.monotonic() < deadline:
+        time.sleep(0.1)
+        sleeps = [c for pid in panes for c in [psutil.Process(int(pid)), *psutil.Process(int(pid)).children(True)]
+                  if c.name() == "sleep"]  # the pane's shell may exec its last command
+    assert sleeps and all(_autogroup_nice(c.pid) == 0 for c in sleeps)
 
 
 def test_linux_console_ascii_borders_and_a_shell(terminal: Terminal, tmp_path: Path) -> None:
@@ -167,6 +180,12 @@ def test_install_survives_the_terminal(terminal: Terminal, tmp_path: Path) -> No
     terminal.wait("tick 2")
     tuis = _tui_processes(terminal.tmux("list-panes", "-a", "-F", "#{pane_pid}").split())
     assert tuis, "the TUI process under the pane was not found"
+    # the TUI's session has priority over the steps' (bench/tui.py); the engine and the steps do not
+    assert all(_autogroup_nice(t.pid) == _boosted() for t in tuis)
+    engine = psutil.Process(json.loads((state / "runs" / str(client.last_run(state)) / "journal.json")
+                                       .read_text())["pid"])
+    steps = engine.children()
+    assert steps and _autogroup_nice(engine.pid) == 0 and all(_autogroup_nice(c.pid) == 0 for c in steps)
     terminal.kill()  # the "SSH session" is gone: tmux hangs up on the TUI
     _gone, alive = psutil.wait_procs(tuis, timeout=10)
     assert not alive, f"the TUI itself (not only the pane's shell) should be gone: {alive}"
@@ -192,6 +211,20 @@ def test_install_survives_the_terminal(terminal: Terminal, tmp_path: Path) -> No
         assert "ok start" in screen and "password ok" in screen, screen
     finally:
         again.kill()
+
+
+def _autogroup_nice(pid: int) -> int:
+    """A process's session's autogroup nice (0 on a kernel without autogroup)."""
+    found = priority.current(Path(f"/proc/{pid}/autogroup"))
+    return 0 if found is None else found
+
+
+def _boosted() -> int:
+    """What the TUI's session runs at: raised where the kernel weighs sessions and we may raise it."""
+    with contextlib.suppress(OSError):
+        if priority.ENABLED.read_text().strip() == "1" and os.geteuid() == 0:
+            return priority.INTERACTIVE_NICE
+    return 0
 
 
 def _tui_processes(pane_pids: list[str]) -> list[psutil.Process]:

@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from tui_installer import __version__, statedir
+from tui_installer import __version__, priority, statedir
 from tui_installer.errors import UserError
 
 
@@ -93,4 +93,5 @@ def _run_tui(args: argparse.Namespace) -> int:
         raise UserError(f"the TUI is not available ({error})", hint="use `tui-installer install --yes`") from None
     if not os.isatty(sys.stdout.fileno()):
         raise UserError("the TUI needs a terminal", hint="use `tui-installer install --yes` for automation")
-    return int(run_tui(args) or 0)
+    with priority.interactive():  # keys reach the screen while the steps keep the cores busy
+        return int(run_tui(args) or 0)
