@@ -87,8 +87,7 @@ def critical_path(state: Path) -> list[tuple[str, float, float]]:
         return []
     plan = json.loads(run.plan_file.read_text())
     after = {s["id"]: s.get("after", []) for p in plan["phases"] for s in p["steps"]}
-    journal = json.loads(run.journal_file.read_text())
-    steps = journal["steps"]
+    steps = json.loads(run.journal_file.read_text())["steps"]
 
     def end(sid: str) -> float:
         return float(steps.get(sid, {}).get("finished") or 0.0)

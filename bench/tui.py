@@ -27,6 +27,7 @@ from pathlib import Path
 import pexpect
 import psutil
 
+from tui_installer import priority
 from tui_installer.statedir import StateDir
 
 SCRIPT = str(Path(sys.executable).parent / "tui-installer")
@@ -149,9 +150,13 @@ def renice(pid: int, nice: int) -> None:
     """Every thread of ``pid`` and its autogroup (root only for a negative value)."""
     for task in Path(f"/proc/{pid}/task").iterdir():
         os.setpriority(os.PRIO_PROCESS, int(task.name), nice)
-    autogroup = Path(f"/proc/{pid}/autogroup")
-    if autogroup.exists():
-        autogroup.write_text(f"{nice}\n")
+    autogroup(nice, Path(f"/proc/{pid}/autogroup"))
+
+
+def autogroup(nice: int, path: Path = priority.AUTOGROUP) -> None:
+    """Set a session's autogroup nice as the TUI does; a run that could not is not the run it says."""
+    if not priority.set_nice(nice, path):
+        raise SystemExit(f"{path}: cannot set nice {nice} (root, and a kernel with autogroup, are needed)")
 
 
 def measure_run(root: Path, samples: int, floods: int = 1, nice: int | None = None) -> dict[str, object]:
@@ -230,7 +235,7 @@ def main() -> int:
                         help="this benchmark's own session's autogroup nice (the terminal's reader)")
     args = parser.parse_args()
     if args.reader_nice is not None:
-        Path("/proc/self/autogroup").write_text(f"{args.reader_nice}\n")
+        autogroup(args.reader_nice)
     with tempfile.TemporaryDirectory(prefix="tui-bench-") as tmp:
         result = measure_run(Path(tmp), args.samples, args.floods, args.tui_nice)
         cold = cold_start(Path(tmp), args.cold)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -40,7 +40,7 @@ def current(path: Path = AUTOGROUP) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def wanted(env: dict[str, str] | None = None) -> int | None:
+def wanted(env: Mapping[str, str] | None = None) -> int | None:
     """The nice value to set: ``$TUI_INSTALLER_NICE`` (-20..19) or ``INTERACTIVE_NICE``; None: leave it."""
     text = (os.environ if env is None else env).get(ENV, "").strip()
     if not text:
@@ -62,19 +62,20 @@ def set_nice(value: int, path: Path = AUTOGROUP) -> bool:
 
 @contextmanager
 def interactive(path: Path = AUTOGROUP, enabled: Path = ENABLED,
-                env: dict[str, str] | None = None) -> Iterator[int | None]:
+                env: Mapping[str, str] | None = None) -> Iterator[int | None]:
     """While the block runs, this session's autogroup at the wanted nice; yields what is in force
     (None: nothing changed). The old value is put back even when the block raises."""
+    env = os.environ if env is None else env
     value, before = wanted(env), current(path)
-    explicit = bool((os.environ if env is None else env).get(ENV, "").strip())
     try:
         on = enabled.read_text().strip() == "1"
     except OSError:
         on = False
+    explicit = bool(env.get(ENV, "").strip())
     changed = (value is not None and before is not None and on and (value < before or explicit and value != before)
                and set_nice(value, path))
     try:
         yield value if changed else None
     finally:
-        if changed and before is not None:
+        if changed and before is not None:  # always read when changed; says so to the type checker
             set_nice(before, path)
