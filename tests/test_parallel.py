@@ -244,6 +244,9 @@ def test_all_in_one_graph_keeps_the_phase_contract() -> None:
         assert one not in up[other] and other not in up[one]
     assert steps[position["nova-compute.install.libvirt"]].locks == ("dpkg", "venv")
     assert steps[position["openstack-base.install.pip"]].locks == ("venv",)
+    for service in ("heat", "horizon", "cinder"):  # the venv-packages template: into the shared venv
+        assert steps[position[f"{service}.install.pip"]].locks == ("venv",), service
+    assert steps[position["tempest.install.pip"]].locks == ()  # a venv of its own
     text = planning.to_text(plan)
     assert "      waits for keystone.init.bootstrap\n" in text
     assert planformat.from_json(planning.to_json(plan)) == plan
