@@ -222,3 +222,28 @@ def test_run_ids_sort_by_time_and_carry_the_pid() -> None:
     stamp = first.rsplit("-", 1)[0]
     assert len(stamp) == len("20260101-000000.000000") and stamp[15] == "."
     assert shlex.quote(first) == first
+
+
+def test_a_step_whose_thread_fails_to_write_the_state_ends_the_run_with_the_disk_line(tmp_path: Path) -> None:
+    """Steps run in threads (``--jobs``): the state directory filling up under one of them (here: its
+    log refused with ENOSPC, as a full disk does; tests/test_fulldisk.py fills a real one) is raised by
+    the run as the operator's one line, not turned into an ordinary failed step, and the journal stays
+    whole JSON."""
+    from tui_installer.executor import Executor
+
+    state_dir = tmp_path / "state"
+
+    class FullDisk(Executor):
+        def run(self, step: Step, **kw: Any) -> Any:
+            if step.name == "b":
+                raise journal.StateDiskError(kw["log_path"], OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+            return super().run(step, **kw)
+
+    plan = plan_of(("install", (step("a", "true"), step("b", "true"))))
+    eng = engine.Engine(plan, state_dir=state_dir, secrets={}, executor=FullDisk(), jobs=2)
+    with pytest.raises(UserError) as raised:
+        eng.run()
+    assert "No space left on device" in str(raised.value) and str(state_dir) in str(raised.value)
+    assert "\n" not in str(raised.value)
+    record = journal.load(eng.files.journal_file)
+    assert record.steps["svc.install.b"].status != "ok"

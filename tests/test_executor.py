@@ -261,9 +261,11 @@ def test_missing_secret_is_refused_before_running(tmp_path: Path) -> None:
 
 
 def test_quiet_defaults_step_env_and_cwd(tmp_path: Path) -> None:
-    result, lines = run(tmp_path, step('echo "$DEBIAN_FRONTEND $PIP_PROGRESS_BAR $MINE $(pwd)"',
-                                       env={"MINE": "mine"}, cwd=str(tmp_path)), extra_env={"X": "1"})
-    assert lines == [f"noninteractive off mine {tmp_path}"]
+    """The engine's variables (extra_env) reach the step; the step's own env wins over them."""
+    result, lines = run(tmp_path, step('echo "$DEBIAN_FRONTEND $PIP_PROGRESS_BAR $MINE $X $(pwd)"',
+                                       env={"MINE": "mine"}, cwd=str(tmp_path)),
+                        extra_env={"X": "from-engine", "MINE": "overridden"})
+    assert lines == [f"noninteractive off mine from-engine {tmp_path}"]
 
 
 def test_broken_listener_does_not_break_the_step(tmp_path: Path) -> None:

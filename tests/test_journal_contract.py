@@ -260,3 +260,25 @@ def test_the_crash_hook_kills_right_after_the_nth_write_and_only_when_asked(tmp_
     assert done.returncode == -9, done.stderr
     assert done.stdout == "saved 1\nsaved 2\n"
     assert journal.load(path).pid == 3, "the third write did not reach the disk before the kill"
+
+
+def test_an_inventory_run_records_each_steps_host_and_the_node_it_removes(tmp_path: Path) -> None:
+    """A plan over inventory hosts has one step per (step, host): the journal keeps each one's host, and a
+    ``remove-node`` run the host it takes out; both read back. A step of this machine has no host key at
+    all, so a one-host journal reads as it did before inventories."""
+    steps = tuple(Step(id=f"svc.install.a@{h}", service="svc", phase="install", name="a", argv=("true",),
+                       fingerprint="fp", host=h) for h in ("lab1", "lab2"))
+    local = Step(id="svc.install.b", service="svc", phase="install", name="b", argv=("true",), fingerprint="fp")
+    plan = Plan(profile="p1", profile_source="test", services=("svc",), added={}, settings={}, secrets=(),
+                phases=(Phase("install", (*steps, local)),))
+    path = tmp_path / "journal.json"
+    j = journal.Journal.create(path, "r9", plan, "remove-node", node="lab2")
+    assert {sid: r.host for sid, r in j.steps.items()} == \
+        {"svc.install.a@lab1": "lab1", "svc.install.a@lab2": "lab2", "svc.install.b": None}
+    raw = json.loads(path.read_text())
+    assert raw["node"] == "lab2" and raw["kind"] == "remove-node"
+    assert raw["steps"]["svc.install.a@lab2"]["host"] == "lab2" and "host" not in raw["steps"]["svc.install.b"]
+    back = journal.load(path)
+    assert back.node == "lab2" and back.steps == j.steps
+    plain = journal.Journal.create(tmp_path / "plain.json", "r10", plan, "install")
+    assert "node" not in json.loads((tmp_path / "plain.json").read_text()) and plain.node is None

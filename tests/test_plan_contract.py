@@ -123,3 +123,13 @@ def test_an_unknown_service_in_an_answers_file_names_that_file_and_line(tmp_path
         planning.build(catalog.load_profile("demo"), answers=schema.load_answers(answers))
     assert info.value.format() == (f"{answers}:5: add_services[1]: unknown service 'keystoen' "
                                    "(did you mean keystone?)")
+
+
+def test_a_value_typed_at_a_prompt_is_one_line() -> None:
+    """``render(..., line=True)`` (a prompt's answer: a line break would answer a second question)."""
+    assert planning.render("{{ x }}!", {"x": "plain value"}, line=True) == "plain value!"
+    for broken in ("two\nlines", "carriage\rreturn"):
+        with pytest.raises(UserError) as info:
+            planning.render("{{ x }}", {"x": broken}, line=True)
+        assert "a line break cannot stand here" in str(info.value)
+    assert planning.render("{{ x }}", {"x": "two\nlines"}) == "two\nlines"  # argv and env may hold them

@@ -26,6 +26,9 @@ BAD_SERVICES = {
     "timeout-not-a-number": (hello({"timeout": "soon"}),
                              f"{STEP}.timeout: wrong type: expected a number, got string"),
     "prompt-without-expect": (hello({"prompts": [{"answer": "y"}]}), f"{STEP}.prompts[0]: missing key 'expect'"),
+    "prompt-answer-template": (hello({"prompts": [{"expect": "y/n", "answer": "{{ no such }}"}]}),
+                               f"{STEP}.prompts[0].answer: malformed template '{{{{ no such }}}}' "
+                               "(use {{ setting_name }})"),
     "bad-step-name": (hello({"name": "Install It"}),
                       f"{STEP}.name: invalid step name 'Install It' (must match [a-z][a-z0-9_-]*)"),
     "env-template": (hello({"env": {"GREETING": "{{ not a name }}"}}),

@@ -11,7 +11,7 @@ import pytest
 
 from tui_installer import secrets
 from tui_installer.errors import UserError
-from tui_installer.statedir import PASSPHRASE_ENV
+from tui_installer.statedir import PASSPHRASE_ENV, StateDir
 
 
 def message(exc: pytest.ExceptionInfo[UserError]) -> str:
@@ -100,3 +100,36 @@ def test_where_the_passphrase_comes_from_and_what_the_prompt_says(tmp_path: Path
         assert message(info) == (f"{path}: a passphrase is needed to {verb} the keyring (use "
                                  f"--keyring-passphrase-file FILE or set {PASSPHRASE_ENV}, or run on a terminal)")
     assert not os.path.exists(path)
+
+
+def test_the_shortest_generated_value_is_sixteen_characters() -> None:
+    assert len(secrets.generate_value(16)) == 16
+
+
+def test_a_new_keyring_with_a_short_passphrase_is_refused_naming_its_file(tmp_path: Path) -> None:
+    with pytest.raises(UserError) as info:
+        secrets.SecretStore.open(tmp_path / "state", passphrase="x" * (secrets.MIN_LENGTH - 1))
+    keyring = StateDir.open(tmp_path / "state").keyring_file
+    assert message(info) == f"{keyring}: a new keyring needs a passphrase of at least {secrets.MIN_LENGTH} characters"
+
+
+def test_a_keyring_that_cannot_be_written_or_read_is_one_line_naming_it(tmp_path: Path) -> None:
+    """What the store's calls into the keyring file turn an OS or parse error into (the real files:
+    tests/test_secrets.py)."""
+    import errno
+
+    store = object.__new__(secrets.SecretStore)
+    store.path = tmp_path / "keyring.cfg"
+
+    def full() -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def damaged() -> None:
+        raise ValueError("bad padding")
+
+    with pytest.raises(UserError) as info:
+        store._call(full)
+    assert message(info) == f"{store.path}: cannot write the keyring: No space left on device"
+    with pytest.raises(UserError) as info:
+        store._call(damaged)
+    assert message(info) == f"{store.path}: the keyring is damaged or unreadable: bad padding"

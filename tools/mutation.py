@@ -15,7 +15,10 @@ own subprocesses (`python -m tui_installer ...`) run the mutated code too.
 Kill rate = killed / (mutants - equivalent). "killed" counts mutmut's killed and timeout verdicts; "survived"
 counts survived and "no tests" (a function no selected test calls). Mutants judged equivalent (same
 behaviour: no test could kill them) are listed in tools/mutation-equivalent.txt, one per line,
-`<mutant name>  # <reason>`; a listed one that no longer survives is reported as stale.
+`<mutant name>  @<pin>  # <reason>`. mutmut numbers a function's mutants in order, so an edit of the function
+gives a name to another mutation: the pin (a hash of the mutant's diff, printed beside each survivor in the
+report) ties the judgement to the mutation judged, and an entry whose mutant now reads differently counts as a
+survivor, reported as "moved". A listed one that no longer survives is reported as stale.
 
 Writes a Markdown table and the surviving mutants' diffs to --out (default /tmp/tui-mutation/report.md) and
 prints the table.
@@ -23,6 +26,7 @@ prints the table.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -45,7 +49,8 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
                 ["tests/test_journal_atomic.py", "tests/test_journal_contract.py", "tests/test_engine_logic.py",
                  "tests/test_statedir_history.py"]),
     "engine": (["tui_installer/engine.py"],
-               ["tests/test_engine_logic.py", "tests/test_engine_contract.py", "tests/test_questions.py"]),
+               ["tests/test_engine_logic.py", "tests/test_engine_contract.py", "tests/test_questions.py",
+                "tests/test_parallel.py", "tests/test_engine_hosts.py"]),
     "redact": (["tui_installer/redact.py"], ["tests/test_redact.py", "tests/test_executor.py"]),
     "executor": (["tui_installer/executor.py", "tui_installer/executor_io.py"],
                  ["tests/test_executor.py", "tests/test_executor_contract.py", "tests/test_questions.py",
@@ -58,13 +63,14 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
               "tests/test_statedir_history.py",
               "tests/test_engine_logic.py"]),
     # test_shellsafe.py is left out: its catalog test renders every profile with hostile settings (10 min
-    # for one pass on the loaded 2-core machine); test_parallel.py holds the step graph's tests (plan.graph)
+    # for one pass on the loaded 2-core machine); test_parallel.py holds the step graph's tests (plan.graph),
+    # test_hosts.py the placement of services on inventory hosts by role
     "plan": (["tui_installer/plan.py"],
              ["tests/test_plan.py", "tests/test_plan_contract.py", "tests/test_templates.py",
-              "tests/test_recipes.py", "tests/test_parallel.py"]),
+              "tests/test_recipes.py", "tests/test_parallel.py", "tests/test_hosts.py"]),
     "schema": (["tui_installer/schema.py"],
                ["tests/test_schema.py", "tests/test_schema_contract.py", "tests/test_settingtypes.py",
-                "tests/test_formatschema.py"]),
+                "tests/test_formatschema.py", "tests/test_templates.py"]),
 }
 
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
@@ -76,6 +82,8 @@ class Result:
     module: str
     statuses: dict[str, str] = field(default_factory=dict)
     equivalent: dict[str, str] = field(default_factory=dict)
+    #: listed as equivalent, but the mutant under that name is not the mutation judged: name -> its pin now
+    moved: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     sampled: int | None = None
 
@@ -104,14 +112,37 @@ class Result:
         return 100.0 * len(self.killed) / judged if judged else 0.0
 
 
-def load_equivalent() -> dict[str, str]:
-    found: dict[str, str] = {}
+def load_equivalent() -> dict[str, tuple[str, str]]:
+    """name -> (pin, reason) of each line ``name  @pin  # reason`` (a line without a pin: pin "")."""
+    found: dict[str, tuple[str, str]] = {}
     if EQUIVALENT_FILE.exists():
         for line in EQUIVALENT_FILE.read_text().splitlines():
-            name, _, reason = line.partition("#")
-            if name.strip():
-                found[name.strip()] = reason.strip()
+            head, _, reason = line.partition("#")
+            name, _, pin = head.strip().partition(" ")
+            if name:
+                found[name] = (pin.strip().removeprefix("@"), reason.strip())
     return found
+
+
+def pin(diff_text: str) -> str:
+    """What an equivalent entry is tied to: the mutant's changed lines, whitespace aside."""
+    lines = [" ".join(line.split()) for line in diff_text.splitlines() if line.strip()]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:12]
+
+
+def confirm_equivalents(result: Result, work: Path, listed: dict[str, tuple[str, str]]) -> None:
+    """Keep as equivalent only the listed survivors whose diff still has the pinned hash."""
+    result.equivalent = {}
+    for name, (pinned, reason) in listed.items():
+        if result.statuses.get(name) not in SURVIVED:
+            if name in result.statuses:
+                result.equivalent[name] = reason  # reported as stale
+            continue
+        now = pin(diff(work, name))
+        if now == pinned:
+            result.equivalent[name] = reason
+        else:
+            result.moved[name] = now
 
 
 def scratch_copy(dest: Path, rev: str | None) -> None:
@@ -196,7 +227,7 @@ def statuses(work: Path, env: dict[str, str]) -> dict[str, str]:
     return {m.group(1): m.group(2) for m in re.finditer(r"^\s+(\S+): (.+)$", out, re.M)}
 
 
-def equivalent_of(sources: list[str]) -> dict[str, str]:
+def equivalent_of(sources: list[str]) -> dict[str, tuple[str, str]]:
     prefixes = tuple(s[:-3].replace("/", ".") + ".x" for s in sources)
     return {k: v for k, v in load_equivalent().items() if k.startswith(prefixes)}
 
@@ -206,7 +237,9 @@ def reread(module: str, workdir: Path) -> Result:
     work = workdir / module
     env = {**os.environ, "PYTHONPATH": str(work / "mutants")}
     found = {k: v for k, v in statuses(work, env).items() if v != "not checked"}
-    return Result(module, statuses=found, equivalent=equivalent_of(MODULES[module][0]))
+    result = Result(module, statuses=found)
+    confirm_equivalents(result, work, equivalent_of(MODULES[module][0]))
+    return result
 
 
 def run_module(module: str, workdir: Path, jobs: int, sample: int | None, seed: int, rev: str | None) -> Result:
@@ -237,7 +270,7 @@ def run_module(module: str, workdir: Path, jobs: int, sample: int | None, seed: 
     hits.unlink(missing_ok=True)
     env = {**os.environ, "PYTHONPATH": f"{site}:{work / 'mutants'}", "PYTEST_DEBUG_TEMPROOT": str(temproot),
            "PYTHONDONTWRITEBYTECODE": "1", "MUTATION_HITS": str(hits)}
-    result = Result(module, equivalent=equivalent_of(sources))
+    result = Result(module)
     started = time.monotonic()
     # 1. generate the mutants and mutmut's map test -> functions it calls, without running a mutant
     first = mutmut(work, "run", "--max-children", str(jobs), "__none__", env=env)
@@ -265,6 +298,7 @@ def run_module(module: str, workdir: Path, jobs: int, sample: int | None, seed: 
     if done.returncode != 0 or not result.statuses:
         sys.stderr.write(f"{module}: mutmut produced no results (exit {done.returncode})\n"
                          f"{done.stdout[-1500:]}\n{done.stderr[-3000:]}\n")
+    confirm_equivalents(result, work, equivalent_of(sources))
     return result
 
 
@@ -288,7 +322,9 @@ def report(results: list[Result], workdir: Path) -> tuple[str, str]:
         stale = sorted(k for k in r.equivalent if k in r.statuses and r.statuses[k] not in SURVIVED)
         body.append(f"## {r.module}")
         for name in r.survived:
-            body.append(f"### {name} ({r.statuses[name]})\n```diff\n{diff(workdir / r.module, name)}\n```")
+            text = diff(workdir / r.module, name)
+            moved = " — listed as equivalent, but this is another mutation now" if name in r.moved else ""
+            body.append(f"### {name} ({r.statuses[name]}, pin @{pin(text)}){moved}\n```diff\n{text}\n```")
         for name in r.equivalent_found:
             body.append(f"- equivalent: {name} — {r.equivalent[name]}")
         for name in stale:
@@ -324,7 +360,8 @@ def main() -> int:
         print(f"{module}: mutating {', '.join(MODULES[module][0])} ...", flush=True)
         r = run_module(module, args.workdir, args.jobs, args.sample, args.seed, args.rev)
         print(f"{module}: {len(r.statuses)} mutants, {len(r.killed)} killed, {len(r.survived)} survived, "
-              f"{len(r.equivalent_found)} equivalent, {r.rate():.1f} % in {r.seconds / 60:.1f} min", flush=True)
+              f"{len(r.equivalent_found)} equivalent{f' ({len(r.moved)} listed ones moved)' if r.moved else ''}, "
+              f"{r.rate():.1f} % in {r.seconds / 60:.1f} min", flush=True)
         results.append(r)
     table, body = report(results, args.workdir)
     out = args.out or args.workdir / "report.md"

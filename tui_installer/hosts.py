@@ -48,6 +48,8 @@ GROUPS = ("controller", "compute")
 NODE_HOME = "/opt/tui-installer"
 NODE_PYTHON = f"{NODE_HOME}/venv/bin/python"
 LIBRARY = Path(__file__).resolve().parent / "ansible" / "library"
+#: the Python that runs our ``tui_step`` module on a host whose inventory names none (Debian, Ubuntu)
+NODE_SYSTEM_PYTHON = "/usr/bin/python3"
 HOST_SEP = "@"
 #: a host or group var ``tui_set_NAME=VALUE`` is the setting NAME in that host's plan
 SETTING_VAR = "tui_set_"
@@ -383,7 +385,9 @@ def export_ansible(plan: Plan, dest: Path, inventory: Inventory | None) -> Path:
         shutil.copyfile(inventory.path, dest / "inventory")
     else:
         (dest / "inventory").write_text("[controller]\nlocalhost ansible_connection=local\n\n[compute]\n")
-    (dest / "ansible.cfg").write_text("[defaults]\nlibrary = library\nretry_files_enabled = False\n\n"
+    (dest / "ansible.cfg").write_text("[defaults]\nlibrary = library\nretry_files_enabled = False\n"
+                                      "# a host's ansible_python_interpreter in the inventory wins\n"
+                                      f"interpreter_python = {NODE_SYSTEM_PYTHON}\n\n"
                                       "[ssh_connection]\n# the module and its no_log arguments go over ssh's stdin\n"
                                       "pipelining = True\n")
     secrets = list(plan.secrets)
@@ -551,7 +555,10 @@ def _runner_env(control_dir: str) -> dict[str, str]:
             "ANSIBLE_RETRY_FILES_ENABLED": "False", "ANSIBLE_DEPRECATION_WARNINGS": "False",
             "ANSIBLE_SSH_CONTROL_PATH_DIR": control_dir, "ANSIBLE_FORKS": "10",
             "ANSIBLE_SSH_ARGS": "-C -o ControlMaster=auto -o ControlPersist=15s",
-            "ANSIBLE_SSH_RETRIES": "3", "ANSIBLE_HOST_KEY_CHECKING": "True"}
+            "ANSIBLE_SSH_RETRIES": "3", "ANSIBLE_HOST_KEY_CHECKING": "True",
+            # a host's ``ansible_python_interpreter`` runs our module (its shebang is the conventional
+            # /usr/bin/python); without one, Debian's and Ubuntu's python3, with no discovery round trip
+            "ANSIBLE_PYTHON_INTERPRETER": os.environ.get("ANSIBLE_PYTHON_INTERPRETER", NODE_SYSTEM_PYTHON)}
 
 
 def _quiet_ansible_env() -> dict[str, str]:

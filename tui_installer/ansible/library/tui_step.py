@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/python
 """tui_step: one step of a tui-installer plan, run on a node by Ansible (docs/MULTI-HOST.md).
 
 It does on the node what the engine's executor does locally: the step's own idempotency checks first
