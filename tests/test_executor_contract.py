@@ -162,6 +162,14 @@ def test_the_scanner_goes_on_from_where_it_stopped() -> None:
     assert p.scan(text) == ["n"] and not p.looping
 
 
+def test_a_zero_width_prompt_pattern_is_answered_once_per_occurrence() -> None:
+    """A lookahead (``(?=Password)``) matches nothing: the scan still moves past it, so it is answered
+    once where it occurs, not again and again at the same place until the loop guard stops everything."""
+    p = prompter(("(?=Password)", "pw"))
+    assert p.scan("Password: ") == ["pw"] and not p.looping
+    assert p.scan("Password: ") == []
+
+
 def test_rules_matching_at_the_same_place_the_first_declared_wins() -> None:
     p = prompter(("Pass", "first"), ("Password:", "second"))
     assert p.scan("Password: ") == ["first"]
