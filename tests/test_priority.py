@@ -97,7 +97,7 @@ def nice_of(pid: int) -> int | None:
     return priority.current(priority.session_file(pid))
 
 
-@pytest.mark.skipif(not can_yield(), reason="needs root and autogroup on (CI has both)")
+@pytest.mark.skipif(not can_yield(), reason="needs root and autogroup on")
 def test_steps_off_the_longest_path_yield_and_a_session_is_put_back_when_its_step_ends() -> None:
     """Real sessions (each step runs in one of its own): the step with the longest path keeps nice 0,
     the others get YIELD_NICE; when it ends the next longest is put back to 0; a step that ends while
