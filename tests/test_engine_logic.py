@@ -27,8 +27,7 @@ class ScriptedExecutor:
         self.calls: list[str] = []
         self.hold = hold
 
-    def run(self, step, *, secrets, log_path, on_lines=None, cancel=None, extra_env=None, on_waiting=None,
-            on_spawn=None):
+    def run(self, step, *, secrets, log_path, on_lines=None, cancel=None, extra_env=None, on_waiting=None):
         self.calls.append(step.id)
         Path(log_path).write_text("fake\n")
         if on_lines:

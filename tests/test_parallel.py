@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tui_installer import catalog, events, planformat, priority
+from tui_installer import catalog, events, planformat
 from tui_installer import plan as planning
 from tui_installer.errors import UserError
 
@@ -339,32 +339,3 @@ def test_the_default_of_jobs_is_one_more_than_the_cores_and_the_environment_over
                          capture_output=True, text=True, timeout=120, env={**env, "TUI_INSTALLER_JOBS": "0"})
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "$TUI_INSTALLER_JOBS: expected a whole number of at least 1, got '0'" in bad.stderr
-
-
-@pytest.mark.skipif(not priority.yielding(env={}), reason="needs root and autogroup on")
-def test_a_step_off_the_longest_path_yields_while_the_chain_runs(tmp_path: Path) -> None:
-    """Two steps at once: the first of a three-step chain runs at the normal priority, the one-step
-    service beside it yields (its session's autogroup nice, read by the step itself); with
-    TUI_INSTALLER_YIELD=0 neither does."""
-    for env, short_nice in (({}, priority.YIELD_NICE), ({priority.YIELD_ENV: "0"}, 0)):
-        work = tmp_path / f"w{short_nice}"
-        work.mkdir()
-        nice = "sed -n 's/.*nice //p' /proc/self/autogroup > {}/{}.nice"
-        # the engine sets the priorities just after it started c1, maybe after c1's rendezvous: s looks
-        # for 5 s (the time it spends when nothing is to change)
-        settle = "i=0; while grep -q ' nice 0$' /proc/self/autogroup && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done"
-        spec = {
-            "short": {"phases": {"install": [
-                {"name": "s", "run": _meet(work, "s", "c1") + "; " + settle + "; " + nice.format(work, "s")}]}},
-            "chain": {"phases": {"install": [
-                {"name": "c1", "run": _meet(work, "c1", "s") + "; " + nice.format(work, "c1")
-                 + f"; i=0; while [ ! -e {work}/s.nice ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done"},
-                {"name": "c2", "run": "true"}, {"name": "c3", "run": "true"}]}},
-        }
-        state = tmp_path / f"state{short_nice}"
-        done = subprocess.run([sys.executable, "-m", "tui_installer", "--state-dir", str(state), "install",
-                               "-p", str(_profile(tmp_path / "p.yaml", spec)), "--yes", "--quiet", "--jobs", "2"],
-                              capture_output=True, text=True, timeout=300, env={**os.environ, **env})
-        assert done.returncode == 0, done.stderr
-        assert (work / "c1.nice").read_text().strip() == "0"
-        assert (work / "s.nice").read_text().strip() == str(short_nice)

@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import psutil
 import pytest
 
 from tui_installer import priority
@@ -77,55 +76,3 @@ def test_the_real_session_is_raised_and_put_back() -> None:
         assert (value, inside) == ("-10", "-10")
     else:
         assert (value, inside) == ("None", "0")
-
-
-def can_yield() -> bool:
-    return priority.yielding(env={})
-
-
-def test_yielding_is_off_when_asked_or_without_autogroup(tmp_path: Path) -> None:
-    _group, on = files(tmp_path)
-    off = tmp_path / "off"
-    off.write_text("0\n")
-    assert priority.yielding(env={priority.YIELD_ENV: "0"}, enabled=on) is False
-    assert priority.yielding(env={}, enabled=off) is False
-    assert priority.yielding(env={}, enabled=tmp_path / "missing") is False
-    assert priority.yielding(env={}, enabled=on) is (os.geteuid() == 0)
-
-
-def nice_of(pid: int) -> int | None:
-    return priority.current(priority.session_file(pid))
-
-
-@pytest.mark.skipif(not can_yield(), reason="needs root and autogroup on")
-def test_steps_off_the_longest_path_yield_and_a_session_is_put_back_when_its_step_ends() -> None:
-    """Real sessions (each step runs in one of its own): the step with the longest path keeps nice 0,
-    the others get YIELD_NICE; when it ends the next longest is put back to 0; a step that ends while
-    yielding leaves what it left running in its session at 0."""
-    def session(command: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(["sh", "-c", command], start_new_session=True)
-
-    chain, short, leaves = session("sleep 60"), session("sleep 60"), session("sleep 60 & exec sleep 0.3")
-    left = None
-    try:
-        steps = priority.StepPriorities({"chain": 30.0, "short": 5.0, "leaves": 1.0})
-        steps.started("chain", chain.pid)
-        steps.started("short", short.pid)
-        steps.started("leaves", leaves.pid)
-        assert (nice_of(chain.pid), nice_of(short.pid), nice_of(leaves.pid)) == (0, priority.YIELD_NICE,
-                                                                                  priority.YIELD_NICE)
-        assert steps.current() == {"chain": 0, "short": priority.YIELD_NICE, "leaves": priority.YIELD_NICE}
-        leaves.wait(timeout=30)  # its leader ended; its `sleep 60` is still in the session, yielding
-        (left,) = [p for p in psutil.process_iter() if p.pid != leaves.pid
-                   and os.getsid(p.pid) == leaves.pid]
-        assert nice_of(left.pid) == priority.YIELD_NICE
-        steps.ended("leaves")
-        assert nice_of(left.pid) == 0
-        steps.ended("chain")
-        assert nice_of(short.pid) == 0 and steps.current() == {"short": 0}
-    finally:
-        for proc in (chain, short, leaves):
-            proc.kill()
-            proc.wait()
-        if left is not None:
-            left.kill()

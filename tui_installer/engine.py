@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tui_installer import failures, journal, leftovers, priority
+from tui_installer import failures, journal, leftovers
 from tui_installer import plan as planning
 from tui_installer.errors import UserError
 from tui_installer.executor import Executor, Result
@@ -86,8 +86,6 @@ class Engine:
         self._lock = threading.Lock()
         self._ticker_stop = threading.Event()
         self._disk_error: OSError | None = None
-        #: steps off the longest path yield to the one on it (priority.StepPriorities; jobs > 1, root)
-        self._priorities: priority.StepPriorities | None = None
 
     # -- the run ---------------------------------------------------------------------------------
 
@@ -224,10 +222,8 @@ class Engine:
         going on)."""
         steps = self.plan.steps()
         ids = {s.id for s in steps}
-        durations = {} if self.jobs == 1 else history.step_durations(self.state, exclude=self.run_id)
-        waiting: list[Step] = list(steps) if self.jobs == 1 else planning.critical_first(steps, durations)
-        if self.jobs > 1 and priority.yielding():
-            self._priorities = priority.StepPriorities(planning.path_levels(steps, durations))
+        waiting: list[Step] = list(steps) if self.jobs == 1 else planning.critical_first(
+            steps, history.step_durations(self.state, exclude=self.run_id))
         running: dict[str, Step] = {}
         ended: set[str] = set()
         held: set[str] = set()
@@ -393,16 +389,12 @@ class Engine:
             self._pending[step.id] = ([], 0)
             self._running.append(step.id)
         executor = self._remote() if step.host else self.executor
-        yielding = self._priorities if not step.host else None
         try:
             return executor.run(step, secrets=self.secrets, log_path=self.run_dir / record.log,
                                 on_lines=lambda lines: self._on_lines(step.id, lines),
                                 cancel=self.cancel_event, extra_env=self._step_env(step),
-                                on_waiting=lambda line: self._on_waiting(step.id, line),
-                                on_spawn=(lambda pid: yielding.started(step.id, pid)) if yielding else None)
+                                on_waiting=lambda line: self._on_waiting(step.id, line))
         finally:
-            if yielding:
-                yielding.ended(step.id)
             self._flush_output(step.id)
             with self._lock:
                 self._pending.pop(step.id, None)

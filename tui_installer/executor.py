@@ -158,7 +158,6 @@ class Executor:
         redactor: Redactor | None = None,
         on_lines: LinesCallback | None = None,
         on_waiting: LineCallback | None = None,
-        on_spawn: Callable[[int], None] | None = None,
     ) -> Result:
         """Run ``step`` to its end; never raises for a failing command (see ``Result``).
 
@@ -167,15 +166,14 @@ class Executor:
         one call each, or ``on_lines`` a list per block read (prefer it for chatty steps: a Python
         call per line costs ~1 us, i.e. seconds for millions of lines). Both run in this thread.
         ``on_waiting(line)`` is called once when the step has been silent ``waiting_notice`` seconds
-        on a line that looks like a question (``questions.pending``). ``on_spawn(pid)``: the step's
-        process has started (a session leader: its pid is the session's id).
+        on a line that looks like a question (``questions.pending``).
         """
         _check_secrets(step, secrets)
         redactor = redactor or self._redactor_for(secrets)
         with open_log(log_path) as log:
             relay = Relay(log, redactor, on_output, on_lines, TAIL_LINES)
             relay.header(f"$ {step.display}")
-            result = _Run(self, step, secrets, relay, cancel, on_waiting, on_spawn).execute(extra_env)
+            result = _Run(self, step, secrets, relay, cancel, on_waiting).execute(extra_env)
             result.log_path = os.fspath(log_path)
             relay.footer(_summary(result))
         return result
@@ -194,10 +192,9 @@ class _Run:
     """One execution of one step: the read loop and its bookkeeping."""
 
     def __init__(self, ex: Executor, step: Step, secrets: Mapping[str, str], relay: Relay,
-                 cancel: threading.Event | None, on_waiting: LineCallback | None = None,
-                 on_spawn: Callable[[int], None] | None = None) -> None:
+                 cancel: threading.Event | None, on_waiting: LineCallback | None = None) -> None:
         self.ex, self.step, self.secrets, self.relay, self.cancel = ex, step, secrets, relay, cancel
-        self.on_waiting, self.on_spawn = on_waiting, on_spawn
+        self.on_waiting = on_waiting
         self.waiting: str | None = None
         self.announced: str | None = None
         self.token = _random.token_hex(12)
@@ -225,8 +222,6 @@ class _Run:
             return self._not_started(f"cannot run {self.step.argv[0]!r}: {exc}", code)
         self.io = self.child.io
         try:
-            if self.on_spawn is not None:
-                self.on_spawn(self.child.pid)
             stopped = self._loop()
         except BaseException:  # KeyboardInterrupt, a bug: never leave the step's processes behind
             self._kill()

@@ -607,8 +607,7 @@ class AnsibleExecutor:
             on_output: Callable[[str], None] | None = None, cancel: threading.Event | None = None,
             extra_env: Mapping[str, str] | None = None, redactor: Redactor | None = None,
             on_lines: Callable[[list[str]], None] | None = None,
-            on_waiting: Callable[[str], None] | None = None,
-            on_spawn: Callable[[int], None] | None = None) -> Result:
+            on_waiting: Callable[[str], None] | None = None) -> Result:
         result = self.run_many([step], secrets=secrets, log_paths={step.id: log_path}, cancel=cancel,
                                redactor=redactor)[step.id]
         lines = _read_lines(result)

@@ -276,13 +276,6 @@ def critical_first(steps: Sequence[Step], durations: Mapping[str, float] | None 
 
     ``after`` names only earlier steps (``graph``), so the plan read backwards visits every step's
     waiting steps before the step itself."""
-    level = path_levels(steps, durations)
-    index = {s.id: i for i, s in enumerate(steps)}
-    return sorted(steps, key=lambda s: (-level[s.id], index[s.id]))
-
-
-def path_levels(steps: Sequence[Step], durations: Mapping[str, float] | None = None) -> dict[str, float]:
-    """Each step's longest path to the end of the plan, in seconds (``critical_first``)."""
     known = sorted(durations.values()) if durations else []
     default = known[len(known) // 2] if known else 1.0
     waiting_on: dict[str, list[str]] = {s.id: [] for s in steps}
@@ -294,7 +287,8 @@ def path_levels(steps: Sequence[Step], durations: Mapping[str, float] | None = N
     for step in reversed(steps):
         own = durations.get(step.id, default) if durations else default
         level[step.id] = own + max((level[w] for w in waiting_on[step.id]), default=0.0)
-    return level
+    index = {s.id: i for i, s in enumerate(steps)}
+    return sorted(steps, key=lambda s: (-level[s.id], index[s.id]))
 
 
 def _reduced(phases: tuple[Phase, ...]) -> tuple[Phase, ...]:

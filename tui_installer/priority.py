@@ -1,5 +1,4 @@
-"""CPU priority by session: the TUI's console before the install's steps (``interactive``), and among steps
-run side by side, the one on the longest path before the others (``StepPriorities``).
+"""The operator's console before the install's steps: the TUI raises the CPU priority of its own session.
 
 On a machine whose cores the steps keep busy (two `pip`/`db sync` processes, or two steps flooding their
 output, on two cores), a key reached the screen in 250-500 ms at the 95th percentile (bench/tui.py,
@@ -22,12 +21,9 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-
-import psutil
 
 INTERACTIVE_NICE = -10
 ENV = "TUI_INSTALLER_NICE"
@@ -83,81 +79,3 @@ def interactive(path: Path = AUTOGROUP, enabled: Path = ENABLED,
     finally:
         if changed and before is not None:  # always read when changed; says so to the type checker
             set_nice(before, path)
-
-
-# -- steps side by side: the one on the longest path keeps the normal priority ---------------------------
-
-#: the autogroup nice of a running step that is not on the longest path while others run (weight 335 against
-#: 1024: on two cores a single-threaded step on the path keeps a whole core beside two that yield)
-YIELD_NICE = 5
-YIELD_ENV = "TUI_INSTALLER_YIELD"
-
-
-def session_file(pid: int) -> Path:
-    return Path(f"/proc/{pid}/autogroup")
-
-
-def yielding(env: Mapping[str, str] | None = None, enabled: Path = ENABLED) -> bool:
-    """Whether steps off the longest path yield: as root (``os.geteuid() == 0``: putting a session back
-    to 0 needs CAP_SYS_NICE), autogroup on, not turned off (``TUI_INSTALLER_YIELD=0``)."""
-    if (os.environ if env is None else env).get(YIELD_ENV, "").strip() == "0" or os.geteuid() != 0:
-        return False
-    try:
-        return enabled.read_text().strip() == "1"
-    except OSError:
-        return False
-
-
-class StepPriorities:
-    """While several steps run, the one with the longest path to the end of the plan (``levels``:
-    ``plan.path_levels``, from earlier runs' durations) runs at the normal priority and the others
-    yield to it (their sessions' autogroup nice ``YIELD_NICE``; every step runs in a session of its
-    own). The longest path of a 2-core all-in-one is a chain of steps that each wait on the previous
-    one (apt, the venv, pip, nova's database syncs...): CPU given to a step off it only delays the
-    end if the chain waits for a core. Nothing else on the machine loses priority: only our own
-    steps yield, and only to each other. A step that ends puts its session back to 0 for whatever
-    it left running there (a daemon that did not leave the session)."""
-
-    def __init__(self, levels: Mapping[str, float], nice: int = YIELD_NICE) -> None:
-        self.levels, self.nice = levels, nice
-        self._running: dict[str, int] = {}
-        self._set: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def started(self, step_id: str, pid: int) -> None:
-        with self._lock:
-            self._running[step_id] = pid
-            self._apply()
-
-    def ended(self, step_id: str) -> None:
-        with self._lock:
-            pid = self._running.pop(step_id, None)
-            if pid is not None and self._set.pop(step_id, 0) != 0:
-                _reset_session(pid)
-            self._apply()
-
-    def current(self) -> dict[str, int]:
-        """The nice value set for each running step (0: never changed)."""
-        with self._lock:
-            return {sid: self._set.get(sid, 0) for sid in self._running}
-
-    def _apply(self) -> None:
-        if not self._running:
-            return
-        top = max(self._running, key=lambda sid: self.levels.get(sid, 0.0))
-        for sid, pid in self._running.items():
-            want = 0 if sid == top else self.nice
-            if self._set.get(sid, 0) != want and set_nice(want, session_file(pid)):
-                self._set[sid] = want
-
-
-def _reset_session(sid: int) -> None:
-    """Put the autogroup of session ``sid`` back to 0 through any process still in it (the group is
-    shared: one write does it for all)."""
-    for pid in psutil.pids():
-        try:
-            if os.getsid(pid) == sid:
-                if set_nice(0, session_file(pid)):
-                    return
-        except OSError:  # gone meanwhile
-            continue
