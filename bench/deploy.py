@@ -1,7 +1,7 @@
 """Benchmark (issues 3, 13): all-in-one from a clean machine, the installer against its own plan run as a script.
 
     sudo .venv/bin/python bench/deploy.py [--keep-packages] [--keep] [--rounds N] [--jobs N]
-                                          [--lock DIR --owner NAME]
+                                          [--lock DIR --owner NAME] [--work DIR]
     .venv/bin/python bench/deploy.py --overhead [--steps N]     # engine overhead per step, no deployment
 
 With ``--lock``, the deploy lock is taken before each round and released after its clean-up (other
@@ -271,6 +271,8 @@ def main() -> int:
     parser.add_argument("--owner", default="bench", help="written into the lock's owner file")
     parser.add_argument("--overhead", action="store_true", help="only the engine's overhead per step")
     parser.add_argument("--steps", type=int, default=200, help="trivial steps of --overhead")
+    parser.add_argument("--work", type=Path, help="work directory to reuse (its state directory keeps the runs' "
+                        "history, whose durations order the steps; default: a new one)")
     args = parser.parse_args()
     if args.overhead:
         overhead(args.steps)
@@ -279,7 +281,8 @@ def main() -> int:
         JOBS[:] = ["--jobs", str(args.jobs)]
     if os.geteuid() != 0:
         sys.exit("bench/deploy.py deploys OpenStack on this machine: run it as root")
-    work = Path(tempfile.mkdtemp(prefix="bench-deploy-"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench-deploy-"))
+    work.mkdir(parents=True, exist_ok=True)
     state = work / "state"
     print(f"work dir {work}", flush=True)
     results = []
