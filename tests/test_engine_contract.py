@@ -17,6 +17,7 @@ import pytest
 
 from tui_installer import engine, journal
 from tui_installer.errors import UserError
+from tui_installer.executor import Executor
 from tui_installer.model import Phase, Plan, Step
 
 
@@ -229,8 +230,6 @@ def test_a_step_whose_thread_fails_to_write_the_state_ends_the_run_with_the_disk
     log refused with ENOSPC, as a full disk does; tests/test_fulldisk.py fills a real one) is raised by
     the run as the operator's one line, not turned into an ordinary failed step, and the journal stays
     whole JSON."""
-    from tui_installer.executor import Executor
-
     state_dir = tmp_path / "state"
 
     class FullDisk(Executor):

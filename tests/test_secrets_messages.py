@@ -4,6 +4,7 @@ looked for and what the prompt says. The store itself (real keyring files) is te
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -116,8 +117,6 @@ def test_a_new_keyring_with_a_short_passphrase_is_refused_naming_its_file(tmp_pa
 def test_a_keyring_that_cannot_be_written_or_read_is_one_line_naming_it(tmp_path: Path) -> None:
     """What the store's calls into the keyring file turn an OS or parse error into (the real files:
     tests/test_secrets.py)."""
-    import errno
-
     store = object.__new__(secrets.SecretStore)
     store.path = tmp_path / "keyring.cfg"
 

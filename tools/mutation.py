@@ -87,7 +87,7 @@ class Result:
     module: str
     statuses: dict[str, str] = field(default_factory=dict)
     equivalent: dict[str, str] = field(default_factory=dict)
-    #: listed as equivalent, but the mutant under that name is not the mutation judged: name -> its pin now
+    #: listed as equivalent, but the mutant under that name is not the mutation judged: name -> its diff now
     moved: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     sampled: int | None = None
@@ -143,11 +143,11 @@ def confirm_equivalents(result: Result, work: Path, listed: dict[str, tuple[str,
             if name in result.statuses:
                 result.equivalent[name] = reason  # reported as stale
             continue
-        now = pin(diff(work, name))
-        if now == pinned:
+        text = diff(work, name)
+        if pin(text) == pinned:
             result.equivalent[name] = reason
         else:
-            result.moved[name] = now
+            result.moved[name] = text
 
 
 def scratch_copy(dest: Path, rev: str | None) -> None:
@@ -328,7 +328,7 @@ def report(results: list[Result], workdir: Path) -> tuple[str, str]:
         stale = sorted(k for k in r.equivalent if k in r.statuses and r.statuses[k] not in SURVIVED)
         body.append(f"## {r.module}")
         for name in r.survived:
-            text = diff(workdir / r.module, name)
+            text = r.moved[name] if name in r.moved else diff(workdir / r.module, name)
             moved = " — listed as equivalent, but this is another mutation now" if name in r.moved else ""
             body.append(f"### {name} ({r.statuses[name]}, pin @{pin(text)}){moved}\n```diff\n{text}\n```")
         for name in r.equivalent_found:
