@@ -88,7 +88,7 @@ class HostScreen(FlowScreen):
 def render_facts(state_dir: Path) -> Text:
     text = Text()
     for key, value in hostinfo.facts(state_dir):
-        text.append(f"{key:<11}", "bold")
+        text.append(f"{key:<10} ", "bold")  # a key longer than the column (Virtualisation) keeps a space
         text.append(f"{value}\n")
     text.append("Interfaces ", "bold")
     interfaces = hostinfo.interfaces()

@@ -8,8 +8,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from tui_installer.screens import hostinfo
 from tui_installer.screens.app import InstallerApp
-from tui_installer.screens.host import HostScreen
+from tui_installer.screens.host import HostScreen, render_facts
 from tui_installer.screens.session import Session
 from tuihelpers import make_state, screen_text, wait_until
 
@@ -59,3 +60,10 @@ def test_a_failed_check_offers_its_fix_and_f_takes_it(tmp_path: Path) -> None:
     session.choose_profile(str(profile))  # the Profile screen's choice: the fix becomes a setting
     assert session.settings == {"mode": "relaxed"}
     assert session.build_plan().settings["mode"] == "relaxed"
+
+
+def test_every_fact_is_its_name_a_space_then_its_value(tmp_path: Path) -> None:
+    """The names sit in a column of 11; a longer one (Virtualisation) still gets its space."""
+    lines = render_facts(tmp_path).plain.splitlines()
+    for key, value in hostinfo.facts(tmp_path):
+        assert any(line.startswith(key + " ") and value.split("\n")[0][:20] in line for line in lines), key
