@@ -4,7 +4,8 @@ ansible-playbook runs of our ``tui_step`` module on two inventory hosts that are
 (``TEST_NODE``), so one command behaves per host. What it checks: the same step on both hosts is one
 batch (both started before either ends), each host's output reaches the events, a failure on one host is
 that host's own (the skip policy goes on, the other host is not touched), each phase ends with its event,
-the journal keeps each step's host, and a cancel ends the run ``aborted``.
+the journal keeps each step's host, a cancel ends the run ``aborted``, and a host whose Python is missing
+is named with the inventory key to fix.
 
 tools/mutation.py found this path unchecked by the fast tests (only the lab tests, tests/test_multihost.py
 and tests/test_multinode.py, went through it); those remain the proof over real SSH to real hosts."""
@@ -98,3 +99,19 @@ def test_a_cancel_during_a_step_on_the_hosts_ends_the_run_aborted(inventory: Pat
     record = journal.load(eng.files.journal_file)
     assert record.state == "aborted"
     assert all(record.steps[f"svc.install.never@{h}"].status == "pending" for h in HOSTS)
+
+
+def test_a_host_whose_python_is_missing_is_named_with_what_to_do(tmp_path: Path) -> None:
+    """The inventory's ``ansible_python_interpreter`` runs our module on the host: a wrong one fails the
+    step with the cause and the inventory key to fix, not "command not found" of the step's own command."""
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text("[controller]\nn1 ansible_connection=local ansible_python_interpreter=/nonexistent/python\n")
+    one = Step(id="svc.install.a@n1", service="svc", phase="install", name="a", argv=("true",),
+               fingerprint="fp", host="n1", timeout=HUNG)
+    plan = Plan(profile="t", profile_source="test", services=("svc",), added={}, settings={}, secrets=(),
+                phases=(Phase("install", (one,)),), inventory=str(inventory), hosts=("n1",))
+    seen: list[dict[str, Any]] = []
+    assert engine.Engine(plan, state_dir=tmp_path / "state", secrets={}, listener=seen.append).run() == "failed"
+    (failed,) = [e for e in seen if e["type"] == "step_failed"]
+    assert failed["cause"].startswith("no Python at /nonexistent/python on the host")
+    assert "ansible_python_interpreter" in failed["cause"]

@@ -86,6 +86,9 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(None, "it ran longer than its timeout: a slow download or a hang; look at the last lines, "
           "raise the step's timeout if it was only slow, " + RETRY,
           lambda r: r.timed_out == "overall"),
+    _Rule(_rx(r"The module interpreter '([^']+)' was not found"),
+          "no Python at {0} on the host (Ansible runs the step with it): set the host's "
+          "ansible_python_interpreter in the inventory to its python3, or install python3 there, " + RETRY),
     _Rule(_rx(r"([^\s:]+): command not found|([^\s:]+): not found$"),
           "command not found: {0} (a package missing from an earlier step?); install it, " + RETRY),
     _Rule(None, "command not found (exit 127): a package missing from an earlier step?",
